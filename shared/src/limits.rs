@@ -1,0 +1,19 @@
+//! Sizes and caps. One place, so the Worker, the anchor, the tests and the docs agree.
+
+/// Largest WebSocket text frame Orbit relays, in bytes (SPEC §1 rule 8).
+pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
+
+/// Frames kept per thread in the replay log before the oldest are trimmed.
+pub const REPLAY_LOG_FRAMES_PER_THREAD: u64 = 20_000;
+
+/// How many appends to a thread's log happen between two trims of it, so trimming is batched.
+pub const REPLAY_TRIM_EVERY: u64 = 256;
+
+/// Threads one socket may be subscribed to at once.
+pub const MAX_SUBSCRIPTIONS_PER_SOCKET: usize = 1_000;
+
+/// Longest thread id or anchor id accepted in a control frame.
+pub const MAX_ID_BYTES: usize = 128;
+
+/// Settled server requests remembered so that late answers get `already_resolved`.
+pub const RESOLVED_SERVER_REQUESTS_REMEMBERED: usize = 1_000;

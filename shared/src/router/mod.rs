@@ -1,0 +1,389 @@
+//! The per-user relay as a sans-IO state machine.
+//!
+//! One [`Router`] lives in each user's Durable Object. The adapter feeds it events — a socket
+//! connected, a text frame arrived, a socket closed — and carries out the [`Action`]s it returns:
+//! send a frame, close a socket, write to storage. The router never does I/O, never reads a
+//! clock (time comes in with each event) and never makes random values (connection ids come
+//! from the adapter), so every routing rule of SPEC §1 is tested here natively.
+//!
+//! State that must survive hibernation is either derivable from the sockets themselves (their
+//! [`Peer`], kept in the socket attachment) or written out through [`StoreOp`]s, and
+//! [`Router::restore`] rebuilds the router from a [`Snapshot`] of both.
+
+mod anchor_side;
+mod client_side;
+mod records;
+
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+pub use records::{
+    AnchorRecord, ConnId, PairedAnchor, Peer, PendingRequest, ReplayLog, Snapshot, StoreOp,
+    ThreadRecord,
+};
+
+use crate::control::{AnchorInfo, OutboundControl, SocketRole};
+use crate::frame::{classify, Inbound};
+use crate::limits;
+use crate::request_id::server_request_number;
+
+/// Tunables, with the defaults from [`crate::limits`].
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    pub log_frames_per_thread: u64,
+    pub trim_every: u64,
+    pub max_subscriptions: usize,
+    pub resolved_remembered: usize,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            log_frames_per_thread: limits::REPLAY_LOG_FRAMES_PER_THREAD,
+            trim_every: limits::REPLAY_TRIM_EVERY,
+            max_subscriptions: limits::MAX_SUBSCRIPTIONS_PER_SOCKET,
+            resolved_remembered: limits::RESOLVED_SERVER_REQUESTS_REMEMBERED,
+        }
+    }
+}
+
+/// Something the adapter must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send a text frame. Fan-out shares one allocation between receivers.
+    Send { to: ConnId, text: Arc<str> },
+    /// Close a socket with a WebSocket close code and reason.
+    Close { conn: ConnId, code: u16, reason: String },
+    /// Write to durable storage.
+    Store(StoreOp),
+}
+
+/// WebSocket close code for an anchor connection replaced by a newer one with the same id.
+pub const CLOSE_REPLACED: u16 = 4001;
+
+#[derive(Debug, Clone, Default)]
+struct ThreadState {
+    anchor_id: Option<String>,
+    last_seq: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Conn {
+    peer: Peer,
+    subscriptions: BTreeSet<String>,
+}
+
+/// The routing state of one user.
+#[derive(Debug, Clone)]
+pub struct Router {
+    user_id: String,
+    config: RouterConfig,
+    conns: BTreeMap<ConnId, Conn>,
+    /// Anchor id → the connection currently speaking for it.
+    online: BTreeMap<String, ConnId>,
+    anchors: BTreeMap<String, AnchorRecord>,
+    /// Paired anchors from the accounts database, once the adapter has supplied them.
+    paired: Option<BTreeMap<String, String>>,
+    threads: HashMap<String, ThreadState>,
+    subscribers: HashMap<String, BTreeSet<ConnId>>,
+    pending: BTreeMap<u64, PendingRequest>,
+    next_server_request: u64,
+}
+
+impl Router {
+    /// A router for a user with no history.
+    pub fn new(user_id: impl Into<String>, config: RouterConfig) -> Self {
+        Router {
+            user_id: user_id.into(),
+            config,
+            conns: BTreeMap::new(),
+            online: BTreeMap::new(),
+            anchors: BTreeMap::new(),
+            paired: None,
+            threads: HashMap::new(),
+            subscribers: HashMap::new(),
+            pending: BTreeMap::new(),
+            next_server_request: 0,
+        }
+    }
+
+    /// Rebuilds a router from persisted state and the sockets still open.
+    pub fn restore(user_id: impl Into<String>, config: RouterConfig, snapshot: Snapshot) -> Self {
+        let mut router = Router::new(user_id, config);
+        for record in snapshot.anchors {
+            router.anchors.insert(record.anchor_id.clone(), record);
+        }
+        for thread in snapshot.threads {
+            router.threads.insert(
+                thread.thread_id,
+                ThreadState {
+                    anchor_id: thread.anchor_id,
+                    last_seq: thread.last_seq,
+                },
+            );
+        }
+        for request in snapshot.pending {
+            if let Some(n) = server_request_number(&request.key) {
+                router.next_server_request = router.next_server_request.max(n + 1);
+                router.pending.insert(n, request);
+            }
+        }
+        for (conn, peer) in snapshot.conns {
+            if let Peer::Anchor { anchor_id } = &peer {
+                // Two sockets for one anchor can only be seen mid-replacement; keep the later.
+                router.online.insert(anchor_id.clone(), conn.clone());
+            }
+            router.conns.insert(
+                conn,
+                Conn {
+                    peer,
+                    subscriptions: BTreeSet::new(),
+                },
+            );
+        }
+        for (conn, thread_id) in snapshot.subscriptions {
+            if let Some(c) = router.conns.get_mut(&conn) {
+                c.subscriptions.insert(thread_id.clone());
+                router.subscribers.entry(thread_id).or_default().insert(conn);
+            }
+        }
+        router
+    }
+
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// The user's paired anchors, as listed in the accounts database. Anchors missing from it
+    /// (revoked) drop out of `orbit.anchors`.
+    pub fn set_paired_anchors(&mut self, paired: Vec<PairedAnchor>) {
+        self.paired = Some(
+            paired
+                .into_iter()
+                .map(|p| (p.anchor_id, p.name))
+                .collect(),
+        );
+    }
+
+    /// The peer behind a connection, if it is open.
+    pub fn peer(&self, conn: &str) -> Option<&Peer> {
+        self.conns.get(conn).map(|c| &c.peer)
+    }
+
+    /// A socket was accepted. `now_ms` is milliseconds since the Unix epoch.
+    pub fn connect(&mut self, conn: ConnId, peer: Peer, now_ms: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        let role = match &peer {
+            Peer::Client => SocketRole::Client,
+            Peer::Anchor { .. } => SocketRole::Anchor,
+        };
+        self.conns.insert(
+            conn.clone(),
+            Conn {
+                peer: peer.clone(),
+                subscriptions: BTreeSet::new(),
+            },
+        );
+        let hello = OutboundControl::Hello {
+            role,
+            user_id: &self.user_id,
+            connection_id: &conn,
+            server_time: now_ms,
+        }
+        .to_text();
+        send(&mut out, &conn, hello.into());
+        match peer {
+            Peer::Client => {
+                let list = self.anchor_list();
+                let text = OutboundControl::Anchors { anchors: &list }.to_text();
+                send(&mut out, &conn, text.into());
+                // Open requests that belong to no thread reach every client, late ones too.
+                for request in self.pending.values() {
+                    if !request.resolved && request.thread_id.is_none() {
+                        send(&mut out, &conn, request.text.as_str().into());
+                    }
+                }
+            }
+            Peer::Anchor { anchor_id } => {
+                self.anchor_connected(&conn, &anchor_id, now_ms, &mut out);
+            }
+        }
+        out
+    }
+
+    /// A text frame arrived on `conn`.
+    pub fn receive(
+        &mut self,
+        conn: &str,
+        text: &str,
+        now_ms: u64,
+        log: &dyn ReplayLog,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        let Some(peer) = self.conns.get(conn).map(|c| c.peer.clone()) else {
+            return out;
+        };
+        match classify(text) {
+            Err(err) => {
+                let message = err.to_string();
+                send_error(&mut out, conn, err.code(), &message);
+            }
+            Ok(Inbound::Control(frame)) => match peer {
+                Peer::Client => self.client_control(conn, frame, log, &mut out),
+                Peer::Anchor { anchor_id } => {
+                    self.anchor_control(conn, &anchor_id, frame, now_ms, &mut out)
+                }
+            },
+            Ok(Inbound::Rpc(msg)) => match peer {
+                Peer::Client => self.client_rpc(conn, text, &msg, &mut out),
+                Peer::Anchor { anchor_id } => {
+                    self.anchor_rpc(conn, &anchor_id, text, &msg, &mut out)
+                }
+            },
+        }
+        out
+    }
+
+    /// A socket closed (or errored).
+    pub fn disconnect(&mut self, conn: &str, now_ms: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        let Some(c) = self.conns.remove(conn) else {
+            return out;
+        };
+        for thread_id in &c.subscriptions {
+            if let Some(subs) = self.subscribers.get_mut(thread_id) {
+                subs.remove(conn);
+                if subs.is_empty() {
+                    self.subscribers.remove(thread_id);
+                }
+            }
+        }
+        if !c.subscriptions.is_empty() {
+            out.push(Action::Store(StoreOp::ForgetConn {
+                conn: conn.to_string(),
+            }));
+        }
+        if let Peer::Anchor { anchor_id } = c.peer {
+            if self.online.get(&anchor_id).map(String::as_str) == Some(conn) {
+                self.online.remove(&anchor_id);
+                let record = self.anchors.entry(anchor_id.clone()).or_default();
+                record.anchor_id.clone_from(&anchor_id);
+                record.last_seen_at = Some(now_ms);
+                out.push(Action::Store(StoreOp::SaveAnchor(record.clone())));
+                let text: Arc<str> = OutboundControl::AnchorDisconnected {
+                    anchor_id: &anchor_id,
+                }
+                .to_text()
+                .into();
+                self.broadcast_clients(&text, &mut out);
+            }
+        }
+        out
+    }
+
+    /// `orbit.anchors` as it stands: paired anchors (all known ones until the paired list is
+    /// supplied), with online state.
+    pub fn anchor_list(&self) -> Vec<AnchorInfo> {
+        let mut ids: BTreeSet<&String> = self.online.keys().collect();
+        match &self.paired {
+            Some(paired) => ids.extend(paired.keys()),
+            None => ids.extend(self.anchors.keys()),
+        }
+        ids.into_iter()
+            .map(|id| self.anchor_info(id))
+            .collect()
+    }
+
+    fn anchor_info(&self, anchor_id: &str) -> AnchorInfo {
+        let paired_name = self
+            .paired
+            .as_ref()
+            .and_then(|p| p.get(anchor_id))
+            .map(String::as_str);
+        let online = self.online.contains_key(anchor_id);
+        match self.anchors.get(anchor_id) {
+            Some(record) => record.info(paired_name, online),
+            None => AnchorRecord {
+                anchor_id: anchor_id.to_string(),
+                ..AnchorRecord::default()
+            }
+            .info(paired_name, online),
+        }
+    }
+
+    /// Connections of clients, for fan-out to all of the user's clients.
+    fn client_conns(&self) -> impl Iterator<Item = &ConnId> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.peer == Peer::Client)
+            .map(|(id, _)| id)
+    }
+
+    fn broadcast_clients(&self, text: &Arc<str>, out: &mut Vec<Action>) {
+        for conn in self.client_conns() {
+            send(out, conn, text.clone());
+        }
+    }
+
+    /// Numbers a thread frame, logs it and delivers it to the thread's subscribers.
+    fn fan_out_thread(
+        &mut self,
+        thread_id: &str,
+        anchor_id: &str,
+        numbered: impl FnOnce(u64) -> Option<String>,
+        out: &mut Vec<Action>,
+    ) -> Option<(u64, Arc<str>)> {
+        let seq = self.threads.get(thread_id).map_or(0, |t| t.last_seq) + 1;
+        let text: Arc<str> = numbered(seq)?.into();
+        self.bind_thread(thread_id, anchor_id, out);
+        if let Some(thread) = self.threads.get_mut(thread_id) {
+            thread.last_seq = seq;
+        }
+        out.push(Action::Store(StoreOp::AppendLog {
+            thread_id: thread_id.to_string(),
+            seq,
+            text: text.clone(),
+        }));
+        let cap = self.config.log_frames_per_thread;
+        if seq > cap && seq % self.config.trim_every.max(1) == 0 {
+            out.push(Action::Store(StoreOp::TrimLog {
+                thread_id: thread_id.to_string(),
+                through_seq: seq - cap,
+            }));
+        }
+        if let Some(subs) = self.subscribers.get(thread_id) {
+            for conn in subs {
+                send(out, conn, text.clone());
+            }
+        }
+        Some((seq, text))
+    }
+
+    fn bind_thread(&mut self, thread_id: &str, anchor_id: &str, out: &mut Vec<Action>) {
+        let thread = self.threads.entry(thread_id.to_string()).or_default();
+        if thread.anchor_id.as_deref() != Some(anchor_id) {
+            thread.anchor_id = Some(anchor_id.to_string());
+            out.push(Action::Store(StoreOp::BindThread {
+                thread_id: thread_id.to_string(),
+                anchor_id: anchor_id.to_string(),
+            }));
+        }
+    }
+}
+
+fn send(out: &mut Vec<Action>, to: &str, text: Arc<str>) {
+    out.push(Action::Send {
+        to: to.to_string(),
+        text,
+    });
+}
+
+fn send_error(out: &mut Vec<Action>, to: &str, code: &str, message: &str) {
+    let text = OutboundControl::Error { code, message }.to_text();
+    send(out, to, text.into());
+}

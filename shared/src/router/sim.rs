@@ -1,0 +1,244 @@
+//! A test harness: the router plus an in-memory store and socket inboxes, carrying out actions
+//! exactly as the Durable Object adapter does, and able to "hibernate" (drop the router and
+//! rebuild it from what was stored).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::{
+    Action, AnchorRecord, ConnId, Peer, PendingRequest, ReplayLog, Router, RouterConfig,
+    Snapshot, StoreOp, ThreadRecord,
+};
+
+#[derive(Debug, Default, Clone)]
+pub struct MemStore {
+    pub log: BTreeMap<String, BTreeMap<u64, String>>,
+    pub bindings: BTreeMap<String, String>,
+    pub subscriptions: BTreeSet<(ConnId, String)>,
+    pub anchors: BTreeMap<String, AnchorRecord>,
+    pub pending: BTreeMap<String, PendingRequest>,
+}
+
+impl ReplayLog for MemStore {
+    fn frames_after(&self, thread_id: &str, after_seq: u64) -> Vec<(u64, String)> {
+        self.log
+            .get(thread_id)
+            .map(|l| {
+                l.range(after_seq + 1..)
+                    .map(|(s, t)| (*s, t.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn oldest_seq(&self, thread_id: &str) -> Option<u64> {
+        self.log.get(thread_id)?.keys().next().copied()
+    }
+}
+
+impl MemStore {
+    pub fn apply(&mut self, op: &StoreOp) {
+        match op {
+            StoreOp::AppendLog {
+                thread_id,
+                seq,
+                text,
+            } => {
+                self.log
+                    .entry(thread_id.clone())
+                    .or_default()
+                    .insert(*seq, text.to_string());
+            }
+            StoreOp::TrimLog {
+                thread_id,
+                through_seq,
+            } => {
+                if let Some(l) = self.log.get_mut(thread_id) {
+                    l.retain(|s, _| s > through_seq);
+                }
+            }
+            StoreOp::BindThread {
+                thread_id,
+                anchor_id,
+            } => {
+                self.bindings.insert(thread_id.clone(), anchor_id.clone());
+            }
+            StoreOp::Subscribe { conn, thread_id } => {
+                self.subscriptions.insert((conn.clone(), thread_id.clone()));
+            }
+            StoreOp::Unsubscribe { conn, thread_id } => {
+                self.subscriptions.remove(&(conn.clone(), thread_id.clone()));
+            }
+            StoreOp::ForgetConn { conn } => self.subscriptions.retain(|(c, _)| c != conn),
+            StoreOp::SaveAnchor(record) => {
+                self.anchors.insert(record.anchor_id.clone(), record.clone());
+            }
+            StoreOp::SavePending(request) => {
+                self.pending.insert(request.key.clone(), request.clone());
+            }
+            StoreOp::SettlePending { key } => {
+                if let Some(r) = self.pending.get_mut(key) {
+                    r.resolved = true;
+                }
+            }
+            StoreOp::ForgetPending { key } => {
+                self.pending.remove(key);
+            }
+        }
+    }
+
+    /// What the adapter reads back after hibernation, for the sockets still open.
+    pub fn snapshot(&self, conns: Vec<(ConnId, Peer)>) -> Snapshot {
+        let mut threads: BTreeMap<String, ThreadRecord> = BTreeMap::new();
+        for (thread_id, anchor_id) in &self.bindings {
+            threads.insert(
+                thread_id.clone(),
+                ThreadRecord {
+                    thread_id: thread_id.clone(),
+                    anchor_id: Some(anchor_id.clone()),
+                    last_seq: 0,
+                },
+            );
+        }
+        for (thread_id, l) in &self.log {
+            let last = l.keys().next_back().copied().unwrap_or(0);
+            threads
+                .entry(thread_id.clone())
+                .or_insert_with(|| ThreadRecord {
+                    thread_id: thread_id.clone(),
+                    anchor_id: None,
+                    last_seq: 0,
+                })
+                .last_seq = last;
+        }
+        Snapshot {
+            conns,
+            subscriptions: self.subscriptions.iter().cloned().collect(),
+            threads: threads.into_values().collect(),
+            anchors: self.anchors.values().cloned().collect(),
+            pending: self.pending.values().cloned().collect(),
+        }
+    }
+}
+
+/// The router wired to an in-memory store and per-socket inboxes.
+pub struct Sim {
+    pub router: Router,
+    pub store: MemStore,
+    pub open: BTreeMap<ConnId, Peer>,
+    pub inbox: BTreeMap<ConnId, Vec<String>>,
+    /// Sockets the router asked to close, with the close code.
+    pub closed: BTreeMap<ConnId, u16>,
+    pub now: u64,
+    config: RouterConfig,
+}
+
+impl Sim {
+    pub fn new() -> Self {
+        Sim::with_config(RouterConfig::default())
+    }
+
+    pub fn with_config(config: RouterConfig) -> Self {
+        Sim {
+            router: Router::new("user-1", config.clone()),
+            store: MemStore::default(),
+            open: BTreeMap::new(),
+            inbox: BTreeMap::new(),
+            closed: BTreeMap::new(),
+            now: 1_000,
+            config,
+        }
+    }
+
+    fn run(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Send { to, text } => {
+                    if self.open.contains_key(&to) {
+                        self.inbox.entry(to).or_default().push(text.to_string());
+                    }
+                }
+                Action::Close { conn, code, .. } => {
+                    self.open.remove(&conn);
+                    self.closed.insert(conn, code);
+                }
+                Action::Store(op) => self.store.apply(&op),
+            }
+        }
+    }
+
+    pub fn connect_client(&mut self, conn: &str) {
+        self.connect(conn, Peer::Client);
+    }
+
+    pub fn connect_anchor(&mut self, conn: &str, anchor_id: &str) {
+        self.connect(
+            conn,
+            Peer::Anchor {
+                anchor_id: anchor_id.into(),
+            },
+        );
+    }
+
+    pub fn connect(&mut self, conn: &str, peer: Peer) {
+        self.now += 1;
+        self.open.insert(conn.into(), peer.clone());
+        let actions = self.router.connect(conn.into(), peer, self.now);
+        self.run(actions);
+    }
+
+    pub fn send(&mut self, conn: &str, text: &str) {
+        self.now += 1;
+        let actions = self.router.receive(conn, text, self.now, &self.store);
+        self.run(actions);
+    }
+
+    pub fn send_json(&mut self, conn: &str, value: Value) {
+        self.send(conn, &value.to_string());
+    }
+
+    /// The socket closes (by the peer, or after the router asked to close it).
+    pub fn close(&mut self, conn: &str) {
+        self.now += 1;
+        self.open.remove(conn);
+        let actions = self.router.disconnect(conn, self.now);
+        self.run(actions);
+    }
+
+    /// Drops the router and rebuilds it from storage and the open sockets, as after a
+    /// Durable Object hibernation.
+    pub fn hibernate(&mut self) {
+        let conns = self
+            .open
+            .iter()
+            .map(|(c, p)| (c.clone(), p.clone()))
+            .collect();
+        let snapshot = self.store.snapshot(conns);
+        self.router = Router::restore("user-1", self.config.clone(), snapshot);
+    }
+
+    /// Everything `conn` received since the last call, parsed.
+    pub fn take(&mut self, conn: &str) -> Vec<Value> {
+        self.inbox
+            .remove(conn)
+            .unwrap_or_default()
+            .iter()
+            .map(|t| serde_json::from_str(t).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// Like [`Sim::take`], without control frames of the given `type`s.
+    pub fn take_without(&mut self, conn: &str, types: &[&str]) -> Vec<Value> {
+        self.take(conn)
+            .into_iter()
+            .filter(|v| !types.iter().any(|t| v["type"] == *t))
+            .collect()
+    }
+}
+
+impl Default for Sim {
+    fn default() -> Self {
+        Sim::new()
+    }
+}
