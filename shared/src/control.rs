@@ -142,7 +142,10 @@ fn validate(frame: &ControlFrame) -> Result<(), ControlError> {
                 &hello.version,
                 &hello.codex_version,
             ];
-            if fields.iter().filter_map(|f| f.as_ref()).any(|f| f.len() > 256)
+            if fields
+                .iter()
+                .filter_map(|f| f.as_ref())
+                .any(|f| f.len() > 256)
                 || hello.capabilities.len() > 64
                 || hello.capabilities.iter().any(|c| c.len() > 64)
             {
@@ -242,7 +245,9 @@ mod tests {
         let hello = parse_control(
             r#"{"type":"anchor.hello","anchorId":"a","name":"n","hostname":"h","platform":"linux","version":"1","capabilities":["x"],"codexVersion":"0.169.0"}"#,
         );
-        assert!(matches!(hello, Ok(ControlFrame::AnchorHello(h)) if h.name.as_deref() == Some("n")));
+        assert!(
+            matches!(hello, Ok(ControlFrame::AnchorHello(h)) if h.name.as_deref() == Some("n"))
+        );
     }
 
     #[test]
@@ -265,7 +270,10 @@ mod tests {
             Err("bad_frame")
         );
         // Unknown extra fields are tolerated, so newer peers can add optional fields.
-        assert_eq!(parse_control(r#"{"type":"ping","ts":1}"#), Ok(ControlFrame::Ping));
+        assert_eq!(
+            parse_control(r#"{"type":"ping","ts":1}"#),
+            Ok(ControlFrame::Ping)
+        );
     }
 
     #[test]
@@ -276,7 +284,10 @@ mod tests {
             truncated: false,
         }
         .to_text();
-        assert_eq!(text, r#"{"type":"orbit.subscribed","threadId":"t","seq":3}"#);
+        assert_eq!(
+            text,
+            r#"{"type":"orbit.subscribed","threadId":"t","seq":3}"#
+        );
         let text = OutboundControl::Hello {
             role: SocketRole::Client,
             user_id: "u",

@@ -95,9 +95,15 @@ mod tests {
         assert_eq!(code("42"), Err("not_an_object"));
         assert_eq!(code(r#"{"type":"orbit.nope"}"#), Err("unknown_type"));
         assert_eq!(code(r#"{"type":7}"#), Err("unknown_type"));
-        assert_eq!(code(r#"{"type":"orbit.subscribe","threadId":1}"#), Err("bad_frame"));
+        assert_eq!(
+            code(r#"{"type":"orbit.subscribe","threadId":1}"#),
+            Err("bad_frame")
+        );
         assert_eq!(code(r#"{"hello":1}"#), Err("invalid_message"));
-        let big = format!(r#"{{"method":"m","params":"{}"}}"#, "x".repeat(MAX_FRAME_BYTES));
+        let big = format!(
+            r#"{{"method":"m","params":"{}"}}"#,
+            "x".repeat(MAX_FRAME_BYTES)
+        );
         assert_eq!(code(&big), Err("frame_too_large"));
     }
 

@@ -7,6 +7,7 @@
 //! * [`limits`] — sizes and caps shared by every part.
 //! * [`control`] — Orbit's own control frames (`orbit.*`, `anchor.hello`, `ping`).
 //! * [`frame`] — classifying an inbound WebSocket text frame.
+//! * [`gate`] — token lookup, Origin policy and refusals for WebSocket upgrades.
 //! * [`rpc`] — the JSON-RPC dialect of `codex app-server`, and the fields routing looks at.
 //! * [`request_id`] — stateless return addresses encoded into rewritten request ids.
 //! * [`router`] — the per-user relay as a sans-IO state machine (events in, actions out).
@@ -14,6 +15,7 @@
 
 pub mod control;
 pub mod frame;
+pub mod gate;
 pub mod limits;
 pub mod request_id;
 pub mod router;

@@ -85,7 +85,10 @@ mod tests {
         assert_eq!(parse_client_request_id(r#""orbit::1""#), None);
         assert_eq!(parse_client_request_id(r#""orbit:c:{}""#), None);
         assert_eq!(parse_server_request_key(r#""orbit-srv:x""#), None);
-        assert_eq!(parse_server_request_key(r#""orbit-srv:4""#).as_deref(), Some("orbit-srv:4"));
+        assert_eq!(
+            parse_server_request_key(r#""orbit-srv:4""#).as_deref(),
+            Some("orbit-srv:4")
+        );
     }
 
     proptest! {

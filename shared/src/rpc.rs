@@ -45,12 +45,22 @@ struct RawMessage<'a> {
     method: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     params: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    // `"result": null` is a result (and `"seq": null` a sender's seq): a plain `Option` would
+    // read an explicit null as absent.
+    #[serde(borrow, default, deserialize_with = "present")]
     result: Option<&'a RawValue>,
     #[serde(borrow, default)]
     error: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     seq: Option<&'a RawValue>,
+}
+
+/// A field that is present, whatever its value (`null` included).
+fn present<'de, D>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    <&RawValue>::deserialize(deserializer).map(Some)
 }
 
 /// What routing needs to know about a JSON-RPC message, borrowed from its text.
@@ -75,7 +85,11 @@ pub fn peek(text: &str) -> Result<RpcPeek<'_>, RpcError> {
             return Err(RpcError::Invalid("id must be a string or a number"));
         }
     }
-    let kind = match (&raw.id, &raw.method, raw.result.is_some() || raw.error.is_some()) {
+    let kind = match (
+        &raw.id,
+        &raw.method,
+        raw.result.is_some() || raw.error.is_some(),
+    ) {
         (Some(_), Some(_), false) => RpcKind::Request,
         (None, Some(_), false) => RpcKind::Notification,
         (Some(_), None, true) => RpcKind::Response,
@@ -115,14 +129,20 @@ pub struct ParamsFields {
 
 #[derive(Deserialize)]
 struct RawParams<'a> {
+    // Each field is read on its own, so one of an unexpected type does not hide the others.
     #[serde(borrow, default, rename = "threadId")]
-    thread_id: Option<Cow<'a, str>>,
+    thread_id: Option<&'a RawValue>,
     #[serde(borrow, default, rename = "anchorId")]
-    anchor_id: Option<Cow<'a, str>>,
+    anchor_id: Option<&'a RawValue>,
     #[serde(borrow, default, rename = "requestId")]
     request_id: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    thread: Option<RawThread<'a>>,
+    thread: Option<&'a RawValue>,
+}
+
+/// The string in `raw`, if it is a JSON string.
+fn raw_string(raw: Option<&RawValue>) -> Option<String> {
+    serde_json::from_str::<String>(raw?.get()).ok()
 }
 
 #[derive(Deserialize)]
@@ -143,12 +163,14 @@ impl RpcPeek<'_> {
         let Ok(raw) = serde_json::from_str::<RawParams<'_>>(params.get()) else {
             return ParamsFields::default();
         };
+        let nested_thread_id = || {
+            let thread = raw.thread?.get();
+            let thread: RawThread<'_> = serde_json::from_str(thread).ok()?;
+            thread.id.map(Cow::into_owned)
+        };
         ParamsFields {
-            thread_id: raw
-                .thread_id
-                .or_else(|| raw.thread.and_then(|t| t.id))
-                .map(Cow::into_owned),
-            anchor_id: raw.anchor_id.map(Cow::into_owned),
+            thread_id: raw_string(raw.thread_id).or_else(nested_thread_id),
+            anchor_id: raw_string(raw.anchor_id),
             request_id: raw.request_id.map(|r| r.get().to_string()),
         }
     }
@@ -222,19 +244,40 @@ mod tests {
             peek(r#"{"id":1,"method":"m","params":{}}"#).map(|p| p.kind),
             Ok(RpcKind::Request)
         );
-        assert_eq!(peek(r#"{"method":"m"}"#).map(|p| p.kind), Ok(RpcKind::Notification));
-        assert_eq!(peek(r#"{"id":"x","result":{}}"#).map(|p| p.kind), Ok(RpcKind::Response));
-        assert_eq!(peek(r#"{"id":-3,"error":{}}"#).map(|p| p.kind), Ok(RpcKind::Response));
+        assert_eq!(
+            peek(r#"{"method":"m"}"#).map(|p| p.kind),
+            Ok(RpcKind::Notification)
+        );
+        assert_eq!(
+            peek(r#"{"id":"x","result":{}}"#).map(|p| p.kind),
+            Ok(RpcKind::Response)
+        );
+        assert_eq!(
+            peek(r#"{"id":-3,"error":{}}"#).map(|p| p.kind),
+            Ok(RpcKind::Response)
+        );
     }
 
     #[test]
     fn refuses_what_is_not_json_rpc() {
         assert!(matches!(peek(r#"{"foo":1}"#), Err(RpcError::Invalid(_))));
         assert!(matches!(peek(r#"{"result":1}"#), Err(RpcError::Invalid(_))));
-        assert!(matches!(peek(r#"{"id":true,"method":"m"}"#), Err(RpcError::Invalid(_))));
-        assert!(matches!(peek(r#"{"id":{},"method":"m"}"#), Err(RpcError::Invalid(_))));
-        assert!(matches!(peek(r#"{"id":1,"method":"m","result":1}"#), Err(RpcError::Invalid(_))));
-        assert!(matches!(peek(r#"{"id":1,"method":"#), Err(RpcError::Malformed(_))));
+        assert!(matches!(
+            peek(r#"{"id":true,"method":"m"}"#),
+            Err(RpcError::Invalid(_))
+        ));
+        assert!(matches!(
+            peek(r#"{"id":{},"method":"m"}"#),
+            Err(RpcError::Invalid(_))
+        ));
+        assert!(matches!(
+            peek(r#"{"id":1,"method":"m","result":1}"#),
+            Err(RpcError::Invalid(_))
+        ));
+        assert!(matches!(
+            peek(r#"{"id":1,"method":"#),
+            Err(RpcError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -245,6 +288,10 @@ mod tests {
         assert_eq!(p.result_thread_id().as_deref(), Some("t8"));
         let p = peek(r#"{"method":"m","params":[1,2]}"#).unwrap();
         assert_eq!(p.params_fields(), ParamsFields::default());
+        let p =
+            peek(r#"{"method":"m","params":{"anchorId":5,"thread":"x","threadId":"t2"}}"#).unwrap();
+        assert_eq!(p.params_fields().thread_id.as_deref(), Some("t2"));
+        assert_eq!(p.params_fields().anchor_id, None);
         let p = peek(r#"{"method":"m","params":{"threadId":"t\u0031"}}"#).unwrap();
         assert_eq!(p.params_fields().thread_id.as_deref(), Some("t1"));
     }

@@ -14,7 +14,9 @@
 //! assert_eq!(verify(&token, key, Audience::Web, 2_000).unwrap_err().code(), "token_expired");
 //! ```
 
-use jsonwebtoken::{decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use serde::{Deserialize, Serialize};
 
 /// Lifetime of an access token, in seconds.
@@ -111,8 +113,12 @@ pub fn issue(claims: &Claims, key: &[u8]) -> Result<String, TokenError> {
     if key.is_empty() {
         return Err(TokenError::EmptyKey);
     }
-    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(key))
-        .map_err(|_| TokenError::Malformed)
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(key),
+    )
+    .map_err(|_| TokenError::Malformed)
 }
 
 /// Verifies signature, audience and expiry (against `now`, seconds since the epoch).
@@ -125,13 +131,13 @@ pub fn verify(token: &str, key: &[u8], audience: Audience, now: u64) -> Result<C
     validation.validate_exp = false;
     validation.required_spec_claims.clear();
     validation.validate_aud = false;
-    let data = decode::<Claims>(token, &DecodingKey::from_secret(key), &validation).map_err(|e| {
-        match e.kind() {
+    let data = decode::<Claims>(token, &DecodingKey::from_secret(key), &validation).map_err(
+        |e| match e.kind() {
             ErrorKind::InvalidSignature => TokenError::BadSignature,
             ErrorKind::MissingRequiredClaim(_) => TokenError::MissingClaim,
             _ => TokenError::Malformed,
-        }
-    })?;
+        },
+    )?;
     let claims = data.claims;
     if claims.aud != audience.as_str() {
         return Err(TokenError::WrongAudience);
@@ -157,15 +163,24 @@ mod tests {
     #[test]
     fn forged_with_another_key_is_refused() {
         let token = issue(&Claims::web("u", "s", 0, 900), b"another-key").unwrap();
-        assert_eq!(verify(&token, KEY, Audience::Web, 1), Err(TokenError::BadSignature));
+        assert_eq!(
+            verify(&token, KEY, Audience::Web, 1),
+            Err(TokenError::BadSignature)
+        );
     }
 
     #[test]
     fn web_token_cannot_open_the_anchor_door() {
         let token = issue(&Claims::web("u", "s", 0, 900), KEY).unwrap();
-        assert_eq!(verify(&token, KEY, Audience::Anchor, 1), Err(TokenError::WrongAudience));
+        assert_eq!(
+            verify(&token, KEY, Audience::Anchor, 1),
+            Err(TokenError::WrongAudience)
+        );
         let token = issue(&Claims::anchor("u", "s", "a", 0, 900), KEY).unwrap();
-        assert_eq!(verify(&token, KEY, Audience::Web, 1), Err(TokenError::WrongAudience));
+        assert_eq!(
+            verify(&token, KEY, Audience::Web, 1),
+            Err(TokenError::WrongAudience)
+        );
         assert!(verify(&token, KEY, Audience::Anchor, 1).is_ok());
     }
 
@@ -174,13 +189,22 @@ mod tests {
         let mut claims = Claims::anchor("u", "s", "a", 0, 900);
         claims.aid = None;
         let token = issue(&claims, KEY).unwrap();
-        assert_eq!(verify(&token, KEY, Audience::Anchor, 1), Err(TokenError::MissingClaim));
+        assert_eq!(
+            verify(&token, KEY, Audience::Anchor, 1),
+            Err(TokenError::MissingClaim)
+        );
     }
 
     #[test]
     fn garbage_and_alg_none_are_malformed() {
-        assert_eq!(verify("not.a.jwt", KEY, Audience::Web, 1), Err(TokenError::Malformed));
-        assert_eq!(verify("", KEY, Audience::Web, 1), Err(TokenError::Malformed));
+        assert_eq!(
+            verify("not.a.jwt", KEY, Audience::Web, 1),
+            Err(TokenError::Malformed)
+        );
+        assert_eq!(
+            verify("", KEY, Audience::Web, 1),
+            Err(TokenError::Malformed)
+        );
         // {"alg":"none"} with valid-looking claims and no signature.
         let unsigned = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJhdWQiOiJvcmJpdC13ZWIiLCJzdWIiOiJ1Iiwic2lkIjoicyIsImlhdCI6MCwiZXhwIjo5OTk5OTk5OTk5fQ.";
         assert!(verify(unsigned, KEY, Audience::Web, 1).is_err());
@@ -190,6 +214,9 @@ mod tests {
     fn expiry_is_exclusive() {
         let token = issue(&Claims::web("u", "s", 100, 10), KEY).unwrap();
         assert!(verify(&token, KEY, Audience::Web, 109).is_ok());
-        assert_eq!(verify(&token, KEY, Audience::Web, 110), Err(TokenError::Expired));
+        assert_eq!(
+            verify(&token, KEY, Audience::Web, 110),
+            Err(TokenError::Expired)
+        );
     }
 }

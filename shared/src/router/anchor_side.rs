@@ -248,15 +248,17 @@ impl Router {
         }
     }
 
-    /// The newest open server request of `anchor_id` with the anchor's own id `original`.
+    /// The newest server request of `anchor_id` with the anchor's own id `original`, answered or
+    /// not: codex announces `serverRequest/resolved` *after* the answer Orbit forwarded settled
+    /// the request, and clients still need its Orbit key. (Codex numbers its requests per
+    /// process, so an older request with the same id belongs to a codex that has since exited.)
     fn pending_for(&self, anchor_id: &str, original: &str) -> Option<u64> {
         let wanted: Value = serde_json::from_str(original).ok()?;
         self.pending
             .iter()
             .rev()
             .find(|(_, r)| {
-                !r.resolved
-                    && r.anchor_id == anchor_id
+                r.anchor_id == anchor_id
                     && serde_json::from_str::<Value>(&r.original_id).ok().as_ref() == Some(&wanted)
             })
             .map(|(n, _)| *n)

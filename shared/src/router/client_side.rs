@@ -3,10 +3,10 @@
 
 use serde_json::Value;
 
+use super::records::ReplayLog;
 use super::{send, send_error, Action, Router, StoreOp};
 use crate::control::{ControlFrame, OutboundControl, PONG_FRAME};
 use crate::request_id::{client_request_id, parse_server_request_key, server_request_number};
-use super::records::ReplayLog;
 use crate::rpc::{
     self, error_response, ParamsFields, RpcKind, RpcPeek, INVALID_REQUEST, ROUTING_ERROR,
 };
@@ -38,7 +38,9 @@ impl RouteError {
             RouteError::AnchorNotFound(id) if id.is_empty() => {
                 "no anchor is paired with this account".to_string()
             }
-            RouteError::AnchorNotFound(id) => format!("anchor {id} is not paired with this account"),
+            RouteError::AnchorNotFound(id) => {
+                format!("anchor {id} is not paired with this account")
+            }
             RouteError::AnchorOffline(id) if id.is_empty() => "no anchor is online".to_string(),
             RouteError::AnchorOffline(id) => format!("anchor {id} is offline"),
             RouteError::ThreadAnchorMismatch { thread_id, bound } => {
@@ -61,7 +63,11 @@ impl Router {
             ControlFrame::Pong => {}
             ControlFrame::ListAnchors => {
                 let list = self.anchor_list();
-                send(out, conn, OutboundControl::Anchors { anchors: &list }.to_text().into());
+                send(
+                    out,
+                    conn,
+                    OutboundControl::Anchors { anchors: &list }.to_text().into(),
+                );
             }
             ControlFrame::Subscribe {
                 thread_id,
@@ -270,17 +276,31 @@ impl Router {
     fn client_answer(&mut self, conn: &str, text: &str, msg: &RpcPeek<'_>, out: &mut Vec<Action>) {
         let Some(id) = msg.id else { return };
         let refuse = |out: &mut Vec<Action>, code: &str, message: &str, rpc_code: i64| {
-            send(out, conn, error_response(id, rpc_code, code, message).into());
+            send(
+                out,
+                conn,
+                error_response(id, rpc_code, code, message).into(),
+            );
         };
         let Some(number) = parse_server_request_key(id.get())
             .as_deref()
             .and_then(server_request_number)
         else {
-            refuse(out, "unknown_request", "no server request has this id", INVALID_REQUEST);
+            refuse(
+                out,
+                "unknown_request",
+                "no server request has this id",
+                INVALID_REQUEST,
+            );
             return;
         };
         let Some(request) = self.pending.get(&number) else {
-            refuse(out, "unknown_request", "no server request has this id", INVALID_REQUEST);
+            refuse(
+                out,
+                "unknown_request",
+                "no server request has this id",
+                INVALID_REQUEST,
+            );
             return;
         };
         if request.resolved {
@@ -293,7 +313,10 @@ impl Router {
             return;
         }
         let Some(anchor_conn) = self.online.get(&request.anchor_id).cloned() else {
-            let message = format!("anchor {} is offline; answer again when it is back", request.anchor_id);
+            let message = format!(
+                "anchor {} is offline; answer again when it is back",
+                request.anchor_id
+            );
             refuse(out, "anchor_offline", &message, ROUTING_ERROR);
             return;
         };
@@ -331,7 +354,11 @@ impl Router {
             .filter(|(_, r)| r.resolved)
             .map(|(n, _)| *n)
             .collect();
-        let excess = settled.len().saturating_sub(self.config.resolved_remembered);
+        // Keep at least the newest settled request: after hibernation the key counter restarts
+        // past the highest remembered key, and a forgotten newest key would be handed out again.
+        let excess = settled
+            .len()
+            .saturating_sub(self.config.resolved_remembered.max(1));
         for n in settled.into_iter().take(excess) {
             if let Some(r) = self.pending.remove(&n) {
                 out.push(Action::Store(StoreOp::ForgetPending { key: r.key }));
@@ -339,4 +366,3 @@ impl Router {
         }
     }
 }
-

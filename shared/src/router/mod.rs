@@ -15,6 +15,8 @@ mod client_side;
 mod records;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod tests;
@@ -58,7 +60,11 @@ pub enum Action {
     /// Send a text frame. Fan-out shares one allocation between receivers.
     Send { to: ConnId, text: Arc<str> },
     /// Close a socket with a WebSocket close code and reason.
-    Close { conn: ConnId, code: u16, reason: String },
+    Close {
+        conn: ConnId,
+        code: u16,
+        reason: String,
+    },
     /// Write to durable storage.
     Store(StoreOp),
 }
@@ -149,7 +155,11 @@ impl Router {
         for (conn, thread_id) in snapshot.subscriptions {
             if let Some(c) = router.conns.get_mut(&conn) {
                 c.subscriptions.insert(thread_id.clone());
-                router.subscribers.entry(thread_id).or_default().insert(conn);
+                router
+                    .subscribers
+                    .entry(thread_id)
+                    .or_default()
+                    .insert(conn);
             }
         }
         router
@@ -162,12 +172,7 @@ impl Router {
     /// The user's paired anchors, as listed in the accounts database. Anchors missing from it
     /// (revoked) drop out of `orbit.anchors`.
     pub fn set_paired_anchors(&mut self, paired: Vec<PairedAnchor>) {
-        self.paired = Some(
-            paired
-                .into_iter()
-                .map(|p| (p.anchor_id, p.name))
-                .collect(),
-        );
+        self.paired = Some(paired.into_iter().map(|p| (p.anchor_id, p.name)).collect());
     }
 
     /// The peer behind a connection, if it is open.
@@ -294,9 +299,7 @@ impl Router {
             Some(paired) => ids.extend(paired.keys()),
             None => ids.extend(self.anchors.keys()),
         }
-        ids.into_iter()
-            .map(|id| self.anchor_info(id))
-            .collect()
+        ids.into_iter().map(|id| self.anchor_info(id)).collect()
     }
 
     fn anchor_info(&self, anchor_id: &str) -> AnchorInfo {
@@ -350,7 +353,7 @@ impl Router {
             text: text.clone(),
         }));
         let cap = self.config.log_frames_per_thread;
-        if seq > cap && seq % self.config.trim_every.max(1) == 0 {
+        if seq > cap && seq.is_multiple_of(self.config.trim_every.max(1)) {
             out.push(Action::Store(StoreOp::TrimLog {
                 thread_id: thread_id.to_string(),
                 through_seq: seq - cap,

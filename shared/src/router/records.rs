@@ -111,18 +111,36 @@ pub enum StoreOp {
         text: std::sync::Arc<str>,
     },
     /// Drop the thread's log entries with `seq <= through_seq`.
-    TrimLog { thread_id: String, through_seq: u64 },
-    BindThread { thread_id: String, anchor_id: String },
-    Subscribe { conn: ConnId, thread_id: String },
-    Unsubscribe { conn: ConnId, thread_id: String },
+    TrimLog {
+        thread_id: String,
+        through_seq: u64,
+    },
+    BindThread {
+        thread_id: String,
+        anchor_id: String,
+    },
+    Subscribe {
+        conn: ConnId,
+        thread_id: String,
+    },
+    Unsubscribe {
+        conn: ConnId,
+        thread_id: String,
+    },
     /// The socket is gone: drop its subscriptions.
-    ForgetConn { conn: ConnId },
+    ForgetConn {
+        conn: ConnId,
+    },
     SaveAnchor(AnchorRecord),
     SavePending(PendingRequest),
     /// Mark a pending request answered.
-    SettlePending { key: String },
+    SettlePending {
+        key: String,
+    },
     /// Stop remembering a settled request.
-    ForgetPending { key: String },
+    ForgetPending {
+        key: String,
+    },
 }
 
 /// Read access to the replay log. Reads are synchronous: Durable Object SQLite is local.

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::{
-    Action, AnchorRecord, ConnId, Peer, PendingRequest, ReplayLog, Router, RouterConfig,
-    Snapshot, StoreOp, ThreadRecord,
+    Action, AnchorRecord, ConnId, PairedAnchor, Peer, PendingRequest, ReplayLog, Router,
+    RouterConfig, Snapshot, StoreOp, ThreadRecord,
 };
 
 #[derive(Debug, Default, Clone)]
@@ -68,11 +68,13 @@ impl MemStore {
                 self.subscriptions.insert((conn.clone(), thread_id.clone()));
             }
             StoreOp::Unsubscribe { conn, thread_id } => {
-                self.subscriptions.remove(&(conn.clone(), thread_id.clone()));
+                self.subscriptions
+                    .remove(&(conn.clone(), thread_id.clone()));
             }
             StoreOp::ForgetConn { conn } => self.subscriptions.retain(|(c, _)| c != conn),
             StoreOp::SaveAnchor(record) => {
-                self.anchors.insert(record.anchor_id.clone(), record.clone());
+                self.anchors
+                    .insert(record.anchor_id.clone(), record.clone());
             }
             StoreOp::SavePending(request) => {
                 self.pending.insert(request.key.clone(), request.clone());
@@ -131,6 +133,15 @@ pub struct Sim {
     /// Sockets the router asked to close, with the close code.
     pub closed: BTreeMap<ConnId, u16>,
     pub now: u64,
+    /// Every frame ever appended to a thread's log, never trimmed: the reference the replay
+    /// checks compare against.
+    pub history: BTreeMap<String, BTreeMap<u64, String>>,
+    /// `(thread, seq)` pairs the router appended twice (must stay empty).
+    pub duplicate_seqs: Vec<(String, u64)>,
+    /// Sends the router addressed to a socket that is not open (must stay empty).
+    pub misaddressed: Vec<ConnId>,
+    /// The paired-anchor list the adapter supplies (again after every wake-up).
+    pub paired: Option<Vec<PairedAnchor>>,
     config: RouterConfig,
 }
 
@@ -147,6 +158,10 @@ impl Sim {
             inbox: BTreeMap::new(),
             closed: BTreeMap::new(),
             now: 1_000,
+            history: BTreeMap::new(),
+            duplicate_seqs: Vec::new(),
+            misaddressed: Vec::new(),
+            paired: None,
             config,
         }
     }
@@ -157,13 +172,28 @@ impl Sim {
                 Action::Send { to, text } => {
                     if self.open.contains_key(&to) {
                         self.inbox.entry(to).or_default().push(text.to_string());
+                    } else {
+                        self.misaddressed.push(to);
                     }
                 }
                 Action::Close { conn, code, .. } => {
                     self.open.remove(&conn);
                     self.closed.insert(conn, code);
                 }
-                Action::Store(op) => self.store.apply(&op),
+                Action::Store(op) => {
+                    if let StoreOp::AppendLog {
+                        thread_id,
+                        seq,
+                        text,
+                    } = &op
+                    {
+                        let thread = self.history.entry(thread_id.clone()).or_default();
+                        if thread.insert(*seq, text.to_string()).is_some() {
+                            self.duplicate_seqs.push((thread_id.clone(), *seq));
+                        }
+                    }
+                    self.store.apply(&op);
+                }
             }
         }
     }
@@ -216,6 +246,34 @@ impl Sim {
             .collect();
         let snapshot = self.store.snapshot(conns);
         self.router = Router::restore("user-1", self.config.clone(), snapshot);
+        // The paired list lives in the accounts database, not in the snapshot: the adapter
+        // supplies it again after every wake-up.
+        if let Some(paired) = &self.paired {
+            self.router.set_paired_anchors(paired.clone());
+        }
+    }
+
+    /// Supplies the user's paired anchors (as the adapter does from the accounts database).
+    pub fn set_paired(&mut self, paired: &[(&str, &str)]) {
+        let paired: Vec<PairedAnchor> = paired
+            .iter()
+            .map(|(id, name)| PairedAnchor {
+                anchor_id: (*id).to_string(),
+                name: (*name).to_string(),
+            })
+            .collect();
+        self.router.set_paired_anchors(paired.clone());
+        self.paired = Some(paired);
+    }
+
+    /// Empties every inbox.
+    pub fn clear_inboxes(&mut self) {
+        self.inbox.clear();
+    }
+
+    /// Everything `conn` received since the last call, as sent.
+    pub fn take_raw(&mut self, conn: &str) -> Vec<String> {
+        self.inbox.remove(conn).unwrap_or_default()
     }
 
     /// Everything `conn` received since the last call, parsed.
