@@ -1,0 +1,33 @@
+# `make dev` runs Orbit locally, `make test` runs every test; see scripts/ for details.
+SHELL := bash
+CARGO ?= cargo
+# Wrangler/Miniflare must not phone home (tests and dev run offline).
+export WRANGLER_SEND_METRICS := false
+export CLOUDFLARE_CF_FETCH_ENABLED := false
+
+.PHONY: setup build build-worker dev test fmt clean
+
+setup:
+	scripts/setup.sh
+
+build-worker: setup
+	scripts/build-worker.sh
+
+# The worker crate is only useful as wasm; natively it is just type-checked (make test).
+build: build-worker
+	$(CARGO) build --workspace --release --exclude orbit-worker
+
+dev: build
+	scripts/dev.sh
+
+test: build-worker
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	rm -rf worker/build .wrangler

@@ -1,0 +1,122 @@
+//! Queries against the accounts database (D1). Schema: `migrations/`.
+
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, Result};
+
+use orbit_shared::router::PairedAnchor;
+
+/// What an upgrade needs to know about a token's session.
+#[derive(Debug, Deserialize)]
+pub struct SessionRow {
+    pub user_id: String,
+    pub kind: String,
+    pub anchor_id: Option<String>,
+    pub revoked_at: Option<f64>,
+    pub anchor_revoked_at: Option<f64>,
+}
+
+/// The session row with its anchor's revocation, if any.
+pub async fn session(db: &D1Database, session_id: &str) -> Result<Option<SessionRow>> {
+    db.prepare(
+        "SELECT s.user_id, s.kind, s.anchor_id, s.revoked_at, a.revoked_at AS anchor_revoked_at \
+         FROM sessions s LEFT JOIN anchors a ON a.id = s.anchor_id WHERE s.id = ?1",
+    )
+    .bind(&[JsValue::from_str(session_id)])?
+    .first::<SessionRow>(None)
+    .await
+}
+
+#[derive(Deserialize)]
+struct AnchorRow {
+    id: String,
+    name: String,
+}
+
+/// The user's anchors that are not revoked.
+pub async fn paired_anchors(db: &D1Database, user_id: &str) -> Result<Vec<PairedAnchor>> {
+    let rows = db
+        .prepare("SELECT id, name FROM anchors WHERE user_id = ?1 AND revoked_at IS NULL")
+        .bind(&[JsValue::from_str(user_id)])?
+        .all()
+        .await?
+        .results::<AnchorRow>()?;
+    Ok(rows
+        .into_iter()
+        .map(|r| PairedAnchor {
+            anchor_id: r.id,
+            name: r.name,
+        })
+        .collect())
+}
+
+fn num(ms: u64) -> JsValue {
+    // Milliseconds since the epoch stay far below 2^53.
+    JsValue::from_f64(ms as f64)
+}
+
+pub async fn insert_user(db: &D1Database, user_id: &str, now_ms: u64) -> Result<()> {
+    db.prepare("INSERT OR IGNORE INTO users (id, created_at) VALUES (?1, ?2)")
+        .bind(&[JsValue::from_str(user_id), num(now_ms)])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_anchor(
+    db: &D1Database,
+    anchor_id: &str,
+    user_id: &str,
+    name: &str,
+    now_ms: u64,
+) -> Result<()> {
+    db.prepare("INSERT INTO anchors (id, user_id, name, created_at) VALUES (?1, ?2, ?3, ?4)")
+        .bind(&[
+            JsValue::from_str(anchor_id),
+            JsValue::from_str(user_id),
+            JsValue::from_str(name),
+            num(now_ms),
+        ])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_session(
+    db: &D1Database,
+    session_id: &str,
+    user_id: &str,
+    anchor_id: Option<&str>,
+    now_ms: u64,
+) -> Result<()> {
+    let kind = if anchor_id.is_some() { "anchor" } else { "web" };
+    db.prepare(
+        "INSERT INTO sessions (id, user_id, kind, anchor_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .bind(&[
+        JsValue::from_str(session_id),
+        JsValue::from_str(user_id),
+        JsValue::from_str(kind),
+        anchor_id.map_or(JsValue::NULL, JsValue::from_str),
+        num(now_ms),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+pub async fn revoke_session(db: &D1Database, session_id: &str, now_ms: u64) -> Result<()> {
+    db.prepare("UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
+        .bind(&[JsValue::from_str(session_id), num(now_ms)])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+pub async fn revoke_anchor(db: &D1Database, anchor_id: &str, now_ms: u64) -> Result<()> {
+    db.prepare("UPDATE anchors SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
+        .bind(&[JsValue::from_str(anchor_id), num(now_ms)])?
+        .run()
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! Development-only endpoints under `/__dev/`, on only when `ORBIT_DEV_API=1` (set by
+//! `make dev` and the test suites, never in `wrangler.toml`). They create users, sessions and
+//! anchors directly, so the relay can be exercised before and apart from the sign-in flows.
+
+use serde::Deserialize;
+use worker::{Env, Method, Request, Response, Result};
+
+use orbit_shared::token::{issue, Claims, ACCESS_TOKEN_SECONDS};
+
+use crate::config::Config;
+use crate::db;
+use crate::http::{self, now_ms, random_id};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewSession {
+    /// An existing user, or none to create one.
+    user_id: Option<String>,
+    /// Ask for an anchor session: a new anchor with this name is paired to the user.
+    anchor_name: Option<String>,
+    /// An existing anchor of the user to open another session for.
+    anchor_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Revoke {
+    session_id: Option<String>,
+    anchor_id: Option<String>,
+}
+
+pub async fn handle(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
+    if !config.dev_api {
+        return http::error(404, "not_found", "no such endpoint");
+    }
+    if req.method() != Method::Post {
+        return http::error(405, "method_not_allowed", "use POST");
+    }
+    let db = env.d1("DB")?;
+    let now = now_ms();
+    match req.path().as_str() {
+        "/__dev/session" => {
+            let Ok(body) = req.json::<NewSession>().await else {
+                return http::error(
+                    400,
+                    "bad_request",
+                    "expected {userId?, anchorName?, anchorId?}",
+                );
+            };
+            let user_id = match body.user_id {
+                Some(id) => id,
+                None => random_id(16)?,
+            };
+            db::insert_user(&db, &user_id, now).await?;
+            let anchor_id = match (body.anchor_id, body.anchor_name) {
+                (Some(id), _) => Some(id),
+                (None, Some(name)) => {
+                    let id = random_id(16)?;
+                    db::insert_anchor(&db, &id, &user_id, &name, now).await?;
+                    Some(id)
+                }
+                (None, None) => None,
+            };
+            let session_id = random_id(16)?;
+            db::insert_session(&db, &session_id, &user_id, anchor_id.as_deref(), now).await?;
+            let claims = match &anchor_id {
+                Some(aid) => {
+                    Claims::anchor(&user_id, &session_id, aid, now / 1000, ACCESS_TOKEN_SECONDS)
+                }
+                None => Claims::web(&user_id, &session_id, now / 1000, ACCESS_TOKEN_SECONDS),
+            };
+            let token = issue(&claims, &config.jwt_secret)
+                .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            http::json(&serde_json::json!({
+                "userId": user_id,
+                "sessionId": session_id,
+                "anchorId": anchor_id,
+                "accessToken": token,
+            }))
+        }
+        "/__dev/revoke" => {
+            let Ok(body) = req.json::<Revoke>().await else {
+                return http::error(400, "bad_request", "expected {sessionId?, anchorId?}");
+            };
+            if let Some(sid) = &body.session_id {
+                db::revoke_session(&db, sid, now).await?;
+            }
+            if let Some(aid) = &body.anchor_id {
+                db::revoke_anchor(&db, aid, now).await?;
+            }
+            http::json(&serde_json::json!({"revoked": true}))
+        }
+        _ => http::error(404, "not_found", "no such endpoint"),
+    }
+}

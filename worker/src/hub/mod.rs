@@ -1,0 +1,253 @@
+//! `UserHub`: one Durable Object per user, relaying between that user's web clients and
+//! anchors. A thin adapter: it turns runtime events into calls on the shared
+//! [`Router`](orbit_shared::router::Router) and carries out the actions it returns.
+//!
+//! Sockets are accepted with the hibernation API, so the object may be evicted between
+//! messages while its sockets stay open. Each socket's attachment holds only its connection
+//! id, session id and peer; the router's other state is rebuilt from SQLite on wake.
+
+mod storage;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair,
+};
+
+use orbit_shared::control::{OutboundControl, PING_FRAME, PONG_FRAME};
+use orbit_shared::gate::SUBPROTOCOL;
+use orbit_shared::router::{Action, ConnId, Peer, Router, RouterConfig};
+
+use crate::db;
+use crate::http::{self, now_ms, random_id};
+use crate::upgrade::{Admitted, ADMIT_HEADER};
+use storage::Store;
+
+/// What each socket carries through hibernation. Kept small on purpose.
+#[derive(Debug, Serialize, Deserialize)]
+struct Attachment {
+    /// Connection id.
+    c: ConnId,
+    /// Session id, so revoking a session can find its sockets.
+    s: String,
+    p: Peer,
+}
+
+/// The in-memory half of the hub, rebuilt lazily after hibernation.
+struct Live {
+    router: Router,
+    sockets: HashMap<ConnId, WebSocket>,
+    store: Store,
+}
+
+#[durable_object]
+pub struct UserHub {
+    state: State,
+    env: Env,
+    live: RefCell<Option<Live>>,
+}
+
+impl UserHub {
+    /// Makes sure the router is in memory, restoring it from storage and the open sockets.
+    fn wake(&self, user_hint: Option<&str>) -> Result<()> {
+        if self.live.borrow().is_some() {
+            return Ok(());
+        }
+        let store = Store::open(self.state.storage().sql())?;
+        if let Some(user) = user_hint {
+            if store.user_id().as_deref() != Some(user) {
+                store.set_user_id(user);
+            }
+        }
+        let user = user_hint
+            .map(str::to_string)
+            .or_else(|| store.user_id())
+            .unwrap_or_default();
+        let mut sockets = HashMap::new();
+        let mut conns = Vec::new();
+        for ws in self.state.get_websockets() {
+            if let Ok(Some(att)) = ws.deserialize_attachment::<Attachment>() {
+                conns.push((att.c.clone(), att.p));
+                sockets.insert(att.c, ws);
+            }
+        }
+        let router = Router::restore(user, RouterConfig::default(), store.snapshot(conns));
+        *self.live.borrow_mut() = Some(Live {
+            router,
+            sockets,
+            store,
+        });
+        Ok(())
+    }
+
+    /// Runs `f` against the live router and carries out the actions it returns.
+    fn with_router(&self, f: impl FnOnce(&mut Router, &Store) -> Vec<Action>) {
+        let mut guard = self.live.borrow_mut();
+        let Some(live) = guard.as_mut() else { return };
+        let actions = f(&mut live.router, &live.store);
+        for action in actions {
+            match action {
+                Action::Send { to, text } => {
+                    if let Some(ws) = live.sockets.get(&to) {
+                        if let Err(e) = ws.send_with_str(&*text) {
+                            worker::console_error!("send to {to} failed: {e}");
+                        }
+                    }
+                }
+                Action::Close { conn, code, reason } => {
+                    if let Some(ws) = live.sockets.remove(&conn) {
+                        let _ = ws.close(Some(code), Some(reason));
+                    }
+                }
+                Action::Store(op) => live.store.apply(&op),
+            }
+        }
+    }
+
+    /// Gives the router the user's paired anchors from the accounts database.
+    async fn refresh_paired(&self) {
+        let user = match self.live.borrow().as_ref() {
+            Some(live) => live.router.user_id().to_string(),
+            None => return,
+        };
+        let paired = match self.env.d1("DB") {
+            Ok(db) => db::paired_anchors(&db, &user).await,
+            Err(e) => Err(e),
+        };
+        match paired {
+            Ok(paired) => {
+                if let Some(live) = self.live.borrow_mut().as_mut() {
+                    live.router.set_paired_anchors(paired);
+                }
+            }
+            Err(e) => worker::console_error!("reading paired anchors failed: {e}"),
+        }
+    }
+
+    async fn accept(&self, admitted: Admitted) -> Result<Response> {
+        self.wake(Some(&admitted.user_id))?;
+        if admitted.peer == Peer::Client {
+            self.refresh_paired().await;
+        }
+        let pair = WebSocketPair::new()?;
+        let conn = random_id(8)?;
+        let session_tag = format!("sid:{}", admitted.session_id);
+        self.state
+            .accept_websocket_with_tags(&pair.server, &[conn.as_str(), session_tag.as_str()]);
+        pair.server.serialize_attachment(Attachment {
+            c: conn.clone(),
+            s: admitted.session_id.clone(),
+            p: admitted.peer.clone(),
+        })?;
+        if let Some(live) = self.live.borrow_mut().as_mut() {
+            live.sockets.insert(conn.clone(), pair.server.clone());
+        }
+        let peer = admitted.peer;
+        self.with_router(|router, _| router.connect(conn, peer, now_ms()));
+        let response = Response::from_websocket(pair.client)?;
+        if admitted.subprotocol {
+            let headers = worker::Headers::new();
+            headers.set("Sec-WebSocket-Protocol", SUBPROTOCOL)?;
+            return Ok(response.with_headers(headers));
+        }
+        Ok(response)
+    }
+
+    fn conn_of(ws: &WebSocket) -> Option<Attachment> {
+        ws.deserialize_attachment::<Attachment>().ok().flatten()
+    }
+}
+
+impl DurableObject for UserHub {
+    fn new(state: State, env: Env) -> Self {
+        // Pings are answered by the runtime itself, without waking the object.
+        match worker::worker_sys::WebSocketRequestResponsePair::new(PING_FRAME, PONG_FRAME) {
+            Ok(pair) => state.set_websocket_auto_response(&pair),
+            Err(_) => worker::console_error!("could not set the ping auto-response"),
+        }
+        UserHub {
+            state,
+            env,
+            live: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let Some(admit) = req.headers().get(ADMIT_HEADER)? else {
+            return http::error(404, "not_found", "no such endpoint");
+        };
+        let Ok(admitted) = serde_json::from_str::<Admitted>(&admit) else {
+            return http::error(400, "bad_request", "bad admission");
+        };
+        self.accept(admitted).await
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        let Some(att) = Self::conn_of(&ws) else {
+            return Ok(());
+        };
+        self.wake(None)?;
+        if let Some(live) = self.live.borrow_mut().as_mut() {
+            // A socket accepted before a restart is back in the map on first use.
+            live.sockets
+                .entry(att.c.clone())
+                .or_insert_with(|| ws.clone());
+        }
+        let text = match message {
+            WebSocketIncomingMessage::String(text) => text,
+            WebSocketIncomingMessage::Binary(_) => {
+                let error = OutboundControl::Error {
+                    code: "binary_frame",
+                    message: "Orbit frames are UTF-8 JSON text",
+                };
+                return ws.send_with_str(error.to_text());
+            }
+        };
+        if att.p == Peer::Client && text.contains("orbit.list-anchors") {
+            self.refresh_paired().await;
+        }
+        self.with_router(|router, store| router.receive(&att.c, &text, now_ms(), store));
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
+        if let Some(att) = Self::conn_of(&ws) {
+            self.wake(None)?;
+            if let Some(live) = self.live.borrow_mut().as_mut() {
+                live.sockets.remove(&att.c);
+            }
+            self.with_router(|router, _| router.disconnect(&att.c, now_ms()));
+        }
+        // Finish the closing handshake; 1005 and 1006 may not be sent in a close frame.
+        let code = u16::try_from(code)
+            .ok()
+            .filter(|c| *c != 1005 && *c != 1006)
+            .unwrap_or(1000);
+        let _ = ws.close(Some(code), Some(reason));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        if let Some(att) = Self::conn_of(&ws) {
+            self.wake(None)?;
+            if let Some(live) = self.live.borrow_mut().as_mut() {
+                live.sockets.remove(&att.c);
+            }
+            self.with_router(|router, _| router.disconnect(&att.c, now_ms()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,54 @@
+//! The Orbit Worker: HTTP entry point of the relay (SPEC §1).
+//!
+//! * `GET /health` — liveness and version.
+//! * `GET /ws/client`, `GET /ws/anchor` — authenticated WebSocket upgrades, handed to the
+//!   user's [`hub::UserHub`] Durable Object.
+//! * `/__dev/*` — development-only helpers, off unless `ORBIT_DEV_API=1`.
+//!
+//! The routing logic itself lives in `orbit-shared`; this crate only adapts it to the
+//! Workers runtime.
+
+mod config;
+mod db;
+mod dev_api;
+mod http;
+mod hub;
+mod upgrade;
+
+use worker::{event, Context, Env, Method, Request, Response, Result};
+
+use orbit_shared::gate::GateError;
+use orbit_shared::token::Audience;
+
+pub use hub::UserHub;
+
+/// The crate version, reported by `/health`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let config = config::Config::from_env(&env);
+    let path = req.path();
+    match path.as_str() {
+        "/health" if req.method() == Method::Get => {
+            http::json(&serde_json::json!({"status": "ok", "version": VERSION}))
+        }
+        "/ws/client" | "/ws/anchor" => {
+            if config.jwt_secret.is_empty() {
+                return http::error(500, "server_misconfigured", "ORBIT_JWT_SECRET is not set");
+            }
+            let audience = if path == "/ws/client" {
+                Audience::Web
+            } else {
+                Audience::Anchor
+            };
+            if req.method() != Method::Get {
+                let refusal = GateError::NotAnUpgrade;
+                return http::error(refusal.status(), refusal.code(), &refusal.to_string());
+            }
+            upgrade::handle(req, &env, &config, audience).await
+        }
+        p if p.starts_with("/__dev/") => dev_api::handle(req, &env, &config).await,
+        _ => http::error(404, "not_found", "no such endpoint"),
+    }
+}

@@ -1,0 +1,120 @@
+//! `GET /ws/client` and `GET /ws/anchor`: every upgrade is authenticated here, in the
+//! stateless Worker, before it reaches the user's Durable Object (SPEC §1, §2).
+
+use serde::{Deserialize, Serialize};
+use worker::{Env, Headers, Method, Request, RequestInit, Response, Result};
+
+use orbit_shared::gate::{find_token, offers_subprotocol, origin_allowed, GateError};
+use orbit_shared::router::Peer;
+use orbit_shared::token::{verify, Audience};
+
+use crate::config::Config;
+use crate::db;
+use crate::http::{self, now_ms};
+
+/// Header carrying the admitted identity from the Worker to the Durable Object. Only this
+/// Worker can reach the object, and any client-sent copy is dropped, so the object trusts it.
+pub const ADMIT_HEADER: &str = "X-Orbit-Admit";
+
+/// Who was let in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Admitted {
+    pub user_id: String,
+    pub session_id: String,
+    pub peer: Peer,
+    /// The browser offered `orbit.v1`, so the answer must select it.
+    pub subprotocol: bool,
+}
+
+/// Authenticates an upgrade for `audience` and hands it to the user's Durable Object.
+pub async fn handle(
+    req: Request,
+    env: &Env,
+    config: &Config,
+    audience: Audience,
+) -> Result<Response> {
+    let admitted = match admit(&req, env, config, audience).await? {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            worker::console_log!(
+                "upgrade refused: {} ({})",
+                refusal.code(),
+                audience.as_str()
+            );
+            return http::error(refusal.status(), refusal.code(), &refusal.to_string());
+        }
+    };
+    let headers = Headers::new();
+    headers.set("Upgrade", "websocket")?;
+    headers.set(ADMIT_HEADER, &serde_json::to_string(&admitted)?)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let inner = Request::new_with_init("https://hub.internal/connect", &init)?;
+    let stub = env
+        .durable_object("USER_HUB")?
+        .id_from_name(&admitted.user_id)?
+        .get_stub()?;
+    stub.fetch_with_request(inner).await
+}
+
+/// The gate: `Ok(Err(refusal))` is a refused upgrade, `Err` an internal failure.
+async fn admit(
+    req: &Request,
+    env: &Env,
+    config: &Config,
+    audience: Audience,
+) -> Result<std::result::Result<Admitted, GateError>> {
+    let headers = req.headers();
+    let is_upgrade = headers
+        .get("Upgrade")?
+        .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    if !is_upgrade {
+        return Ok(Err(GateError::NotAnUpgrade));
+    }
+    if !origin_allowed(headers.get("Origin")?.as_deref(), &config.allowed_origins) {
+        return Ok(Err(GateError::OriginNotAllowed));
+    }
+    let protocols = headers.get("Sec-WebSocket-Protocol")?;
+    let url = req.url()?;
+    let Some((token, _source)) = find_token(
+        url.query(),
+        headers.get("Authorization")?.as_deref(),
+        protocols.as_deref(),
+    ) else {
+        return Ok(Err(GateError::MissingToken));
+    };
+    let claims = match verify(&token, &config.jwt_secret, audience, now_ms() / 1000) {
+        Ok(claims) => claims,
+        Err(e) => return Ok(Err(GateError::Token(e))),
+    };
+    let Some(session) = db::session(&env.d1("DB")?, &claims.sid).await? else {
+        return Ok(Err(GateError::SessionRevoked));
+    };
+    let kind = match audience {
+        Audience::Web => "web",
+        Audience::Anchor => "anchor",
+    };
+    if session.revoked_at.is_some() || session.user_id != claims.sub || session.kind != kind {
+        return Ok(Err(GateError::SessionRevoked));
+    }
+    let peer = match audience {
+        Audience::Web => Peer::Client,
+        Audience::Anchor => {
+            if session.anchor_id.is_none()
+                || session.anchor_id != claims.aid
+                || session.anchor_revoked_at.is_some()
+            {
+                return Ok(Err(GateError::AnchorRevoked));
+            }
+            Peer::Anchor {
+                anchor_id: claims.aid.clone().unwrap_or_default(),
+            }
+        }
+    };
+    Ok(Ok(Admitted {
+        user_id: claims.sub,
+        session_id: claims.sid,
+        peer,
+        subprotocol: offers_subprotocol(protocols.as_deref()),
+    }))
+}
