@@ -3,13 +3,14 @@
 //! anchors directly, so the relay can be exercised before and apart from the sign-in flows.
 
 use serde::Deserialize;
-use worker::{Env, Method, Request, Response, Result};
+use worker::{Env, Headers, Method, Request, RequestInit, Response, Result};
 
 use orbit_shared::token::{issue, Claims, ACCESS_TOKEN_SECONDS};
 
 use crate::config::Config;
 use crate::db;
 use crate::http::{self, now_ms, random_id};
+use crate::hub::PROBE_HEADER;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -29,9 +30,34 @@ struct Revoke {
     anchor_id: Option<String>,
 }
 
+/// `GET /__dev/hub?userId=…`: asks the user's hub whether it was evicted since its last event.
+async fn probe_hub(req: &Request, env: &Env) -> Result<Response> {
+    let url = req.url()?;
+    let Some(user_id) = url
+        .query_pairs()
+        .find(|(k, _)| k == "userId")
+        .map(|(_, v)| v.into_owned())
+    else {
+        return http::error(400, "bad_request", "expected ?userId=");
+    };
+    let headers = Headers::new();
+    headers.set(PROBE_HEADER, "1")?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let inner = Request::new_with_init("https://hub.internal/probe", &init)?;
+    env.durable_object("USER_HUB")?
+        .id_from_name(&user_id)?
+        .get_stub()?
+        .fetch_with_request(inner)
+        .await
+}
+
 pub async fn handle(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
     if !config.dev_api {
         return http::error(404, "not_found", "no such endpoint");
+    }
+    if req.path() == "/__dev/hub" {
+        return probe_hub(&req, env).await;
     }
     if req.method() != Method::Post {
         return http::error(405, "method_not_allowed", "use POST");

@@ -175,6 +175,11 @@ impl Router {
         self.paired = Some(paired.into_iter().map(|p| (p.anchor_id, p.name)).collect());
     }
 
+    /// Whether [`Router::set_paired_anchors`] was called since the router was built.
+    pub fn knows_paired_anchors(&self) -> bool {
+        self.paired.is_some()
+    }
+
     /// The peer behind a connection, if it is open.
     pub fn peer(&self, conn: &str) -> Option<&Peer> {
         self.conns.get(conn).map(|c| &c.peer)

@@ -26,6 +26,9 @@ use crate::http::{self, now_ms, random_id};
 use crate::upgrade::{Admitted, ADMIT_HEADER};
 use storage::Store;
 
+/// Header of the development probe request, sent only by the dev API.
+pub const PROBE_HEADER: &str = "X-Orbit-Probe";
+
 /// What each socket carries through hibernation. Kept small on purpose.
 #[derive(Debug, Serialize, Deserialize)]
 struct Attachment {
@@ -41,6 +44,8 @@ struct Live {
     router: Router,
     sockets: HashMap<ConnId, WebSocket>,
     store: Store,
+    /// How many times this object's state has been rebuilt, this time included.
+    wakes: u64,
 }
 
 #[durable_object]
@@ -75,10 +80,12 @@ impl UserHub {
             }
         }
         let router = Router::restore(user, RouterConfig::default(), store.snapshot(conns));
+        let wakes = store.count_wake();
         *self.live.borrow_mut() = Some(Live {
             router,
             sockets,
             store,
+            wakes,
         });
         Ok(())
     }
@@ -156,6 +163,19 @@ impl UserHub {
         Ok(response)
     }
 
+    /// Development probe (reached only through the dev API): whether the in-memory state
+    /// survived since the last event, how often it was rebuilt, and how many sockets are open.
+    fn probe(&self) -> Result<Response> {
+        let was_live = self.live.borrow().is_some();
+        self.wake(None)?;
+        let wakes = self.live.borrow().as_ref().map_or(0, |l| l.wakes);
+        http::json(&serde_json::json!({
+            "wasLive": was_live,
+            "wakes": wakes,
+            "sockets": self.state.get_websockets().len(),
+        }))
+    }
+
     fn conn_of(ws: &WebSocket) -> Option<Attachment> {
         ws.deserialize_attachment::<Attachment>().ok().flatten()
     }
@@ -176,6 +196,9 @@ impl DurableObject for UserHub {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        if req.headers().get(PROBE_HEADER)?.is_some() {
+            return self.probe();
+        }
         let Some(admit) = req.headers().get(ADMIT_HEADER)? else {
             return http::error(404, "not_found", "no such endpoint");
         };
@@ -210,7 +233,12 @@ impl DurableObject for UserHub {
                 return ws.send_with_str(error.to_text());
             }
         };
-        if att.p == Peer::Client && text.contains("orbit.list-anchors") {
+        let paired_unknown = self
+            .live
+            .borrow()
+            .as_ref()
+            .is_some_and(|l| !l.router.knows_paired_anchors());
+        if paired_unknown || (att.p == Peer::Client && text.contains("orbit.list-anchors")) {
             self.refresh_paired().await;
         }
         self.with_router(|router, store| router.receive(&att.c, &text, now_ms(), store));

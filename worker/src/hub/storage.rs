@@ -80,6 +80,26 @@ impl Store {
         );
     }
 
+    /// Counts a rebuild of the in-memory state (a first start or a wake after eviction) and
+    /// returns the new count. Only used to observe hibernation in development.
+    pub fn count_wake(&self) -> u64 {
+        #[derive(Deserialize)]
+        struct Row {
+            v: String,
+        }
+        let n = self
+            .rows::<Row>("SELECT v FROM meta WHERE k = 'wakes'", vec![])
+            .pop()
+            .and_then(|r| r.v.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        self.write(
+            "INSERT OR REPLACE INTO meta (k, v) VALUES ('wakes', ?)",
+            vec![text(&n.to_string())],
+        );
+        n
+    }
+
     /// Carries out one router write.
     pub fn apply(&self, op: &StoreOp) {
         match op {
