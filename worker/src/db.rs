@@ -105,18 +105,39 @@ pub async fn insert_session(
     Ok(())
 }
 
-pub async fn revoke_session(db: &D1Database, session_id: &str, now_ms: u64) -> Result<()> {
-    db.prepare("UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
-        .bind(&[JsValue::from_str(session_id), num(now_ms)])?
-        .run()
-        .await?;
-    Ok(())
+#[derive(Deserialize)]
+struct Owner {
+    user_id: String,
 }
 
-pub async fn revoke_anchor(db: &D1Database, anchor_id: &str, now_ms: u64) -> Result<()> {
-    db.prepare("UPDATE anchors SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
-        .bind(&[JsValue::from_str(anchor_id), num(now_ms)])?
-        .run()
+/// Revokes a session; returns its user, or `None` when there is no such session.
+pub async fn revoke_session(
+    db: &D1Database,
+    session_id: &str,
+    now_ms: u64,
+) -> Result<Option<String>> {
+    let owner = db
+        .prepare(
+            "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1 RETURNING user_id",
+        )
+        .bind(&[JsValue::from_str(session_id), num(now_ms)])?
+        .first::<Owner>(None)
         .await?;
-    Ok(())
+    Ok(owner.map(|o| o.user_id))
+}
+
+/// Revokes an anchor; returns its user, or `None` when there is no such anchor.
+pub async fn revoke_anchor(
+    db: &D1Database,
+    anchor_id: &str,
+    now_ms: u64,
+) -> Result<Option<String>> {
+    let owner = db
+        .prepare(
+            "UPDATE anchors SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1 RETURNING user_id",
+        )
+        .bind(&[JsValue::from_str(anchor_id), num(now_ms)])?
+        .first::<Owner>(None)
+        .await?;
+    Ok(owner.map(|o| o.user_id))
 }

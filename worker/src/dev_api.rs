@@ -10,7 +10,7 @@ use orbit_shared::token::{issue, Claims, ACCESS_TOKEN_SECONDS};
 use crate::config::Config;
 use crate::db;
 use crate::http::{self, now_ms, random_id};
-use crate::hub::PROBE_HEADER;
+use crate::hub::{self, Revoked, PROBE_HEADER};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -108,13 +108,18 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config) -> Result<Resp
             let Ok(body) = req.json::<Revoke>().await else {
                 return http::error(400, "bad_request", "expected {sessionId?, anchorId?}");
             };
+            let mut closed = 0;
             if let Some(sid) = &body.session_id {
-                db::revoke_session(&db, sid, now).await?;
+                if let Some(user) = db::revoke_session(&db, sid, now).await? {
+                    closed += hub::close_revoked(env, &user, Revoked::Session(sid.clone())).await?;
+                }
             }
             if let Some(aid) = &body.anchor_id {
-                db::revoke_anchor(&db, aid, now).await?;
+                if let Some(user) = db::revoke_anchor(&db, aid, now).await? {
+                    closed += hub::close_revoked(env, &user, Revoked::Anchor(aid.clone())).await?;
+                }
             }
-            http::json(&serde_json::json!({"revoked": true}))
+            http::json(&serde_json::json!({"revoked": true, "closedSockets": closed}))
         }
         _ => http::error(404, "not_found", "no such endpoint"),
     }

@@ -71,6 +71,8 @@ pub enum Action {
 
 /// WebSocket close code for an anchor connection replaced by a newer one with the same id.
 pub const CLOSE_REPLACED: u16 = 4001;
+/// WebSocket close code for a socket whose session or anchor was revoked.
+pub const CLOSE_REVOKED: u16 = 4003;
 
 #[derive(Debug, Clone, Default)]
 struct ThreadState {

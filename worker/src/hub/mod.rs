@@ -19,12 +19,53 @@ use worker::{
 
 use orbit_shared::control::{OutboundControl, PING_FRAME, PONG_FRAME};
 use orbit_shared::gate::SUBPROTOCOL;
-use orbit_shared::router::{Action, ConnId, Peer, Router, RouterConfig};
+use orbit_shared::router::{Action, ConnId, Peer, Router, RouterConfig, CLOSE_REVOKED};
 
 use crate::db;
 use crate::http::{self, now_ms, random_id};
 use crate::upgrade::{Admitted, ADMIT_HEADER};
 use storage::Store;
+
+/// Header asking a hub to close the sockets of a revoked session or anchor.
+const REVOKE_HEADER: &str = "X-Orbit-Revoke";
+
+/// A credential that was revoked, whose open sockets must close.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Revoked {
+    Session(String),
+    Anchor(String),
+}
+
+impl Revoked {
+    /// The socket tag that finds the sockets opened with this credential.
+    fn tag(&self) -> String {
+        match self {
+            Revoked::Session(id) => format!("sid:{id}"),
+            Revoked::Anchor(id) => format!("aid:{id}"),
+        }
+    }
+}
+
+/// Closes `user`'s open sockets that were opened with a now revoked credential; returns how
+/// many were closed.
+pub async fn close_revoked(env: &Env, user: &str, revoked: Revoked) -> Result<u64> {
+    let headers = worker::Headers::new();
+    headers.set(REVOKE_HEADER, &serde_json::to_string(&revoked)?)?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post).with_headers(headers);
+    let inner = Request::new_with_init("https://hub.internal/revoke", &init)?;
+    let mut answer = env
+        .durable_object("USER_HUB")?
+        .id_from_name(user)?
+        .get_stub()?
+        .fetch_with_request(inner)
+        .await?;
+    #[derive(Deserialize)]
+    struct Closed {
+        closed: u64,
+    }
+    Ok(answer.json::<Closed>().await.map_or(0, |c| c.closed))
+}
 
 /// Header of the development probe request, sent only by the dev API.
 pub const PROBE_HEADER: &str = "X-Orbit-Probe";
@@ -141,9 +182,15 @@ impl UserHub {
         }
         let pair = WebSocketPair::new()?;
         let conn = random_id(8)?;
-        let session_tag = format!("sid:{}", admitted.session_id);
-        self.state
-            .accept_websocket_with_tags(&pair.server, &[conn.as_str(), session_tag.as_str()]);
+        let mut tags = vec![
+            conn.clone(),
+            Revoked::Session(admitted.session_id.clone()).tag(),
+        ];
+        if let Peer::Anchor { anchor_id } = &admitted.peer {
+            tags.push(Revoked::Anchor(anchor_id.clone()).tag());
+        }
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        self.state.accept_websocket_with_tags(&pair.server, &tags);
         pair.server.serialize_attachment(Attachment {
             c: conn.clone(),
             s: admitted.session_id.clone(),
@@ -176,6 +223,27 @@ impl UserHub {
         }))
     }
 
+    /// Closes every socket opened with a revoked credential, telling the router first so that
+    /// presence and subscriptions are settled as for any disconnect.
+    fn close_tagged(&self, revoked: &Revoked) -> Result<Response> {
+        self.wake(None)?;
+        let sockets = self.state.get_websockets_with_tag(&revoked.tag());
+        let reason = match revoked {
+            Revoked::Session(_) => "session revoked",
+            Revoked::Anchor(_) => "anchor revoked",
+        };
+        for ws in &sockets {
+            if let Some(att) = Self::conn_of(ws) {
+                if let Some(live) = self.live.borrow_mut().as_mut() {
+                    live.sockets.remove(&att.c);
+                }
+                self.with_router(|router, _| router.disconnect(&att.c, now_ms()));
+            }
+            let _ = ws.close(Some(CLOSE_REVOKED), Some(reason));
+        }
+        http::json(&serde_json::json!({"closed": sockets.len()}))
+    }
+
     fn conn_of(ws: &WebSocket) -> Option<Attachment> {
         ws.deserialize_attachment::<Attachment>().ok().flatten()
     }
@@ -198,6 +266,12 @@ impl DurableObject for UserHub {
     async fn fetch(&self, req: Request) -> Result<Response> {
         if req.headers().get(PROBE_HEADER)?.is_some() {
             return self.probe();
+        }
+        if let Some(revoked) = req.headers().get(REVOKE_HEADER)? {
+            let Ok(revoked) = serde_json::from_str::<Revoked>(&revoked) else {
+                return http::error(400, "bad_request", "bad revocation");
+            };
+            return self.close_tagged(&revoked);
         }
         let Some(admit) = req.headers().get(ADMIT_HEADER)? else {
             return http::error(404, "not_found", "no such endpoint");

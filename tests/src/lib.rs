@@ -1,0 +1,1227 @@
+//! Harness for Orbit's end-to-end tests: the built Worker under `wrangler dev`, and WebSocket
+//! clients that talk to it.
+//!
+//! * [`Orbit`] starts `worker/build/index.js` under local workerd (`wrangler dev`) on free
+//!   ports, with fresh D1 and Durable Object state in a temporary directory, a random JWT
+//!   secret and the development API on, and waits until `/health` answers. Dropping it kills
+//!   the whole wrangler process group (wrangler runs two workerd children). A small shell
+//!   watchdog kills that group too if the test process itself dies, so no workerd is left
+//!   behind.
+//! * [`Orbit::shared`] is one instance per test binary, for tests that need no private one:
+//!   each test creates its own users, so they cannot see each other.
+//! * [`Ws`] is a WebSocket client whose every wait is bounded: a frame that does not come
+//!   fails the test with a message saying what was awaited.
+//!
+//! Build the Worker first (`make build-worker`); the harness refuses to start without it.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream as TokioTcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub use orbit_shared;
+
+/// The Origin the test Orbit allows (`ORBIT_ALLOWED_ORIGINS`).
+pub const ALLOWED_ORIGIN: &str = "http://allowed.test";
+
+/// How long a single expected frame may take before the test fails. Generous, because the
+/// machine running the tests may be busy compiling.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long wrangler may take to answer `/health`.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How long wrangler may take to apply the D1 migrations.
+const MIGRATIONS_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs `"$@"` in the background and waits. If the test process (`$1`) goes away, kills the
+/// whole process group (this shell's; the harness makes it a group leader), removes `$2` if it
+/// is not empty, and exits. If the command exits by itself, stops whatever it left in the
+/// group and exits with its status.
+const WATCHDOG: &str = r#"
+parent=$1; cleanup=$2; shift 2
+"$@" </dev/null &
+child=$!
+while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.5; done
+trap '' TERM
+if kill -0 "$parent" 2>/dev/null; then
+    wait "$child"; status=$?
+    kill -TERM 0 2>/dev/null
+    exit "$status"
+fi
+kill -TERM 0 2>/dev/null
+sleep 2
+if [ -n "$cleanup" ]; then rm -rf -- "$cleanup"; fi
+kill -KILL 0
+"#;
+
+/// The repository root (the workspace that holds `wrangler.toml`).
+pub fn repo_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// Seconds since the Unix epoch (for minting tokens).
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A random lowercase hex string of `bytes` random bytes.
+pub fn random_hex(bytes: usize) -> String {
+    (0..bytes)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
+/// A fresh, unique name (for thread ids and the like), readable in failure messages.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", random_hex(6))
+}
+
+/// A directory removed on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Result<Self> {
+        let path =
+            std::env::temp_dir().join(format!("{prefix}-{}-{}", std::process::id(), random_hex(6)));
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(TempDir { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Sends `signal` to every process of the group `pgid`; true when the group had a member.
+fn signal_group(pgid: u32, signal: &str) -> bool {
+    Command::new("kill")
+        .args([signal, "--", &format!("-{pgid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A command running in its own process group under the watchdog.
+#[derive(Debug)]
+struct Group {
+    child: Child,
+    pgid: u32,
+    log: PathBuf,
+}
+
+impl Group {
+    /// Starts `program args` with output to `log`. `cleanup`, if given, is removed by the
+    /// watchdog when the test process dies.
+    fn spawn(
+        program: &Path,
+        args: &[String],
+        cwd: &Path,
+        log: &Path,
+        cleanup: Option<&Path>,
+    ) -> Result<Self> {
+        use std::os::unix::process::CommandExt;
+        let out =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let err = out.try_clone()?;
+        let cleanup = cleanup.map(|p| p.display().to_string()).unwrap_or_default();
+        let child = Command::new("bash")
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg("orbit-test-watchdog")
+            .arg(std::process::id().to_string())
+            .arg(cleanup)
+            .arg(program)
+            .args(args)
+            .current_dir(cwd)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_LOG_PATH", log.with_extension("debug"))
+            .env("NO_COLOR", "1")
+            .env("FORCE_COLOR", "0")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {}", program.display()))?;
+        let pgid = child.id();
+        Ok(Group {
+            child,
+            pgid,
+            log: log.to_path_buf(),
+        })
+    }
+
+    /// The exit status, if the command has exited.
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(no output: {e})"))
+    }
+
+    /// Waits for the command to exit by itself.
+    fn wait(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exited() {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("still running after {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the whole group: SIGTERM, up to 5 s of grace, then SIGKILL.
+    fn stop(&mut self) {
+        signal_group(self.pgid, "-TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            // Reap the watchdog shell, or its zombie would keep the group alive.
+            let _ = self.child.try_wait();
+            if !signal_group(self.pgid, "-0") {
+                break;
+            }
+            if Instant::now() > deadline {
+                signal_group(self.pgid, "-KILL");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Where the state directory came from.
+#[derive(Debug)]
+enum State {
+    /// Made by this harness, removed with it.
+    Owned(TempDir),
+    /// Supplied by the test (restarts share one), left in place.
+    Borrowed(PathBuf),
+}
+
+impl State {
+    fn path(&self) -> &Path {
+        match self {
+            State::Owned(dir) => dir.path(),
+            State::Borrowed(path) => path,
+        }
+    }
+}
+
+/// Who a dev API session is for.
+#[derive(Debug, Clone, Default)]
+pub struct NewSession {
+    /// An existing user; none creates a new user.
+    pub user_id: Option<String>,
+    /// Pair a new anchor with this name and return an anchor token.
+    pub anchor_name: Option<String>,
+    /// Another session (anchor token) for an existing anchor.
+    pub anchor_id: Option<String>,
+}
+
+/// A session made by the dev API.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: String,
+    pub session_id: String,
+    /// Set for anchor sessions.
+    pub anchor_id: Option<String>,
+    pub access_token: String,
+}
+
+impl Session {
+    /// The anchor id of an anchor session.
+    pub fn anchor(&self) -> Result<&str> {
+        self.anchor_id
+            .as_deref()
+            .ok_or_else(|| anyhow!("session {} is not an anchor session", self.session_id))
+    }
+}
+
+/// How an upgrade request presents itself; see [`Orbit::upgrade_status`] and
+/// [`Orbit::connect_with`].
+#[derive(Debug, Clone, Default)]
+pub struct Upgrade {
+    /// `/ws/client` or `/ws/anchor`.
+    pub path: String,
+    /// `?token=…`
+    pub query_token: Option<String>,
+    /// `Authorization: Bearer …`
+    pub bearer: Option<String>,
+    /// `Sec-WebSocket-Protocol: …`
+    pub protocols: Option<String>,
+    /// `Origin: …`
+    pub origin: Option<String>,
+    /// Send a plain GET without the WebSocket upgrade headers.
+    pub plain: bool,
+}
+
+impl Upgrade {
+    pub fn client() -> Self {
+        Upgrade {
+            path: "/ws/client".into(),
+            ..Upgrade::default()
+        }
+    }
+
+    pub fn anchor() -> Self {
+        Upgrade {
+            path: "/ws/anchor".into(),
+            ..Upgrade::default()
+        }
+    }
+
+    pub fn query_token(mut self, token: &str) -> Self {
+        self.query_token = Some(token.into());
+        self
+    }
+
+    pub fn bearer(mut self, token: &str) -> Self {
+        self.bearer = Some(token.into());
+        self
+    }
+
+    pub fn protocols(mut self, protocols: &str) -> Self {
+        self.protocols = Some(protocols.into());
+        self
+    }
+
+    pub fn origin(mut self, origin: &str) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    pub fn plain(mut self) -> Self {
+        self.plain = true;
+        self
+    }
+
+    fn path_and_query(&self) -> String {
+        match &self.query_token {
+            Some(token) => format!("{}?token={token}", self.path),
+            None => self.path.clone(),
+        }
+    }
+}
+
+/// A running Orbit: the built Worker under `wrangler dev`.
+#[derive(Debug)]
+pub struct Orbit {
+    port: u16,
+    secret: String,
+    // Declared before `state` so the processes stop before their directory goes.
+    group: Option<Group>,
+    state: State,
+    starts: u32,
+}
+
+static SHARED: OnceLock<std::result::Result<Orbit, String>> = OnceLock::new();
+
+impl Orbit {
+    /// The Orbit shared by every test of this test binary, started on first use.
+    ///
+    /// It is never dropped (statics are not): the watchdog stops it when the test process
+    /// exits.
+    pub fn shared() -> Result<&'static Orbit> {
+        SHARED
+            .get_or_init(|| Orbit::start().map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|e| anyhow!("the shared Orbit did not start: {e}"))
+    }
+
+    /// A private Orbit with fresh state, stopped and deleted on drop.
+    pub fn start() -> Result<Orbit> {
+        let dir = TempDir::new("orbit-test")?;
+        Orbit::launch(State::Owned(dir), random_hex(32))
+    }
+
+    /// A private Orbit persisting into `dir` (which the caller keeps), with this JWT secret.
+    /// Starting again on the same directory with the same secret continues where the last
+    /// one stopped.
+    pub fn start_in(dir: &Path, secret: &str) -> Result<Orbit> {
+        Orbit::launch(State::Borrowed(dir.to_path_buf()), secret.to_string())
+    }
+
+    fn launch(state: State, secret: String) -> Result<Orbit> {
+        let build = repo_root().join("worker/build");
+        if !build.join("index.js").is_file() || !build.join("index_bg.wasm").is_file() {
+            bail!(
+                "{} holds no built Worker: build it first (make build-worker)",
+                build.display()
+            );
+        }
+        // Run a private copy, so a rebuild of worker/build while tests run (wrangler watches
+        // its entry point) neither reloads nor breaks this Orbit. A restart reuses the copy.
+        let copy = state.path().join("build");
+        if !copy.join("index.js").is_file() {
+            copy_dir(&build, &copy)?;
+        }
+        let mut orbit = Orbit {
+            port: 0,
+            secret,
+            group: None,
+            state,
+            starts: 0,
+        };
+        orbit.migrate()?;
+        orbit.boot()?;
+        Ok(orbit)
+    }
+
+    fn wrangler() -> Result<PathBuf> {
+        let bin = repo_root().join("node_modules/.bin/wrangler");
+        if !bin.exists() {
+            bail!(
+                "{} is missing: run `npm ci` in the repository root",
+                bin.display()
+            );
+        }
+        Ok(bin)
+    }
+
+    fn persist_dir(&self) -> PathBuf {
+        self.state.path().join("state")
+    }
+
+    fn cleanup_path(&self) -> Option<&Path> {
+        match &self.state {
+            State::Owned(dir) => Some(dir.path()),
+            State::Borrowed(_) => None,
+        }
+    }
+
+    /// Applies the D1 migrations to the local database in the state directory.
+    fn migrate(&mut self) -> Result<()> {
+        let args: Vec<String> = ["d1", "migrations", "apply", "DB", "--local", "--persist-to"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([self.persist_dir().display().to_string()])
+            .collect();
+        let log = self.state.path().join("migrations.log");
+        let cleanup = self.cleanup_path().map(Path::to_path_buf);
+        let mut group = Group::spawn(
+            &Orbit::wrangler()?,
+            &args,
+            &repo_root(),
+            &log,
+            cleanup.as_deref(),
+        )?;
+        let status = group.wait(MIGRATIONS_TIMEOUT);
+        let ok = matches!(&status, Ok(s) if s.success());
+        if !ok {
+            let output = group.output();
+            group.stop();
+            bail!("`wrangler d1 migrations apply` failed ({status:?}):\n{output}");
+        }
+        Ok(())
+    }
+
+    /// Starts `wrangler dev` and waits for `/health`. Retries with other ports if the chosen
+    /// ones were taken in the meantime.
+    fn boot(&mut self) -> Result<()> {
+        let mut last_error = None;
+        for _attempt in 0..3 {
+            match self.boot_once() {
+                Ok(()) => return Ok(()),
+                Err(BootError::PortTaken(e)) => last_error = Some(e),
+                Err(BootError::Fatal(e)) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow!("wrangler did not start")))
+    }
+
+    fn boot_once(&mut self) -> std::result::Result<(), BootError> {
+        let (port, inspector) = free_ports().map_err(BootError::Fatal)?;
+        self.starts += 1;
+        let args: Vec<String> = vec![
+            "dev".into(),
+            self.state
+                .path()
+                .join("build/index.js")
+                .display()
+                .to_string(),
+            // With an entry point given, wrangler would look for its configuration next to it.
+            "--config".into(),
+            repo_root().join("wrangler.toml").display().to_string(),
+            "--ip".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+            "--inspector-port".into(),
+            inspector.to_string(),
+            "--persist-to".into(),
+            self.persist_dir().display().to_string(),
+            "--show-interactive-dev-session=false".into(),
+            "--var".into(),
+            format!("ORBIT_JWT_SECRET:{}", self.secret),
+            "--var".into(),
+            "ORBIT_DEV_API:1".into(),
+            "--var".into(),
+            format!("ORBIT_ALLOWED_ORIGINS:{ALLOWED_ORIGIN}"),
+        ];
+        let log = self
+            .state
+            .path()
+            .join(format!("wrangler-{}.log", self.starts));
+        let wrangler = Orbit::wrangler().map_err(BootError::Fatal)?;
+        let mut group = Group::spawn(&wrangler, &args, &repo_root(), &log, self.cleanup_path())
+            .map_err(BootError::Fatal)?;
+        let started = Instant::now();
+        loop {
+            if let Some(status) = group.exited() {
+                let output = group.output();
+                let error =
+                    anyhow!("wrangler dev exited ({status}) before it was ready:\n{output}");
+                return Err(
+                    if output.contains("EADDRINUSE") || output.contains("Address already in use") {
+                        BootError::PortTaken(error)
+                    } else {
+                        BootError::Fatal(error)
+                    },
+                );
+            }
+            if health_ok(port) {
+                break;
+            }
+            if started.elapsed() > STARTUP_TIMEOUT {
+                let output = group.output();
+                group.stop();
+                return Err(BootError::Fatal(anyhow!(
+                    "wrangler dev did not answer GET /health within {STARTUP_TIMEOUT:?}:\n{output}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.port = port;
+        self.group = Some(group);
+        Ok(())
+    }
+
+    /// Stops wrangler and starts it again on the same state (new ports).
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.boot()
+    }
+
+    /// Stops wrangler (its whole process group), keeping the state directory.
+    pub fn stop(&mut self) {
+        if let Some(mut group) = self.group.take() {
+            group.stop();
+        }
+    }
+
+    /// Everything wrangler printed since it was last started.
+    pub fn output(&self) -> String {
+        self.group.as_ref().map(Group::output).unwrap_or_default()
+    }
+
+    /// `http://127.0.0.1:<port>`
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `ws://127.0.0.1:<port>`
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// The JWT secret the Worker signs and checks tokens with.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// The state directory (D1 and Durable Object storage live in its `state/`).
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+
+    async fn dev_post(&self, path: &str, body: Value) -> Result<Value> {
+        let url = format!("{}{path}", self.base_url());
+        let response = reqwest::Client::new()
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .with_context(|| format!("POST {path}: body"))?;
+        if !status.is_success() {
+            bail!("POST {path} {body}: HTTP {status}: {text}");
+        }
+        serde_json::from_str(&text).with_context(|| format!("POST {path}: not JSON: {text}"))
+    }
+
+    /// `POST /__dev/session`.
+    pub async fn create_session(&self, request: NewSession) -> Result<Session> {
+        let mut body = serde_json::Map::new();
+        if let Some(user) = request.user_id {
+            body.insert("userId".into(), user.into());
+        }
+        if let Some(name) = request.anchor_name {
+            body.insert("anchorName".into(), name.into());
+        }
+        if let Some(anchor) = request.anchor_id {
+            body.insert("anchorId".into(), anchor.into());
+        }
+        let v = self.dev_post("/__dev/session", Value::Object(body)).await?;
+        let field = |name: &str| {
+            v[name]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow!("/__dev/session answer lacks {name}: {v}"))
+        };
+        Ok(Session {
+            user_id: field("userId")?,
+            session_id: field("sessionId")?,
+            anchor_id: v["anchorId"].as_str().map(str::to_string),
+            access_token: field("accessToken")?,
+        })
+    }
+
+    /// A new user with a web session.
+    pub async fn new_user(&self) -> Result<Session> {
+        self.create_session(NewSession::default()).await
+    }
+
+    /// Another web session of `user_id`.
+    pub async fn web_session(&self, user_id: &str) -> Result<Session> {
+        self.create_session(NewSession {
+            user_id: Some(user_id.into()),
+            ..NewSession::default()
+        })
+        .await
+    }
+
+    /// Pairs a new anchor named `name` with `user_id`; returns its anchor session.
+    pub async fn pair_anchor(&self, user_id: &str, name: &str) -> Result<Session> {
+        self.create_session(NewSession {
+            user_id: Some(user_id.into()),
+            anchor_name: Some(name.into()),
+            anchor_id: None,
+        })
+        .await
+    }
+
+    /// Another session for an anchor already paired with `user_id`.
+    pub async fn anchor_session(&self, user_id: &str, anchor_id: &str) -> Result<Session> {
+        self.create_session(NewSession {
+            user_id: Some(user_id.into()),
+            anchor_name: None,
+            anchor_id: Some(anchor_id.into()),
+        })
+        .await
+    }
+
+    /// `POST /__dev/revoke`.
+    pub async fn revoke(&self, session_id: Option<&str>, anchor_id: Option<&str>) -> Result<()> {
+        let mut body = serde_json::Map::new();
+        if let Some(sid) = session_id {
+            body.insert("sessionId".into(), sid.into());
+        }
+        if let Some(aid) = anchor_id {
+            body.insert("anchorId".into(), aid.into());
+        }
+        self.dev_post("/__dev/revoke", Value::Object(body)).await?;
+        Ok(())
+    }
+
+    /// Opens a WebSocket as described, without reading anything from it.
+    pub async fn connect_with(&self, upgrade: &Upgrade) -> Result<Ws> {
+        let url = format!("{}{}", self.ws_url(), upgrade.path_and_query());
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .with_context(|| format!("bad URL {}", upgrade.path))?;
+        let headers = request.headers_mut();
+        if let Some(token) = &upgrade.bearer {
+            headers.insert(
+                "Authorization",
+                HeaderValue::from_str(&format!("Bearer {token}"))?,
+            );
+        }
+        if let Some(protocols) = &upgrade.protocols {
+            headers.insert("Sec-WebSocket-Protocol", HeaderValue::from_str(protocols)?);
+        }
+        if let Some(origin) = &upgrade.origin {
+            headers.insert("Origin", HeaderValue::from_str(origin)?);
+        }
+        // Room for frames over Orbit's 1 MiB limit, so the limit under test is Orbit's.
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(64 << 20))
+            .max_frame_size(Some(64 << 20));
+        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+        let (stream, response) = tokio::time::timeout(DEFAULT_TIMEOUT, connect)
+            .await
+            .map_err(|_| anyhow!("upgrade to {} took over {DEFAULT_TIMEOUT:?}", upgrade.path))?
+            .map_err(|e| match e {
+                tokio_tungstenite::tungstenite::Error::Http(response) => {
+                    let body = response
+                        .body()
+                        .as_ref()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .unwrap_or_default();
+                    anyhow!(
+                        "upgrade to {} refused: HTTP {}: {body}",
+                        upgrade.path,
+                        response.status()
+                    )
+                }
+                other => anyhow!("upgrade to {} failed: {other}", upgrade.path),
+            })?;
+        let protocol = response
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(Ws {
+            stream,
+            label: upgrade.path.trim_start_matches("/ws/").to_string(),
+            timeout: DEFAULT_TIMEOUT,
+            protocol,
+            barriers: 0,
+        })
+    }
+
+    /// Sends an upgrade request (or a plain GET) and returns the HTTP status and the JSON
+    /// body, for requests that are expected to be refused.
+    pub async fn upgrade_status(&self, upgrade: &Upgrade) -> Result<(u16, Value)> {
+        let url = format!("{}{}", self.base_url(), upgrade.path_and_query());
+        let mut request = reqwest::Client::new().get(&url);
+        if !upgrade.plain {
+            request = request
+                .header("Connection", "Upgrade")
+                .header("Upgrade", "websocket")
+                .header("Sec-WebSocket-Version", "13")
+                .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+        }
+        if let Some(token) = &upgrade.bearer {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        if let Some(protocols) = &upgrade.protocols {
+            request = request.header("Sec-WebSocket-Protocol", protocols);
+        }
+        if let Some(origin) = &upgrade.origin {
+            request = request.header("Origin", origin);
+        }
+        let response = tokio::time::timeout(DEFAULT_TIMEOUT, request.send())
+            .await
+            .map_err(|_| anyhow!("GET {} took over {DEFAULT_TIMEOUT:?}", upgrade.path))?
+            .with_context(|| format!("GET {}", upgrade.path))?;
+        let status = response.status().as_u16();
+        if status == 101 {
+            return Ok((status, Value::Null));
+        }
+        let text = tokio::time::timeout(DEFAULT_TIMEOUT, response.text())
+            .await
+            .map_err(|_| anyhow!("body of GET {} took over {DEFAULT_TIMEOUT:?}", upgrade.path))??;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, body))
+    }
+
+    /// A client socket for a web session (token in the query), after its `orbit.hello` and
+    /// first `orbit.anchors`, which are returned.
+    pub async fn client(&self, session: &Session) -> Result<(Ws, Value, Value)> {
+        let mut ws = self
+            .connect_with(&Upgrade::client().query_token(&session.access_token))
+            .await?;
+        ws.label = format!("client of {}", short(&session.user_id));
+        let hello = ws.recv_type("orbit.hello").await?;
+        let anchors = ws.recv_type("orbit.anchors").await?;
+        Ok((ws, hello, anchors))
+    }
+
+    /// An anchor socket for an anchor session (Bearer token), after its `orbit.hello`.
+    pub async fn anchor(&self, session: &Session) -> Result<Ws> {
+        let mut ws = self
+            .connect_with(&Upgrade::anchor().bearer(&session.access_token))
+            .await?;
+        ws.label = format!(
+            "anchor {} of {}",
+            short(session.anchor_id.as_deref().unwrap_or("?")),
+            short(&session.user_id)
+        );
+        ws.recv_type("orbit.hello").await?;
+        Ok(ws)
+    }
+}
+
+impl Drop for Orbit {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+enum BootError {
+    PortTaken(anyhow::Error),
+    Fatal(anyhow::Error),
+}
+
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// Copies a directory tree.
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Two distinct free TCP ports on 127.0.0.1.
+fn free_ports() -> Result<(u16, u16)> {
+    let a = TcpListener::bind("127.0.0.1:0")?;
+    let b = TcpListener::bind("127.0.0.1:0")?;
+    Ok((a.local_addr()?.port(), b.local_addr()?.port()))
+}
+
+/// Whether `GET /health` answers `{"status":"ok",…}` (blocking, so it works without a
+/// runtime and from the shared instance's initialiser).
+fn health_ok(port: u16) -> bool {
+    let healthy = |response: &[u8]| {
+        let text = String::from_utf8_lossy(response).replace(' ', "");
+        text.starts_with("HTTP/1.1200") && text.contains(r#""status":"ok""#)
+    };
+    let attempt = || -> std::io::Result<bool> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+        // The server may keep the connection open: stop as soon as the answer is seen.
+        let mut response = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf)?;
+            if n == 0 {
+                return Ok(healthy(&response));
+            }
+            response.extend_from_slice(&buf[..n]);
+            if healthy(&response) {
+                return Ok(true);
+            }
+        }
+    };
+    attempt().unwrap_or(false)
+}
+
+/// A WebSocket client whose waits are all bounded.
+#[derive(Debug)]
+pub struct Ws {
+    stream: WebSocketStream<MaybeTlsStream<TokioTcpStream>>,
+    /// Names the socket in failure messages.
+    pub label: String,
+    /// How long one expected frame may take.
+    pub timeout: Duration,
+    /// The subprotocol the server selected.
+    pub protocol: Option<String>,
+    barriers: u64,
+}
+
+/// What arrived instead of a text frame.
+enum Incoming {
+    Text(String),
+    Binary(Vec<u8>),
+    Closed(Option<(u16, String)>),
+}
+
+impl Ws {
+    /// Renames the socket in failure messages.
+    pub fn named(mut self, label: &str) -> Self {
+        self.label = label.to_string();
+        self
+    }
+
+    pub async fn send_text(&mut self, text: impl Into<String>) -> Result<()> {
+        let text: String = text.into();
+        tokio::time::timeout(self.timeout, self.stream.send(Message::text(text)))
+            .await
+            .map_err(|_| anyhow!("{}: send took over {:?}", self.label, self.timeout))?
+            .with_context(|| format!("{}: send failed", self.label))
+    }
+
+    pub async fn send_json(&mut self, value: &Value) -> Result<()> {
+        self.send_text(value.to_string()).await
+    }
+
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) -> Result<()> {
+        tokio::time::timeout(self.timeout, self.stream.send(Message::binary(bytes)))
+            .await
+            .map_err(|_| anyhow!("{}: send took over {:?}", self.label, self.timeout))?
+            .with_context(|| format!("{}: send failed", self.label))
+    }
+
+    /// Closes the socket from this side (normal closure) and waits briefly for the answer.
+    pub async fn close(mut self) -> Result<()> {
+        let _ = tokio::time::timeout(self.timeout, self.stream.close(None)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(_)) = self.stream.next().await {}
+        })
+        .await;
+        Ok(())
+    }
+
+    /// The next data frame or close, skipping WebSocket pings and pongs; `None` on timeout.
+    async fn next_incoming(&mut self, deadline: Instant) -> Result<Option<Incoming>> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let next = match tokio::time::timeout(left, self.stream.next()).await {
+                Err(_) => return Ok(None),
+                Ok(next) => next,
+            };
+            return Ok(Some(match next {
+                None => Incoming::Closed(None),
+                Some(Err(e)) => match e {
+                    tokio_tungstenite::tungstenite::Error::ConnectionClosed
+                    | tokio_tungstenite::tungstenite::Error::AlreadyClosed => {
+                        Incoming::Closed(None)
+                    }
+                    tokio_tungstenite::tungstenite::Error::Protocol(p) => {
+                        Incoming::Closed(Some((1006, format!("protocol error: {p}"))))
+                    }
+                    tokio_tungstenite::tungstenite::Error::Io(io) => {
+                        Incoming::Closed(Some((1006, format!("I/O error: {io}"))))
+                    }
+                    other => bail!("{}: receive failed: {other}", self.label),
+                },
+                Some(Ok(Message::Text(text))) => Incoming::Text(text.to_string()),
+                Some(Ok(Message::Binary(bytes))) => Incoming::Binary(bytes.to_vec()),
+                Some(Ok(Message::Close(frame))) => {
+                    Incoming::Closed(frame.map(|f| (u16::from(f.code), f.reason.to_string())))
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            }));
+        }
+    }
+
+    /// The next text frame as JSON, within `within`.
+    pub async fn recv_json_within(&mut self, within: Duration) -> Result<Value> {
+        let deadline = Instant::now() + within;
+        match self.next_incoming(deadline).await? {
+            None => bail!("{}: no frame arrived within {within:?}", self.label),
+            Some(Incoming::Text(text)) => serde_json::from_str(&text)
+                .with_context(|| format!("{}: a frame is not JSON: {}", self.label, clip(&text))),
+            Some(Incoming::Binary(bytes)) => {
+                bail!(
+                    "{}: a binary frame of {} bytes arrived",
+                    self.label,
+                    bytes.len()
+                )
+            }
+            Some(Incoming::Closed(close)) => {
+                bail!(
+                    "{}: the socket was closed ({close:?}) while a frame was awaited",
+                    self.label
+                )
+            }
+        }
+    }
+
+    /// The next text frame as JSON, within the socket's timeout.
+    pub async fn recv_json(&mut self) -> Result<Value> {
+        self.recv_json_within(self.timeout).await
+    }
+
+    /// The next frame, which must have `"type": kind`.
+    pub async fn recv_type(&mut self, kind: &str) -> Result<Value> {
+        let frame = self.recv_json().await?;
+        if frame["type"] != kind {
+            bail!(
+                "{}: expected a {kind} frame, got {}",
+                self.label,
+                clip(&frame.to_string())
+            );
+        }
+        Ok(frame)
+    }
+
+    /// Receives frames until one matches; returns it and the frames before it. Fails if none
+    /// matches within the socket's timeout.
+    pub async fn collect_until(
+        &mut self,
+        what: &str,
+        mut predicate: impl FnMut(&Value) -> bool,
+    ) -> Result<(Value, Vec<Value>)> {
+        let deadline = Instant::now() + self.timeout;
+        let mut before = Vec::new();
+        loop {
+            let frame = match self.next_incoming(deadline).await? {
+                None => bail!(
+                    "{}: {what} did not arrive within {:?}; {} other frames did: {}",
+                    self.label,
+                    self.timeout,
+                    before.len(),
+                    summarize(&before)
+                ),
+                Some(Incoming::Text(text)) => serde_json::from_str::<Value>(&text)
+                    .with_context(|| format!("{}: a frame is not JSON: {}", self.label, clip(&text)))?,
+                Some(Incoming::Binary(bytes)) => {
+                    bail!("{}: a binary frame of {} bytes arrived", self.label, bytes.len())
+                }
+                Some(Incoming::Closed(close)) => bail!(
+                    "{}: the socket was closed ({close:?}) while {what} was awaited; frames before: {}",
+                    self.label,
+                    summarize(&before)
+                ),
+            };
+            if predicate(&frame) {
+                return Ok((frame, before));
+            }
+            before.push(frame);
+        }
+    }
+
+    /// Receives frames until one matches the predicate, and returns it.
+    pub async fn recv_until(
+        &mut self,
+        what: &str,
+        predicate: impl FnMut(&Value) -> bool,
+    ) -> Result<Value> {
+        Ok(self.collect_until(what, predicate).await?.0)
+    }
+
+    /// Asserts that nothing arrives for `duration`.
+    pub async fn expect_silence(&mut self, duration: Duration) -> Result<()> {
+        let deadline = Instant::now() + duration;
+        match self.next_incoming(deadline).await? {
+            None => Ok(()),
+            Some(Incoming::Text(text)) => {
+                bail!("{}: expected silence, got {}", self.label, clip(&text))
+            }
+            Some(Incoming::Binary(b)) => {
+                bail!(
+                    "{}: expected silence, got a binary frame of {} bytes",
+                    self.label,
+                    b.len()
+                )
+            }
+            Some(Incoming::Closed(close)) => {
+                bail!(
+                    "{}: expected silence, but the socket closed ({close:?})",
+                    self.label
+                )
+            }
+        }
+    }
+
+    /// Waits for the server to close the socket; returns the close code and reason. Text
+    /// frames that arrive first are returned too.
+    pub async fn recv_close(&mut self) -> Result<(Option<(u16, String)>, Vec<Value>)> {
+        let deadline = Instant::now() + self.timeout;
+        let mut before = Vec::new();
+        loop {
+            match self.next_incoming(deadline).await? {
+                None => bail!(
+                    "{}: not closed within {:?}; frames meanwhile: {}",
+                    self.label,
+                    self.timeout,
+                    summarize(&before)
+                ),
+                Some(Incoming::Text(text)) => {
+                    before.push(serde_json::from_str(&text).unwrap_or(Value::String(text)))
+                }
+                Some(Incoming::Binary(_)) => {}
+                Some(Incoming::Closed(close)) => return Ok((close, before)),
+            }
+        }
+    }
+
+    /// A round trip through the user's Durable Object: every frame the object sent this
+    /// socket before it handled the barrier arrives before the barrier's answer, so the frames
+    /// returned are everything that was in flight. The barrier is a control frame of an
+    /// unknown type, answered with `orbit.error` (`unknown_type`) naming it.
+    pub async fn barrier(&mut self) -> Result<Vec<Value>> {
+        self.barriers += 1;
+        let kind = format!("orbit.test-barrier-{}-{}", self.barriers, random_hex(4));
+        self.send_json(&json!({ "type": kind })).await?;
+        let (_, before) = self
+            .collect_until(&format!("the answer to barrier {kind}"), |f| {
+                f["type"] == "orbit.error"
+                    && f["code"] == "unknown_type"
+                    && f["message"].as_str().is_some_and(|m| m.contains(&kind))
+            })
+            .await?;
+        Ok(before)
+    }
+
+    /// A barrier that must find no frame in flight.
+    pub async fn expect_nothing_pending(&mut self) -> Result<()> {
+        let before = self.barrier().await?;
+        if !before.is_empty() {
+            bail!(
+                "{}: expected no frames, got {}",
+                self.label,
+                summarize(&before)
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A frame's text, cut short for failure messages.
+pub fn clip(text: &str) -> String {
+    if text.len() <= 300 {
+        return text.to_string();
+    }
+    let mut end = 300;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len())
+}
+
+/// Frames, cut short for failure messages.
+pub fn summarize(frames: &[Value]) -> String {
+    let shown: Vec<String> = frames
+        .iter()
+        .take(10)
+        .map(|f| clip(&f.to_string()))
+        .collect();
+    let more = frames.len().saturating_sub(10);
+    if more > 0 {
+        format!("[{}, … {more} more]", shown.join(", "))
+    } else {
+        format!("[{}]", shown.join(", "))
+    }
+}
+
+/// A user with one web client and one paired anchor, both connected; the anchor has sent its
+/// `anchor.hello` and the client's queue is empty.
+#[derive(Debug)]
+pub struct Rig {
+    pub web: Session,
+    pub anchor_session: Session,
+    pub anchor_id: String,
+    pub client: Ws,
+    pub anchor: Ws,
+}
+
+impl Orbit {
+    /// A fresh user with a client and a connected anchor named `name`.
+    pub async fn rig(&self, name: &str) -> Result<Rig> {
+        let web = self.new_user().await?;
+        let anchor_session = self.pair_anchor(&web.user_id, name).await?;
+        let anchor_id = anchor_session.anchor()?.to_string();
+        let mut anchor = self.anchor(&anchor_session).await?;
+        anchor.send_json(&anchor_hello(&anchor_id, name)).await?;
+        anchor.expect_nothing_pending().await?;
+        let (client, _, _) = self.client(&web).await?;
+        Ok(Rig {
+            web,
+            anchor_session,
+            anchor_id,
+            client,
+            anchor,
+        })
+    }
+}
+
+/// The `anchor.hello` an anchor sends after connecting.
+pub fn anchor_hello(anchor_id: &str, name: &str) -> Value {
+    json!({
+        "type": "anchor.hello",
+        "anchorId": anchor_id,
+        "name": name,
+        "hostname": format!("{name}.host"),
+        "platform": "linux",
+        "version": "0.1.0",
+        "capabilities": ["codex"],
+        "codexVersion": "0.0.0-test",
+    })
+}
+
+/// A thread notification as an anchor sends it (codex's `item/agentMessage/delta` shape).
+pub fn thread_note(thread_id: &str, n: u64) -> Value {
+    json!({
+        "method": "item/agentMessage/delta",
+        "params": { "threadId": thread_id, "n": n, "delta": format!("chunk {n}") },
+    })
+}
+
+impl Ws {
+    /// `orbit.subscribe`; returns the `orbit.subscribed` answer and the frames replayed before
+    /// it.
+    pub async fn subscribe(
+        &mut self,
+        thread_id: &str,
+        since_seq: Option<u64>,
+    ) -> Result<(Value, Vec<Value>)> {
+        let mut frame = json!({ "type": "orbit.subscribe", "threadId": thread_id });
+        if let Some(since) = since_seq {
+            frame["sinceSeq"] = since.into();
+        }
+        self.send_json(&frame).await?;
+        self.collect_until(&format!("orbit.subscribed for {thread_id}"), |f| {
+            f["type"] == "orbit.subscribed" && f["threadId"] == thread_id
+        })
+        .await
+    }
+
+    /// Receives the next frame, which must be an `orbit.error` with `code`.
+    pub async fn recv_orbit_error(&mut self, code: &str) -> Result<Value> {
+        let frame = self.recv_json().await?;
+        if frame["type"] != "orbit.error" || frame["code"] != code {
+            bail!(
+                "{}: expected orbit.error {code}, got {}",
+                self.label,
+                clip(&frame.to_string())
+            );
+        }
+        Ok(frame)
+    }
+}
