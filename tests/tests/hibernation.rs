@@ -76,17 +76,27 @@ async fn routing_state_survives_eviction_and_pings_do_not_wake_the_object() -> R
     assert_eq!(wakes(&after), wakes(&before) + 1, "{after} vs {before}");
     assert_eq!(after["sockets"], 2, "both sockets stayed open: {after}");
 
+    // The first traffic after the wake is a burst: it must still be routed in the order sent
+    // (the hub reloads the paired anchors on wake without letting later frames overtake).
+    for n in 4..=53 {
+        rig.anchor.send_json(&thread_note(thread, n)).await?;
+    }
     // The response to the request sent before the eviction still finds its client.
     rig.anchor
         .send_json(&json!({"id": forwarded["id"], "result": {"ok": true}}))
         .await?;
+    // The subscription and the thread's seq counter survived.
+    for n in 4..=53 {
+        let note = rig.client.recv_json().await?;
+        assert_eq!(
+            (note["seq"].as_u64(), note["params"]["n"].as_u64()),
+            (Some(n), Some(n))
+        );
+    }
     assert_eq!(
         rig.client.recv_json().await?,
         json!({"id": 7, "result": {"ok": true}})
     );
-    // The subscription and the thread's seq counter survived.
-    rig.anchor.send_json(&thread_note(thread, 4)).await?;
-    assert_eq!(rig.client.recv_json().await?["seq"], 4);
     // The thread is still bound to its anchor: a request naming only the thread reaches it.
     rig.client
         .send_json(&json!({"id": 8, "method": "turn/start", "params": {"threadId": thread}}))

@@ -156,22 +156,30 @@ impl UserHub {
     }
 
     /// Gives the router the user's paired anchors from the accounts database.
+    ///
+    /// The read runs under `blockConcurrencyWhile`: no other event is delivered meanwhile, so a
+    /// frame that arrives during the read cannot be routed ahead of the one being handled
+    /// (rule 6). A failed read is logged and the previous list kept.
     async fn refresh_paired(&self) {
         let user = match self.live.borrow().as_ref() {
             Some(live) => live.router.user_id().to_string(),
             None => return,
         };
-        let paired = match self.env.d1("DB") {
-            Ok(db) => db::paired_anchors(&db, &user).await,
-            Err(e) => Err(e),
-        };
-        match paired {
-            Ok(paired) => {
+        let env = self.env.clone();
+        let read = self.state.block_concurrency_while(async move {
+            // Errors are returned as values: an `Err` here would reset the object.
+            Ok(match env.d1("DB") {
+                Ok(db) => db::paired_anchors(&db, &user).await,
+                Err(e) => Err(e),
+            })
+        });
+        match read.await {
+            Ok(Ok(paired)) => {
                 if let Some(live) = self.live.borrow_mut().as_mut() {
                     live.router.set_paired_anchors(paired);
                 }
             }
-            Err(e) => worker::console_error!("reading paired anchors failed: {e}"),
+            Ok(Err(e)) | Err(e) => worker::console_error!("reading paired anchors failed: {e}"),
         }
     }
 
