@@ -12,7 +12,10 @@
 //! * [`request_id`] — stateless return addresses encoded into rewritten request ids.
 //! * [`router`] — the per-user relay as a sans-IO state machine (events in, actions out).
 //! * [`token`] — access tokens (HS256 JWT) and their verification.
+//! * [`auth`] — sign-in and pairing: TOTP, sealed secrets, refresh tokens, device codes, rate limits.
+//! * [`webauthn`] — passkeys: a clock-free WebAuthn relying-party verifier and its options.
 
+pub mod auth;
 pub mod control;
 pub mod frame;
 pub mod gate;
@@ -21,3 +24,4 @@ pub mod request_id;
 pub mod router;
 pub mod rpc;
 pub mod token;
+pub mod webauthn;

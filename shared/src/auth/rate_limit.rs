@@ -1,0 +1,506 @@
+//! Rate limits for the authentication endpoints (SPEC §2 "Abuse"), per client address and per
+//! account, answered with 429 and `Retry-After`.
+//!
+//! **Algorithm.** GCRA (the generic cell rate algorithm), which is a token bucket kept as one
+//! number: the "theoretical arrival time" `tat_ms`. A [`Limit`] of `max` per `per_s` seconds
+//! allows a burst of `max` requests and then one every `per_s / max` seconds, steadily. The
+//! state is the small [`RateState`] the Worker keeps per key (in a Durable Object's storage or a
+//! D1 row), passes in with the current time in ms, and stores back. Once `now_ms >=
+//! state.tat_ms` the state is the same as a fresh one, so it can be deleted (use `tat_ms` as the
+//! row's expiry). Every attempt counts, successful or not: simple, and a person signing in
+//! normally stays far below every limit.
+//!
+//! **Keys.** [`key`] builds `action:scope:id`. For the address scope pass [`address_id`] of the
+//! client's IP (`CF-Connecting-IP`): IPv6 addresses are grouped by /64, since one host usually
+//! owns a whole /64 and could otherwise step around the limit by changing address.
+//! Check both the address and the account key when the account is known and combine with
+//! [`RateDecision::and`].
+//!
+//! **Defaults** ([`Policy::default`], each overridable from configuration):
+//!
+//! | action                 | per address        | per account        |
+//! |------------------------|--------------------|--------------------|
+//! | passkey sign-in        | 30 per 5 min       | 20 per 5 min       |
+//! | TOTP sign-in           | 20 per hour        | 5 per hour         |
+//! | refresh                | 60 per minute      | 30 per minute      |
+//! | device-code creation   | 10 per hour        | — (no account yet) |
+//! | user-code entry        | 10 per 10 min      | 5 per 10 min       |
+//!
+//! **Brute force, user codes.** A user code is one of 20⁸ ≈ 2.56 × 10¹⁰ and lives 10 minutes.
+//! Under a limit of `max` per `per_s`, one key gets at most `max + ⌊600 / (per_s / max)⌋`
+//! attempts in those 10 minutes: 5 + 5 = 10 per account and 10 + 10 = 20 per address (see
+//! [`Limit::max_attempts_within`]). The chance that one address hits a given live code before it
+//! expires is therefore ≤ 20 / 2.56 × 10¹⁰ ≈ 7.8 × 10⁻¹⁰; with `L` codes live at once it is ≤
+//! `20·L / 2.56 × 10¹⁰`. Even a 1 % chance at one particular code would need ≈ 1.3 × 10⁷
+//! distinct /64s or accounts working within those same 10 minutes: infeasible. The person
+//! approving also sees the anchor's name before approving, and a hit only ever pairs a machine
+//! that asked to be paired.
+//!
+//! **Brute force, TOTP.** With ±1 step, a guess matches with probability ≤ 3 / 10⁶. At the
+//! per-account steady rate of 5 per hour (120 a day), guessing one account takes about 2 800
+//! days on average (≈ 12 % in a year) — hence the tight per-account limit, which costs a
+//! legitimate user at most a 12-minute wait after 5 failed tries (passkeys are unaffected).
+//! Failures are logged as security events so sustained guessing is visible.
+//!
+//! ```
+//! use orbit_shared::auth::rate_limit::{Limit, RateDecision, RateState};
+//! let limit = Limit { max: 2, per_s: 60 };
+//! let (d1, s) = limit.check(RateState::default(), 0);
+//! let (d2, s) = limit.check(s, 0);
+//! let (d3, _) = limit.check(s, 0);
+//! assert_eq!((d1, d2), (RateDecision::Allowed, RateDecision::Allowed));
+//! assert_eq!(d3, RateDecision::Limited { retry_after_s: 30 });
+//! ```
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// An action that is rate-limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    PasskeySignIn,
+    TotpSignIn,
+    Refresh,
+    DeviceCodeCreation,
+    UserCodeEntry,
+}
+
+impl Action {
+    /// All actions.
+    pub const ALL: [Action; 5] = [
+        Action::PasskeySignIn,
+        Action::TotpSignIn,
+        Action::Refresh,
+        Action::DeviceCodeCreation,
+        Action::UserCodeEntry,
+    ];
+
+    /// Stable name, used in keys and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::PasskeySignIn => "passkey_sign_in",
+            Action::TotpSignIn => "totp_sign_in",
+            Action::Refresh => "refresh",
+            Action::DeviceCodeCreation => "device_code_creation",
+            Action::UserCodeEntry => "user_code_entry",
+        }
+    }
+}
+
+/// What a limit is counted per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// The client's address ([`address_id`]).
+    Address,
+    /// The account (user id).
+    Account,
+}
+
+impl Scope {
+    /// Stable name, used in keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Address => "addr",
+            Scope::Account => "acct",
+        }
+    }
+}
+
+/// The storage key of one limiter: `action:scope:id`.
+pub fn key(action: Action, scope: Scope, id: &str) -> String {
+    format!("{}:{}:{id}", action.as_str(), scope.as_str())
+}
+
+/// The id to limit a client address by: an IPv4 address as is, an IPv6 address as its /64
+/// (`2001:db8:1:2::/64`), an IPv4-mapped IPv6 address as the IPv4 address. Something that does
+/// not parse as an IP address is kept (cut to 64 bytes) so it still gets a bucket.
+pub fn address_id(client_ip: &str) -> String {
+    match client_ip.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Err(_) => {
+            let mut end = client_ip.len().min(64);
+            while !client_ip.is_char_boundary(end) {
+                end -= 1;
+            }
+            client_ip[..end].to_string()
+        }
+    }
+}
+
+/// `max` requests per `per_s` seconds: a burst of `max`, then one every `per_s / max` seconds.
+/// `max: 0` refuses everything (an action switched off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limit {
+    pub max: u32,
+    pub per_s: u64,
+}
+
+impl Limit {
+    /// Milliseconds between two requests at the steady rate (at least 1).
+    pub fn emission_interval_ms(&self) -> u64 {
+        (self.per_s.saturating_mul(1_000) / u64::from(self.max.max(1))).max(1)
+    }
+
+    /// Decides one request at `now_ms` (ms since the epoch) against `state`, and returns the
+    /// state to store (unchanged when limited: refused requests do not dig the hole deeper).
+    pub fn check(&self, state: RateState, now_ms: u64) -> (RateDecision, RateState) {
+        if self.max == 0 {
+            return (
+                RateDecision::Limited {
+                    retry_after_s: self.per_s.max(1),
+                },
+                state,
+            );
+        }
+        let t = self.emission_interval_ms();
+        let tolerance = t.saturating_mul(u64::from(self.max - 1));
+        let tat = state.tat_ms.max(now_ms);
+        let wait_ms = (tat - now_ms).saturating_sub(tolerance);
+        if wait_ms > 0 {
+            return (
+                RateDecision::Limited {
+                    retry_after_s: wait_ms.div_ceil(1_000),
+                },
+                state,
+            );
+        }
+        (
+            RateDecision::Allowed,
+            RateState {
+                tat_ms: tat.saturating_add(t),
+            },
+        )
+    }
+
+    /// The most requests one key can get allowed within any `window_s` seconds (starting from a
+    /// fresh state): the burst plus one per emission interval. Used for the brute-force bounds.
+    pub fn max_attempts_within(&self, window_s: u64) -> u64 {
+        if self.max == 0 {
+            return 0;
+        }
+        u64::from(self.max) + window_s.saturating_mul(1_000) / self.emission_interval_ms()
+    }
+}
+
+/// The per-key state, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RateState {
+    /// Theoretical arrival time, ms since the epoch; 0 for a fresh key.
+    pub tat_ms: u64,
+}
+
+impl RateState {
+    /// From this instant (ms) on the state equals a fresh one and may be deleted.
+    pub fn idle_at_ms(&self) -> u64 {
+        self.tat_ms
+    }
+}
+
+/// The answer of a limiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed,
+    /// Answer 429 with `Retry-After: retry_after_s` (at least 1).
+    Limited {
+        retry_after_s: u64,
+    },
+}
+
+impl RateDecision {
+    /// Both must allow; if either limits, the longer wait wins.
+    pub fn and(self, other: RateDecision) -> RateDecision {
+        match (self, other) {
+            (RateDecision::Allowed, d) | (d, RateDecision::Allowed) => d,
+            (
+                RateDecision::Limited { retry_after_s: a },
+                RateDecision::Limited { retry_after_s: b },
+            ) => RateDecision::Limited {
+                retry_after_s: a.max(b),
+            },
+        }
+    }
+
+    /// The error to answer with, if limited.
+    pub fn error(self) -> Option<RateLimited> {
+        match self {
+            RateDecision::Allowed => None,
+            RateDecision::Limited { retry_after_s } => Some(RateLimited { retry_after_s }),
+        }
+    }
+}
+
+/// A refused request: 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many attempts; retry in {retry_after_s} s")]
+pub struct RateLimited {
+    pub retry_after_s: u64,
+}
+
+impl RateLimited {
+    pub fn code(&self) -> &'static str {
+        "rate_limited"
+    }
+
+    pub fn status(&self) -> u16 {
+        429
+    }
+
+    /// The `Retry-After` header value (delay in seconds).
+    pub fn retry_after_header(&self) -> String {
+        self.retry_after_s.max(1).to_string()
+    }
+
+    /// The JSON body: `{"error": {"code", "message"}}`.
+    pub fn body(&self) -> String {
+        serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}}).to_string()
+    }
+}
+
+/// The limits of one action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionLimits {
+    pub per_address: Option<Limit>,
+    pub per_account: Option<Limit>,
+}
+
+/// The limits of every action. `Default` is the table in the module docs; deserialising a
+/// partial JSON object (snake_case keys, as in `{"totp_sign_in": {"per_address": {"max": 20,
+/// "per_s": 3600}, "per_account": null}}`) overrides only the actions it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Policy {
+    pub passkey_sign_in: ActionLimits,
+    pub totp_sign_in: ActionLimits,
+    pub refresh: ActionLimits,
+    pub device_code_creation: ActionLimits,
+    pub user_code_entry: ActionLimits,
+}
+
+const MINUTE: u64 = 60;
+const HOUR: u64 = 60 * MINUTE;
+
+const fn limits(per_address: Option<Limit>, per_account: Option<Limit>) -> ActionLimits {
+    ActionLimits {
+        per_address,
+        per_account,
+    }
+}
+
+const fn per(max: u32, per_s: u64) -> Option<Limit> {
+    Some(Limit { max, per_s })
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            passkey_sign_in: limits(per(30, 5 * MINUTE), per(20, 5 * MINUTE)),
+            totp_sign_in: limits(per(20, HOUR), per(5, HOUR)),
+            refresh: limits(per(60, MINUTE), per(30, MINUTE)),
+            device_code_creation: limits(per(10, HOUR), None),
+            user_code_entry: limits(per(10, 10 * MINUTE), per(5, 10 * MINUTE)),
+        }
+    }
+}
+
+impl Policy {
+    /// The limits of `action`.
+    pub fn action(&self, action: Action) -> ActionLimits {
+        match action {
+            Action::PasskeySignIn => self.passkey_sign_in,
+            Action::TotpSignIn => self.totp_sign_in,
+            Action::Refresh => self.refresh,
+            Action::DeviceCodeCreation => self.device_code_creation,
+            Action::UserCodeEntry => self.user_code_entry,
+        }
+    }
+
+    /// The limit of `action` in `scope`, if there is one.
+    pub fn limit(&self, action: Action, scope: Scope) -> Option<Limit> {
+        let limits = self.action(action);
+        match scope {
+            Scope::Address => limits.per_address,
+            Scope::Account => limits.per_account,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::device_code::{LIFETIME_SECONDS, USER_CODE_SPACE};
+
+    /// Runs attempts every `every_ms` from `start` for `span_ms`; returns how many were allowed.
+    fn hammer(limit: Limit, start: u64, span_ms: u64, every_ms: u64) -> u64 {
+        let mut state = RateState::default();
+        let mut allowed = 0;
+        let mut now = start;
+        while now < start + span_ms {
+            let (d, s) = limit.check(state, now);
+            state = s;
+            if d == RateDecision::Allowed {
+                allowed += 1;
+            }
+            now += every_ms;
+        }
+        allowed
+    }
+
+    #[test]
+    fn burst_then_steady_rate() {
+        let limit = Limit { max: 5, per_s: 60 }; // one every 12 s after a burst of 5
+        let mut s = RateState::default();
+        let t0 = 1_700_000_000_000;
+        for _ in 0..5 {
+            let (d, next) = limit.check(s, t0);
+            assert_eq!(d, RateDecision::Allowed);
+            s = next;
+        }
+        let (d, same) = limit.check(s, t0);
+        assert_eq!(d, RateDecision::Limited { retry_after_s: 12 });
+        assert_eq!(same, s, "a refused request does not change the state");
+        // 1 ms before the next slot: still limited, rounded up to 1 s.
+        assert_eq!(
+            limit.check(s, t0 + 11_999).0,
+            RateDecision::Limited { retry_after_s: 1 }
+        );
+        // Exactly at the slot: allowed, and only one.
+        let (d, s) = limit.check(s, t0 + 12_000);
+        assert_eq!(d, RateDecision::Allowed);
+        assert!(matches!(
+            limit.check(s, t0 + 12_000).0,
+            RateDecision::Limited { .. }
+        ));
+        // After a full idle period the whole burst is back.
+        assert_eq!(s.idle_at_ms(), t0 + 72_000);
+        let mut s2 = s;
+        for _ in 0..5 {
+            let (d, next) = limit.check(s2, s.idle_at_ms());
+            assert_eq!(d, RateDecision::Allowed);
+            s2 = next;
+        }
+    }
+
+    #[test]
+    fn steady_hammering_gets_the_bound() {
+        let limit = Limit { max: 5, per_s: 600 };
+        // One attempt per second for 10 minutes.
+        let allowed = hammer(limit, 1_000_000, 600_000, 1_000);
+        assert_eq!(allowed, 5 + 4); // burst, then at 120, 240, 360, 480 s
+        assert!(allowed <= limit.max_attempts_within(600));
+        assert_eq!(limit.max_attempts_within(600), 10);
+    }
+
+    #[test]
+    fn zero_max_refuses_and_clock_going_back_is_harmless() {
+        let off = Limit { max: 0, per_s: 60 };
+        assert_eq!(
+            off.check(RateState::default(), 5).0,
+            RateDecision::Limited { retry_after_s: 60 }
+        );
+        assert_eq!(off.max_attempts_within(600), 0);
+        let limit = Limit { max: 1, per_s: 10 };
+        let (_, s) = limit.check(RateState::default(), 100_000);
+        assert_eq!(
+            limit.check(s, 50_000).0,
+            RateDecision::Limited { retry_after_s: 60 }
+        );
+        // Extreme values do not overflow.
+        let huge = Limit {
+            max: u32::MAX,
+            per_s: u64::MAX,
+        };
+        assert_eq!(
+            huge.check(RateState::default(), u64::MAX).0,
+            RateDecision::Allowed
+        );
+    }
+
+    #[test]
+    fn combining_and_errors() {
+        let a = RateDecision::Allowed;
+        let l = |s| RateDecision::Limited { retry_after_s: s };
+        assert_eq!(a.and(a), a);
+        assert_eq!(a.and(l(3)), l(3));
+        assert_eq!(l(3).and(a), l(3));
+        assert_eq!(l(3).and(l(7)), l(7));
+        let e = l(7).error().unwrap();
+        assert_eq!((e.code(), e.status()), ("rate_limited", 429));
+        assert_eq!(e.retry_after_header(), "7");
+        assert!(e.body().contains("rate_limited"));
+        assert_eq!(a.error(), None);
+    }
+
+    #[test]
+    fn keys_and_addresses() {
+        assert_eq!(
+            key(Action::TotpSignIn, Scope::Account, "user-1"),
+            "totp_sign_in:acct:user-1"
+        );
+        assert_eq!(address_id(" 203.0.113.7 "), "203.0.113.7");
+        assert_eq!(
+            address_id("2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            address_id("2001:db8:1:2::1"),
+            address_id("2001:db8:1:2:ffff::9")
+        );
+        assert_ne!(address_id("2001:db8:1:2::1"), address_id("2001:db8:1:3::1"));
+        assert_eq!(address_id("::ffff:198.51.100.1"), "198.51.100.1");
+        assert_eq!(address_id("unknown"), "unknown");
+        assert_eq!(address_id(&"é".repeat(50)).len(), 64);
+    }
+
+    #[test]
+    fn default_policy_covers_every_action() {
+        let p = Policy::default();
+        for action in Action::ALL {
+            assert!(p.limit(action, Scope::Address).is_some(), "{action:?}");
+        }
+        assert_eq!(p.limit(Action::DeviceCodeCreation, Scope::Account), None);
+        // Partial configuration overrides only what it names.
+        let custom: Policy = serde_json::from_str(
+            r#"{"refresh": {"per_address": {"max": 1, "per_s": 1}, "per_account": null}}"#,
+        )
+        .unwrap();
+        assert_eq!(custom.refresh.per_address, Some(Limit { max: 1, per_s: 1 }));
+        assert_eq!(custom.refresh.per_account, None);
+        assert_eq!(custom.totp_sign_in, p.totp_sign_in);
+    }
+
+    /// The numbers promised in the module docs.
+    #[test]
+    fn user_code_guessing_is_infeasible() {
+        let p = Policy::default();
+        let per_account = p.limit(Action::UserCodeEntry, Scope::Account).unwrap();
+        let per_address = p.limit(Action::UserCodeEntry, Scope::Address).unwrap();
+        assert_eq!(per_account.max_attempts_within(LIFETIME_SECONDS), 10);
+        assert_eq!(per_address.max_attempts_within(LIFETIME_SECONDS), 20);
+        // Simulated: an attempt every 100 ms over the whole life of a code.
+        assert!(hammer(per_address, 0, LIFETIME_SECONDS * 1_000, 100) <= 20);
+        let p_hit = 20.0 / USER_CODE_SPACE as f64;
+        assert!(p_hit < 1e-9, "{p_hit}");
+        // Keys needed for a 1 % chance at one code within its life.
+        let keys = 0.01 / p_hit;
+        assert!(keys > 1e7, "{keys}");
+    }
+
+    #[test]
+    fn totp_guessing_rate() {
+        let limit = Policy::default()
+            .limit(Action::TotpSignIn, Scope::Account)
+            .unwrap();
+        let per_day = limit.max_attempts_within(86_400);
+        assert_eq!(per_day, 5 + 120);
+        let mean_days = 1e6 / 3.0 / 120.0;
+        assert!(mean_days > 2_700.0);
+    }
+}
