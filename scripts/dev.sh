@@ -18,6 +18,11 @@ if [ ! -s .dev/jwt_secret ]; then
     node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))' >.dev/jwt_secret
 fi
 export ORBIT_JWT_SECRET="${ORBIT_JWT_SECRET:-$(cat .dev/jwt_secret)}"
+# Key for secrets at rest (TOTP); changing it makes stored secrets unreadable.
+if [ ! -s .dev/seal_key ]; then
+    node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))' >.dev/seal_key
+fi
+export ORBIT_SEAL_KEY="${ORBIT_SEAL_KEY:-$(cat .dev/seal_key)}"
 export ORBIT_DEV_API="${ORBIT_DEV_API:-1}"
 
 # stdin from /dev/null: wrangler then applies without the interactive confirmation.

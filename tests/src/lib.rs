@@ -353,6 +353,8 @@ impl Upgrade {
 pub struct Orbit {
     port: u16,
     secret: String,
+    /// Extra `--var NAME:value` settings (see [`Orbit::start_with`]).
+    vars: Vec<(String, String)>,
     // Declared before `state` so the processes stop before their directory goes.
     group: Option<Group>,
     state: State,
@@ -375,18 +377,32 @@ impl Orbit {
 
     /// A private Orbit with fresh state, stopped and deleted on drop.
     pub fn start() -> Result<Orbit> {
+        Orbit::start_with(&[])
+    }
+
+    /// A private Orbit with fresh state and extra Worker variables (`ORBIT_OPEN_REGISTRATION`,
+    /// `ORBIT_RATE_LIMITS`, …), stopped and deleted on drop.
+    pub fn start_with(vars: &[(&str, &str)]) -> Result<Orbit> {
         let dir = TempDir::new("orbit-test")?;
-        Orbit::launch(State::Owned(dir), random_hex(32))
+        let vars = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Orbit::launch(State::Owned(dir), random_hex(32), vars)
     }
 
     /// A private Orbit persisting into `dir` (which the caller keeps), with this JWT secret.
     /// Starting again on the same directory with the same secret continues where the last
     /// one stopped.
     pub fn start_in(dir: &Path, secret: &str) -> Result<Orbit> {
-        Orbit::launch(State::Borrowed(dir.to_path_buf()), secret.to_string())
+        Orbit::launch(
+            State::Borrowed(dir.to_path_buf()),
+            secret.to_string(),
+            Vec::new(),
+        )
     }
 
-    fn launch(state: State, secret: String) -> Result<Orbit> {
+    fn launch(state: State, secret: String, vars: Vec<(String, String)>) -> Result<Orbit> {
         let build = repo_root().join("worker/build");
         if !build.join("index.js").is_file() || !build.join("index_bg.wasm").is_file() {
             bail!(
@@ -403,6 +419,7 @@ impl Orbit {
         let mut orbit = Orbit {
             port: 0,
             secret,
+            vars,
             group: None,
             state,
             starts: 0,
@@ -477,7 +494,7 @@ impl Orbit {
     fn boot_once(&mut self) -> std::result::Result<(), BootError> {
         let (port, inspector) = free_ports().map_err(BootError::Fatal)?;
         self.starts += 1;
-        let args: Vec<String> = vec![
+        let mut args: Vec<String> = vec![
             "dev".into(),
             self.state
                 .path()
@@ -502,7 +519,13 @@ impl Orbit {
             "ORBIT_DEV_API:1".into(),
             "--var".into(),
             format!("ORBIT_ALLOWED_ORIGINS:{ALLOWED_ORIGIN}"),
+            "--var".into(),
+            format!("ORBIT_SEAL_KEY:{}", self.seal_key()),
         ];
+        for (name, value) in &self.vars {
+            args.push("--var".into());
+            args.push(format!("{name}:{value}"));
+        }
         let log = self
             .state
             .path()
@@ -572,6 +595,12 @@ impl Orbit {
     /// The JWT secret the Worker signs and checks tokens with.
     pub fn secret(&self) -> &str {
         &self.secret
+    }
+
+    /// The key TOTP secrets are sealed under (`ORBIT_SEAL_KEY`): derived from the JWT secret, so
+    /// a restart on the same state can still open them.
+    pub fn seal_key(&self) -> String {
+        format!("seal-{}", self.secret)
     }
 
     /// The state directory (D1 and Durable Object storage live in its `state/`).

@@ -14,12 +14,16 @@ pub struct SessionRow {
     pub anchor_id: Option<String>,
     pub revoked_at: Option<f64>,
     pub anchor_revoked_at: Option<f64>,
+    /// When the session lapses (ms), if it does: it follows its refresh token.
+    #[serde(default)]
+    pub expires_at: Option<f64>,
 }
 
 /// The session row with its anchor's revocation, if any.
 pub async fn session(db: &D1Database, session_id: &str) -> Result<Option<SessionRow>> {
     db.prepare(
-        "SELECT s.user_id, s.kind, s.anchor_id, s.revoked_at, a.revoked_at AS anchor_revoked_at \
+        "SELECT s.user_id, s.kind, s.anchor_id, s.revoked_at, a.revoked_at AS anchor_revoked_at, \
+         s.expires_at \
          FROM sessions s LEFT JOIN anchors a ON a.id = s.anchor_id WHERE s.id = ?1",
     )
     .bind(&[JsValue::from_str(session_id)])?

@@ -25,3 +25,10 @@ pub fn random_id(bytes: usize) -> Result<String> {
     getrandom::fill(&mut buf).map_err(|e| worker::Error::RustError(e.to_string()))?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
+
+/// `N` bytes from the platform CSPRNG (`crypto.getRandomValues` inside workerd).
+pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    Ok(buf)
+}

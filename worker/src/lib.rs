@@ -3,11 +3,13 @@
 //! * `GET /health` — liveness and version.
 //! * `GET /ws/client`, `GET /ws/anchor` — authenticated WebSocket upgrades, handed to the
 //!   user's [`hub::UserHub`] Durable Object.
+//! * `/auth/*` — accounts, sign-in, sessions and anchor pairing ([`auth`], SPEC §2).
 //! * `/__dev/*` — development-only helpers, off unless `ORBIT_DEV_API=1`.
 //!
 //! The routing logic itself lives in `orbit-shared`; this crate only adapts it to the
 //! Workers runtime.
 
+mod auth;
 mod config;
 mod db;
 mod dev_api;
@@ -26,7 +28,7 @@ pub use hub::UserHub;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let config = config::Config::from_env(&env);
     let path = req.path();
     match path.as_str() {
@@ -48,6 +50,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             }
             upgrade::handle(req, &env, &config, audience).await
         }
+        p if p.starts_with("/auth/") => auth::handle(req, &env, &ctx, &config).await,
         p if p.starts_with("/__dev/") => dev_api::handle(req, &env, &config).await,
         _ => http::error(404, "not_found", "no such endpoint"),
     }

@@ -6,7 +6,8 @@ use worker::{Env, Headers, Method, Request, RequestInit, Response, Result};
 
 use orbit_shared::gate::{find_token, offers_subprotocol, origin_allowed, GateError};
 use orbit_shared::router::Peer;
-use orbit_shared::token::{verify, Audience};
+use orbit_shared::token::{verify, Audience, Claims};
+use worker::D1Database;
 
 use crate::config::Config;
 use crate::db;
@@ -83,18 +84,59 @@ async fn admit(
     ) else {
         return Ok(Err(GateError::MissingToken));
     };
-    let claims = match verify(&token, &config.jwt_secret, audience, now_ms() / 1000) {
+    let db = env.d1("DB")?;
+    let Authenticated { claims, peer } = match authenticate(&db, config, &token, audience).await? {
+        Ok(who) => who,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    Ok(Ok(Admitted {
+        user_id: claims.sub,
+        session_id: claims.sid,
+        peer,
+        subprotocol: offers_subprotocol(protocols.as_deref()),
+    }))
+}
+
+/// Whom a verified access token speaks for: its claims, and the peer it may connect as.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub claims: Claims,
+    pub peer: Peer,
+}
+
+/// Verifies an access token for `audience` and checks in D1 that its session is live (not
+/// revoked, not expired, of the token's user and kind) and, for anchors, that the anchor is not
+/// revoked. Shared by the upgrade gate and every authenticated HTTP call (`/auth/*`).
+/// `Ok(Err(refusal))` is a refusal, `Err` an internal failure.
+pub async fn authenticate(
+    db: &D1Database,
+    config: &Config,
+    token: &str,
+    audience: Audience,
+) -> Result<std::result::Result<Authenticated, GateError>> {
+    let now = now_ms();
+    let claims = match verify(token, &config.jwt_secret, audience, now / 1000) {
         Ok(claims) => claims,
         Err(e) => return Ok(Err(GateError::Token(e))),
     };
-    let Some(session) = db::session(&env.d1("DB")?, &claims.sid).await? else {
+    let Some(session) = db::session(db, &claims.sid).await? else {
         return Ok(Err(GateError::SessionRevoked));
     };
     let kind = match audience {
         Audience::Web => "web",
         Audience::Anchor => "anchor",
     };
-    if session.revoked_at.is_some() || session.user_id != claims.sub || session.kind != kind {
+    // A revoked anchor says so even though its sessions were revoked with it: the anchor
+    // must pair again, which is more than a new sign-in.
+    if audience == Audience::Anchor && session.anchor_revoked_at.is_some() {
+        return Ok(Err(GateError::AnchorRevoked));
+    }
+    let expired = session.expires_at.is_some_and(|at| at <= now as f64);
+    if session.revoked_at.is_some()
+        || expired
+        || session.user_id != claims.sub
+        || session.kind != kind
+    {
         return Ok(Err(GateError::SessionRevoked));
     }
     let peer = match audience {
@@ -111,10 +153,5 @@ async fn admit(
             }
         }
     };
-    Ok(Ok(Admitted {
-        user_id: claims.sub,
-        session_id: claims.sid,
-        peer,
-        subprotocol: offers_subprotocol(protocols.as_deref()),
-    }))
+    Ok(Ok(Authenticated { claims, peer }))
 }

@@ -1,0 +1,1566 @@
+//! Authentication end to end (SPEC §2): TOTP accounts, sessions and refresh rotation, invites,
+//! the device-code flow, anchors, rate limits — over HTTP against the real Worker under workerd.
+//! Each test is named after the threat it defends against.
+//!
+//! Three Orbits serve this binary:
+//! * `open()` — registration open, default rate limits; most tests. Each test presents its own
+//!   client address (`CF-Connecting-IP`, which local workerd keeps when the client sets it), so
+//!   per-address limits never couple tests;
+//! * `tight()` — tiny rate-limit windows and 2-second device codes, to see limits trip and
+//!   recover and codes expire without long sleeps;
+//! * a private fresh one with registration closed, for bootstrap and invites.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use orbit_tests::orbit_shared::auth::totp::{generate, TotpSecret};
+use orbit_tests::{anchor_hello, now_secs, random_hex, unique, Orbit, Session, Upgrade};
+use serde_json::{json, Value};
+
+// ---------------------------------------------------------------------------------------------
+// Instances
+
+static OPEN: OnceLock<std::result::Result<Orbit, String>> = OnceLock::new();
+static TIGHT: OnceLock<std::result::Result<Orbit, String>> = OnceLock::new();
+
+fn shared(
+    cell: &'static OnceLock<std::result::Result<Orbit, String>>,
+    vars: &[(&str, &str)],
+) -> Result<&'static Orbit> {
+    cell.get_or_init(|| Orbit::start_with(vars).map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow!("Orbit did not start: {e}"))
+}
+
+fn open() -> Result<&'static Orbit> {
+    shared(&OPEN, &[("ORBIT_OPEN_REGISTRATION", "true")])
+}
+
+/// Limits small enough to trip in a test and windows short enough to recover in a second or
+/// two: 3 TOTP sign-ins per account per 3 s (one per second steady), 4 per address per 4 s, etc.
+const TIGHT_LIMITS: &str = r#"{
+    "totp_sign_in": {"per_address": {"max": 4, "per_s": 4}, "per_account": {"max": 3, "per_s": 3}},
+    "refresh": {"per_address": {"max": 3, "per_s": 3}, "per_account": {"max": 100, "per_s": 60}},
+    "device_code_creation": {"per_address": {"max": 2, "per_s": 2}, "per_account": null},
+    "user_code_entry": {"per_address": {"max": 100, "per_s": 60}, "per_account": {"max": 3, "per_s": 3}}
+}"#;
+
+fn tight() -> Result<&'static Orbit> {
+    shared(
+        &TIGHT,
+        &[
+            ("ORBIT_OPEN_REGISTRATION", "true"),
+            ("ORBIT_RATE_LIMITS", TIGHT_LIMITS),
+            ("ORBIT_DEVICE_CODE_LIFETIME", "2"),
+        ],
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+/// An HTTP answer.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    body: Value,
+    retry_after: Option<u64>,
+}
+
+impl Answer {
+    /// Asserts a success status and returns the body.
+    fn ok(self, what: &str) -> Result<Value> {
+        if !(200..300).contains(&self.status) {
+            bail!(
+                "{what}: expected success, got HTTP {}: {}",
+                self.status,
+                self.body
+            );
+        }
+        Ok(self.body)
+    }
+
+    /// Asserts an `{"error": {"code", "message"}}` refusal.
+    fn refused(&self, status: u16, code: &str, what: &str) -> Result<()> {
+        if self.status != status || self.body["error"]["code"] != code {
+            bail!(
+                "{what}: expected HTTP {status} {code}, got HTTP {}: {}",
+                self.status,
+                self.body
+            );
+        }
+        if self.body["error"]["message"]
+            .as_str()
+            .is_none_or(str::is_empty)
+        {
+            bail!("{what}: the refusal has no readable message: {}", self.body);
+        }
+        Ok(())
+    }
+
+    /// Asserts an RFC 8628 error from the device token endpoint: 400 `{"error": code}`.
+    fn rfc_error(&self, code: &str, what: &str) -> Result<()> {
+        if self.status != 400 || self.body["error"] != code {
+            bail!(
+                "{what}: expected HTTP 400 {{\"error\": \"{code}\"}}, got HTTP {}: {}",
+                self.status,
+                self.body
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A client of the auth API from one address.
+#[derive(Clone)]
+struct Client {
+    base: String,
+    address: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client with an address of its own (a random 10.x.y.z).
+    fn new(orbit: &Orbit) -> Client {
+        let b = rand_bytes();
+        Client {
+            base: orbit.base_url(),
+            address: format!("10.{}.{}.{}", b[0], b[1], b[2]),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Another client with another address.
+    fn elsewhere(&self) -> Client {
+        let b = rand_bytes();
+        Client {
+            address: format!("10.{}.{}.{}", b[0], b[1], b[2]),
+            ..self.clone()
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        bearer: Option<&str>,
+    ) -> Result<Answer> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self
+            .http
+            .request(method.clone(), &url)
+            .header("CF-Connecting-IP", &self.address)
+            .header("User-Agent", "orbit-auth-tests");
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = tokio::time::timeout(Duration::from_secs(15), request.send())
+            .await
+            .map_err(|_| anyhow!("{method} {path} took over 15 s"))?
+            .with_context(|| format!("{method} {path}"))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("Retry-After")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let text = response.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok(Answer {
+            status,
+            body,
+            retry_after,
+        })
+    }
+
+    async fn post(&self, path: &str, body: Value, bearer: Option<&str>) -> Result<Answer> {
+        self.call(reqwest::Method::POST, path, Some(body), bearer)
+            .await
+    }
+
+    async fn get(&self, path: &str, bearer: &str) -> Result<Answer> {
+        self.call(reqwest::Method::GET, path, None, Some(bearer))
+            .await
+    }
+
+    async fn delete(&self, path: &str, bearer: &str) -> Result<Answer> {
+        self.call(reqwest::Method::DELETE, path, None, Some(bearer))
+            .await
+    }
+
+    async fn patch(&self, path: &str, body: Value, bearer: &str) -> Result<Answer> {
+        self.call(reqwest::Method::PATCH, path, Some(body), Some(bearer))
+            .await
+    }
+}
+
+fn rand_bytes() -> [u8; 3] {
+    let hex = random_hex(3);
+    let byte = |i: usize| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(1);
+    [byte(0), byte(1), byte(2)]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts and sessions
+
+/// RFC 4648 base32 (no padding) → bytes.
+fn base32_decode(s: &str) -> Result<Vec<u8>> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits: u64 = 0;
+    let mut nbits = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let v = ALPHABET
+            .iter()
+            .position(|a| *a == c.to_ascii_uppercase())
+            .ok_or_else(|| anyhow!("not base32: {s}"))?;
+        bits = (bits << 5) | v as u64;
+        nbits += 5;
+        if nbits >= 8 {
+            nbits -= 8;
+            out.push((bits >> nbits) as u8);
+        }
+    }
+    Ok(out)
+}
+
+/// A signed-in web session, as the API hands it out.
+#[derive(Debug, Clone)]
+struct Web {
+    user_id: String,
+    session_id: String,
+    access: String,
+    refresh: String,
+}
+
+impl Web {
+    fn from_answer(v: &Value) -> Result<Web> {
+        let field = |name: &str| {
+            v[name]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow!("answer lacks {name}: {v}"))
+        };
+        Ok(Web {
+            user_id: field("userId")?,
+            session_id: field("sessionId")?,
+            access: field("accessToken")?,
+            refresh: field("refreshToken")?,
+        })
+    }
+
+    /// The harness's session type, to open sockets with.
+    fn socket_session(&self) -> Session {
+        Session {
+            user_id: self.user_id.clone(),
+            session_id: self.session_id.clone(),
+            anchor_id: None,
+            access_token: self.access.clone(),
+        }
+    }
+}
+
+/// A new account with TOTP: its name, secret, and the session sign-up opened.
+struct Account {
+    name: String,
+    secret: TotpSecret,
+    web: Web,
+}
+
+impl Account {
+    /// A code `steps` steps after now (a code is accepted at most once, so each sign-in within
+    /// one 30 s step needs the next step's code; ±1 step is accepted).
+    fn code(&self, steps: u64) -> String {
+        generate(&self.secret, now_secs() + 30 * steps)
+    }
+}
+
+/// Starts a sign-up; returns the answer.
+async fn start_sign_up(api: &Client, name: &str, invite: Option<&str>) -> Result<Answer> {
+    let mut body = json!({ "name": name });
+    if let Some(invite) = invite {
+        body["invite"] = invite.into();
+    }
+    api.post("/auth/totp/enroll/start", body, None).await
+}
+
+fn secret_of(start: &Value) -> Result<TotpSecret> {
+    let secret = start["secret"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no secret in {start}"))?;
+    let uri = start["uri"].as_str().unwrap_or_default();
+    if !uri.starts_with("otpauth://totp/Orbit:") || !uri.contains(&format!("secret={secret}")) {
+        bail!("enrolment URI {uri} does not carry the secret");
+    }
+    TotpSecret::from_bytes(&base32_decode(secret)?).map_err(|e| anyhow!("bad secret: {e}"))
+}
+
+/// Confirms a started sign-up with the current code.
+async fn finish_sign_up(api: &Client, name: &str, start: &Value) -> Result<Account> {
+    let secret = secret_of(start)?;
+    let body = api
+        .post(
+            "/auth/totp/enroll/verify",
+            json!({"enrollmentId": start["enrollmentId"], "code": generate(&secret, now_secs())}),
+            None,
+        )
+        .await?
+        .ok("sign-up confirmation")?;
+    if body["name"] != name {
+        bail!("signed up as {}, expected {name}", body["name"]);
+    }
+    Ok(Account {
+        name: name.to_string(),
+        secret,
+        web: Web::from_answer(&body)?,
+    })
+}
+
+/// A new account through the whole TOTP sign-up.
+async fn sign_up(api: &Client) -> Result<Account> {
+    let name = unique("user");
+    let start = start_sign_up(api, &name, None).await?.ok("sign-up start")?;
+    finish_sign_up(api, &name, &start).await
+}
+
+async fn login(api: &Client, account: &Account, code: &str) -> Result<Answer> {
+    api.post(
+        "/auth/totp/login",
+        json!({"name": account.name, "code": code}),
+        None,
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device flow
+
+struct Pairing {
+    device_code: String,
+    user_code: String,
+}
+
+async fn device_code(api: &Client, name: &str) -> Result<Pairing> {
+    let v = api
+        .post(
+            "/auth/device/code",
+            json!({"name": name, "hostname": format!("{name}.host"), "platform": "linux"}),
+            None,
+        )
+        .await?
+        .ok("device code")?;
+    Ok(Pairing {
+        device_code: v["deviceCode"].as_str().unwrap_or_default().to_string(),
+        user_code: v["userCode"].as_str().unwrap_or_default().to_string(),
+    })
+}
+
+/// An anchor's credentials.
+#[derive(Debug, Clone)]
+struct AnchorCreds {
+    anchor_id: String,
+    access: String,
+    refresh: String,
+}
+
+impl AnchorCreds {
+    fn from_answer(v: &Value) -> Result<AnchorCreds> {
+        let field = |name: &str| {
+            v[name]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow!("answer lacks {name}: {v}"))
+        };
+        Ok(AnchorCreds {
+            anchor_id: field("anchorId")?,
+            access: field("accessToken")?,
+            refresh: field("refreshToken")?,
+        })
+    }
+
+    fn socket_session(&self, user_id: &str) -> Session {
+        Session {
+            user_id: user_id.to_string(),
+            session_id: String::new(),
+            anchor_id: Some(self.anchor_id.clone()),
+            access_token: self.access.clone(),
+        }
+    }
+}
+
+/// Pairs a new anchor with `owner` through the whole device flow.
+async fn pair(api: &Client, owner: &Web, name: &str) -> Result<AnchorCreds> {
+    let pairing = device_code(api, name).await?;
+    api.post(
+        "/auth/device/authorise",
+        json!({"userCode": pairing.user_code, "approve": true}),
+        Some(&owner.access),
+    )
+    .await?
+    .ok("approval")?;
+    let v = api
+        .post(
+            "/auth/device/token",
+            json!({"deviceCode": pairing.device_code}),
+            None,
+        )
+        .await?
+        .ok("token after approval")?;
+    AnchorCreds::from_answer(&v)
+}
+
+/// Expects the server to close `ws` with 4003 (revoked).
+async fn expect_revoked_close(ws: &mut orbit_tests::Ws, what: &str) -> Result<()> {
+    let (close, _) = ws.recv_close().await?;
+    match close {
+        Some((4003, _)) => Ok(()),
+        other => bail!("{what}: expected close 4003, got {other:?}"),
+    }
+}
+
+// =============================================================================================
+// Sessions and refresh
+
+/// A copied refresh token (stolen from storage or a log) used after the legitimate client
+/// rotated it: the whole session is revoked and its open socket closed, so neither copy works.
+/// The full journey: sign-up → sign-in → refresh → reuse → logout.
+#[tokio::test]
+async fn stolen_refresh_token_replayed_after_rotation_revokes_the_session_and_closes_its_socket(
+) -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+
+    // Sign-up opened a session that works.
+    let me = api
+        .get("/auth/session", &account.web.access)
+        .await?
+        .ok("whoami")?;
+    assert_eq!(me["userId"], account.web.user_id.as_str());
+    assert_eq!(me["name"], account.name.as_str());
+    assert_eq!(me["methods"]["totp"], true);
+
+    // Sign in again (a second device).
+    let second = Web::from_answer(&login(&api, &account, &account.code(1)).await?.ok("login")?)?;
+    assert_ne!(second.session_id, account.web.session_id);
+    assert_eq!(second.user_id, account.web.user_id);
+
+    // Refresh rotates: a new pair, same session.
+    let rotated = api
+        .post(
+            "/auth/refresh",
+            json!({"refreshToken": second.refresh}),
+            None,
+        )
+        .await?
+        .ok("refresh")?;
+    assert_eq!(rotated["sessionId"], second.session_id.as_str());
+    assert_eq!(rotated["expiresIn"], 900);
+    let rotated_refresh = rotated["refreshToken"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let rotated_access = rotated["accessToken"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_ne!(rotated_refresh, second.refresh);
+
+    // The second device has a socket open with its fresh access token.
+    let socket_session = Session {
+        access_token: rotated_access.clone(),
+        ..second.socket_session()
+    };
+    let (mut ws, _, _) = orbit.client(&socket_session).await?;
+
+    // The thief replays the old refresh token: refused, and the session is gone.
+    let attacker = api.elsewhere();
+    attacker
+        .post(
+            "/auth/refresh",
+            json!({"refreshToken": second.refresh}),
+            None,
+        )
+        .await?
+        .refused(401, "refresh_reused", "replayed refresh token")?;
+    expect_revoked_close(
+        &mut ws,
+        "socket of the session whose refresh token was reused",
+    )
+    .await?;
+    api.post(
+        "/auth/refresh",
+        json!({"refreshToken": rotated_refresh}),
+        None,
+    )
+    .await?
+    .refused(401, "session_revoked", "the legitimate copy after reuse")?;
+    api.get("/auth/session", &rotated_access).await?.refused(
+        401,
+        "session_revoked",
+        "access token of the revoked session",
+    )?;
+    let (status, body) = orbit
+        .upgrade_status(&Upgrade::client().query_token(&rotated_access))
+        .await?;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (401, json!("session_revoked"))
+    );
+
+    // The security log saw it, with no secret in it.
+    let events = api
+        .get("/auth/security-events", &account.web.access)
+        .await?
+        .ok("events")?;
+    let text = events.to_string();
+    for kind in ["account_created", "sign_in", "refresh_reuse"] {
+        assert!(text.contains(kind), "no {kind} event in {text}");
+    }
+    for secret in [
+        &second.refresh,
+        &rotated_refresh,
+        &account.web.refresh,
+        &rotated_access,
+    ] {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a token leaked into the security log"
+        );
+    }
+
+    // The first session is untouched; logging it out revokes it and closes its socket.
+    let (mut first_ws, _, _) = orbit.client(&account.web.socket_session()).await?;
+    let out = api
+        .post("/auth/logout", json!({}), Some(&account.web.access))
+        .await?
+        .ok("logout")?;
+    assert_eq!(out["revoked"], true);
+    expect_revoked_close(&mut first_ws, "socket of the logged-out session").await?;
+    api.get("/auth/session", &account.web.access)
+        .await?
+        .refused(401, "session_revoked", "after logout")?;
+    api.post(
+        "/auth/refresh",
+        json!({"refreshToken": account.web.refresh}),
+        None,
+    )
+    .await?
+    .refused(401, "session_revoked", "refresh after logout")?;
+    Ok(())
+}
+
+/// Two tabs (or a thief and the owner) refreshing with one token at the same moment: exactly one
+/// wins, and the other is treated as reuse.
+#[tokio::test]
+async fn concurrent_refreshes_with_one_token_cannot_both_succeed() -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let body = json!({"refreshToken": account.web.refresh});
+    let (a, b) = tokio::join!(
+        api.post("/auth/refresh", body.clone(), None),
+        api.post("/auth/refresh", body.clone(), None)
+    );
+    let statuses = [a?.status, b?.status];
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "exactly one refresh wins: {statuses:?}"
+    );
+    // The session is now revoked (the loser counted as reuse).
+    api.get("/auth/session", &account.web.access)
+        .await?
+        .refused(401, "session_revoked", "after a raced refresh")?;
+    Ok(())
+}
+
+/// Garbage, forged or cross-kind refresh tokens learn nothing and change nothing.
+#[tokio::test]
+async fn forged_or_misdirected_refresh_tokens_are_refused() -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    api.post("/auth/refresh", json!({"refreshToken": "nonsense"}), None)
+        .await?
+        .refused(401, "refresh_malformed", "garbage")?;
+    api.post("/auth/refresh", json!({}), None).await?.refused(
+        401,
+        "refresh_malformed",
+        "missing",
+    )?;
+    let forged = format!("ort_{}", "A".repeat(43));
+    api.post("/auth/refresh", json!({"refreshToken": forged}), None)
+        .await?
+        .refused(401, "refresh_unknown", "well-formed but never issued")?;
+    // A web refresh token at the anchor endpoint.
+    api.post(
+        "/auth/device/refresh",
+        json!({"refreshToken": account.web.refresh}),
+        None,
+    )
+    .await?
+    .refused(401, "refresh_malformed", "web token at the anchor endpoint")?;
+    // None of this hurt the real session.
+    api.post(
+        "/auth/refresh",
+        json!({"refreshToken": account.web.refresh}),
+        None,
+    )
+    .await?
+    .ok("the real refresh still works")?;
+    Ok(())
+}
+
+/// Authenticated calls need a live web session: no token, a forged one, an anchor token, or a
+/// revoked session are refused with the gate's codes.
+#[tokio::test]
+async fn authenticated_calls_without_a_live_web_session_are_refused() -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let answer = api
+        .call(reqwest::Method::GET, "/auth/session", None, None)
+        .await?;
+    answer.refused(401, "token_missing", "no token")?;
+    api.get("/auth/sessions", "not.a.jwt").await?.refused(
+        401,
+        "token_malformed",
+        "garbage token",
+    )?;
+    let account = sign_up(&api).await?;
+    let anchor = pair(&api, &account.web, &unique("box")).await?;
+    api.get("/auth/anchors", &anchor.access).await?.refused(
+        401,
+        "token_wrong_audience",
+        "anchor token on a web endpoint",
+    )?;
+    // Another user's session id in a token signed with the wrong key.
+    let forged = orbit_tests::orbit_shared::token::issue(
+        &orbit_tests::orbit_shared::token::Claims::web(
+            &account.web.user_id,
+            &account.web.session_id,
+            now_secs(),
+            900,
+        ),
+        b"not-the-key-not-the-key-not-the-key",
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    api.get("/auth/session", &forged)
+        .await?
+        .refused(401, "token_bad_signature", "forged token")?;
+    Ok(())
+}
+
+/// A user can see and revoke their own sessions (closing their sockets), but cannot touch
+/// another user's sessions or anchors: those are "not found".
+#[tokio::test]
+async fn users_cannot_list_or_revoke_each_others_sessions_or_anchors() -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let alice = sign_up(&api).await?;
+    let mallory = sign_up(&api.elsewhere()).await?;
+    let alice_phone = Web::from_answer(&login(&api, &alice, &alice.code(1)).await?.ok("login")?)?;
+    let alice_anchor = pair(&api, &alice.web, &unique("alice-box")).await?;
+
+    let list = api
+        .get("/auth/sessions", &alice.web.access)
+        .await?
+        .ok("sessions")?;
+    let sessions = list["sessions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        sessions.len(),
+        2,
+        "alice's two web sessions, not her anchor's: {list}"
+    );
+    assert!(sessions
+        .iter()
+        .any(|s| s["sessionId"] == alice.web.session_id.as_str() && s["current"] == true));
+    assert!(sessions
+        .iter()
+        .any(|s| s["sessionId"] == alice_phone.session_id.as_str() && s["current"] == false));
+
+    // Mallory sees nothing of Alice's and can revoke none of it.
+    let theirs = api
+        .get("/auth/sessions", &mallory.web.access)
+        .await?
+        .ok("mallory sessions")?;
+    assert!(!theirs.to_string().contains(&alice.web.session_id));
+    api.delete(
+        &format!("/auth/sessions/{}", alice_phone.session_id),
+        &mallory.web.access,
+    )
+    .await?
+    .refused(404, "session_not_found", "revoking another user's session")?;
+    let mallory_anchors = api
+        .get("/auth/anchors", &mallory.web.access)
+        .await?
+        .ok("anchors")?;
+    assert_eq!(mallory_anchors["anchors"], json!([]));
+    api.delete(
+        &format!("/auth/anchors/{}", alice_anchor.anchor_id),
+        &mallory.web.access,
+    )
+    .await?
+    .refused(404, "anchor_not_found", "revoking another user's anchor")?;
+    api.patch(
+        &format!("/auth/anchors/{}", alice_anchor.anchor_id),
+        json!({"name": "pwned"}),
+        &mallory.web.access,
+    )
+    .await?
+    .refused(404, "anchor_not_found", "renaming another user's anchor")?;
+    // An anchor session id is not a web session to revoke.
+    api.get("/auth/session", &alice_phone.access)
+        .await?
+        .ok("the phone still works")?;
+
+    // Alice revokes her phone from her laptop: the phone's socket closes.
+    let (mut phone_ws, _, _) = orbit.client(&alice_phone.socket_session()).await?;
+    api.delete(
+        &format!("/auth/sessions/{}", alice_phone.session_id),
+        &alice.web.access,
+    )
+    .await?
+    .ok("revoking her own session")?;
+    expect_revoked_close(&mut phone_ws, "the revoked phone's socket").await?;
+    api.get("/auth/session", &alice_phone.access)
+        .await?
+        .refused(401, "session_revoked", "the revoked phone")?;
+    api.delete(
+        &format!("/auth/sessions/{}", alice_phone.session_id),
+        &alice.web.access,
+    )
+    .await?
+    .refused(404, "session_not_found", "revoking twice")?;
+    Ok(())
+}
+
+// =============================================================================================
+// TOTP
+
+/// A code seen over a shoulder or phished is worth nothing once used: each code is accepted at
+/// most once, even by two requests racing with it, and the code that confirmed enrolment cannot
+/// sign in afterwards.
+#[tokio::test]
+async fn replayed_totp_code_is_refused_even_when_raced() -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    // The enrolment code (this step's) cannot sign in.
+    login(&api, &account, &account.code(0)).await?.refused(
+        401,
+        "code_replayed",
+        "the enrolment code",
+    )?;
+    // Next step's code, twice at once: one session, one replay.
+    let code = account.code(1);
+    let other = api.elsewhere();
+    let (a, b) = tokio::join!(login(&api, &account, &code), login(&other, &account, &code));
+    let (a, b) = (a?, b?);
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 401], "one wins: {a:?} {b:?}");
+    let loser = if a.status == 401 { &a } else { &b };
+    loser.refused(401, "code_replayed", "the racing replay")?;
+    login(&api, &account, &code)
+        .await?
+        .refused(401, "code_replayed", "the same code later")?;
+    Ok(())
+}
+
+/// Account enumeration and guessing: an unknown name, a wrong code and a malformed code get the
+/// same answers whether the account exists or not.
+#[tokio::test]
+async fn wrong_code_and_unknown_account_are_indistinguishable() -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let wrong = if account.code(1) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    login(&api, &account, wrong)
+        .await?
+        .refused(401, "invalid_code", "wrong code")?;
+    api.post(
+        "/auth/totp/login",
+        json!({"name": unique("nobody"), "code": wrong}),
+        None,
+    )
+    .await?
+    .refused(401, "invalid_code", "unknown account")?;
+    api.post(
+        "/auth/totp/login",
+        json!({"name": account.name, "code": "12ab56"}),
+        None,
+    )
+    .await?
+    .refused(400, "malformed_code", "malformed code, real account")?;
+    api.post(
+        "/auth/totp/login",
+        json!({"name": unique("nobody"), "code": "12ab56"}),
+        None,
+    )
+    .await?
+    .refused(400, "malformed_code", "malformed code, unknown account")?;
+    // Names compare case-insensitively.
+    api.post(
+        "/auth/totp/login",
+        json!({"name": account.name.to_uppercase(), "code": account.code(1)}),
+        None,
+    )
+    .await?
+    .ok("sign-in with the name in capitals")?;
+    Ok(())
+}
+
+/// Locking yourself out: the last way to sign in cannot be removed; and TOTP cannot be replaced
+/// by someone holding only a stolen access token (a current code is required).
+#[tokio::test]
+async fn last_sign_in_method_cannot_be_removed_and_totp_cannot_be_swapped_without_a_code(
+) -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    api.post(
+        "/auth/totp/disable",
+        json!({"code": account.code(1)}),
+        Some(&account.web.access),
+    )
+    .await?
+    .refused(409, "last_sign_in_method", "disabling the only method")?;
+    api.post(
+        "/auth/totp/enroll/start",
+        json!({}),
+        Some(&account.web.access),
+    )
+    .await?
+    .refused(409, "totp_already_enabled", "replacing TOTP without a code")?;
+    // With a current code, the authenticator can be replaced.
+    let start = api
+        .post(
+            "/auth/totp/enroll/start",
+            json!({"code": account.code(1)}),
+            Some(&account.web.access),
+        )
+        .await?
+        .ok("re-enrolment start")?;
+    assert_eq!(start["newAccount"], false);
+    let new_secret = secret_of(&start)?;
+    // Someone else's session cannot confirm it.
+    let other = sign_up(&api.elsewhere()).await?;
+    api.post(
+        "/auth/totp/enroll/verify",
+        json!({"enrollmentId": start["enrollmentId"], "code": generate(&new_secret, now_secs())}),
+        Some(&other.web.access),
+    )
+    .await?
+    .refused(
+        404,
+        "enrollment_not_found",
+        "confirming another user's enrolment",
+    )?;
+    api.post(
+        "/auth/totp/enroll/verify",
+        json!({"code": generate(&new_secret, now_secs())}),
+        Some(&account.web.access),
+    )
+    .await?
+    .ok("re-enrolment confirmation")?;
+    // The old authenticator no longer works; the new one does (next step: this one was spent).
+    login(&api, &account, &account.code(2)).await?.refused(
+        401,
+        "invalid_code",
+        "old authenticator",
+    )?;
+    api.post(
+        "/auth/totp/login",
+        json!({"name": account.name, "code": generate(&new_secret, now_secs() + 30)}),
+        None,
+    )
+    .await?
+    .ok("new authenticator")?;
+    Ok(())
+}
+
+/// Names are unique: a second sign-up cannot take (or race for) an existing account's name.
+#[tokio::test]
+async fn an_account_name_cannot_be_taken_twice() -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let name = unique("taken");
+    let first = start_sign_up(&api, &name, None).await?.ok("first start")?;
+    let second = start_sign_up(&api.elsewhere(), &name, None)
+        .await?
+        .ok("second start")?;
+    finish_sign_up(&api, &name, &first).await?;
+    let secret = secret_of(&second)?;
+    api.post(
+        "/auth/totp/enroll/verify",
+        json!({"enrollmentId": second["enrollmentId"], "code": generate(&secret, now_secs())}),
+        None,
+    )
+    .await?
+    .refused(
+        409,
+        "name_taken",
+        "confirming a sign-up whose name was taken meanwhile",
+    )?;
+    start_sign_up(&api, &name.to_uppercase(), None)
+        .await?
+        .refused(409, "name_taken", "the same name in capitals")?;
+    start_sign_up(&api, "x", None)
+        .await?
+        .refused(400, "invalid_name", "too short")?;
+    Ok(())
+}
+
+/// A database leak (backup, stolen disk) must not hand out working credentials: TOTP secrets are
+/// sealed, and refresh tokens, device codes and invites are stored only as hashes. The test
+/// scans every file of the local D1 and Durable Object state for the secrets in clear.
+#[tokio::test]
+async fn secrets_are_not_stored_in_clear() -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let invite = api
+        .post("/auth/invites", json!({}), Some(&account.web.access))
+        .await?
+        .ok("invite")?;
+    let invite = invite["invite"].as_str().unwrap_or_default().to_string();
+    let pairing = device_code(&api, &unique("leak")).await?;
+    let secret_b32 = {
+        let start = api
+            .post(
+                "/auth/totp/enroll/start",
+                json!({"code": account.code(1)}),
+                Some(&account.web.access),
+            )
+            .await?
+            .ok("enrolment")?;
+        start["secret"].as_str().unwrap_or_default().to_string()
+    };
+    let needles: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "the refresh token",
+            account.web.refresh.clone().into_bytes(),
+        ),
+        ("the invite", invite.into_bytes()),
+        ("the device code", pairing.device_code.clone().into_bytes()),
+        ("the TOTP secret (base32)", secret_b32.clone().into_bytes()),
+        ("the TOTP secret (raw)", base32_decode(&secret_b32)?),
+        (
+            "the first TOTP secret (raw)",
+            account.secret.as_bytes().to_vec(),
+        ),
+    ];
+    let mut files = Vec::new();
+    let mut stack = vec![orbit.state_dir().join("state")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    assert!(
+        files
+            .iter()
+            .any(|f| f.extension().is_some_and(|e| e == "sqlite")),
+        "no D1 database found under {}",
+        orbit.state_dir().display()
+    );
+    for file in &files {
+        let bytes = std::fs::read(file)?;
+        for (what, needle) in &needles {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                "{what} is stored in clear in {}",
+                file.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+// =============================================================================================
+// Invites and bootstrap
+
+/// Strangers cannot create accounts on a private deployment: the first account is anyone's
+/// (bootstrap, and only one racing bootstrap wins), later ones need an invite, and an invite
+/// works once.
+#[tokio::test]
+async fn strangers_cannot_sign_up_without_an_invite_and_invites_work_once() -> Result<()> {
+    let orbit = Orbit::start()?;
+    let api = Client::new(&orbit);
+
+    // Two strangers race for the bootstrap account: both may start, one finishes.
+    let (a_name, b_name) = (unique("first"), unique("rival"));
+    let a = start_sign_up(&api, &a_name, None)
+        .await?
+        .ok("bootstrap start")?;
+    let b = start_sign_up(&api.elsewhere(), &b_name, None)
+        .await?
+        .ok("rival start")?;
+    let owner = finish_sign_up(&api, &a_name, &a).await?;
+    let b_secret = secret_of(&b)?;
+    api.post(
+        "/auth/totp/enroll/verify",
+        json!({"enrollmentId": b["enrollmentId"], "code": generate(&b_secret, now_secs())}),
+        None,
+    )
+    .await?
+    .refused(403, "registration_closed", "the bootstrap race's loser")?;
+
+    // From now on, no invite, no account.
+    start_sign_up(&api, &unique("stranger"), None)
+        .await?
+        .refused(403, "registration_closed", "sign-up without an invite")?;
+    start_sign_up(
+        &api,
+        &unique("stranger"),
+        Some("inv_0123456789abcdef0123456789abcdef"),
+    )
+    .await?
+    .refused(403, "invite_invalid", "sign-up with a made-up invite")?;
+    api.post("/auth/invites", json!({}), None).await?.refused(
+        401,
+        "token_missing",
+        "inviting without signing in",
+    )?;
+
+    // The owner invites a friend. Two people start with the same invite; it works once.
+    let invite = api
+        .post("/auth/invites", json!({}), Some(&owner.web.access))
+        .await?
+        .ok("invite")?;
+    let invite = invite["invite"].as_str().unwrap_or_default().to_string();
+    let (friend, other) = (unique("friend"), unique("other"));
+    let f = start_sign_up(&api, &friend, Some(&invite))
+        .await?
+        .ok("friend start")?;
+    let o = start_sign_up(&api.elsewhere(), &other, Some(&invite))
+        .await?
+        .ok("other start")?;
+    let friend = finish_sign_up(&api, &friend, &f).await?;
+    api.get("/auth/session", &friend.web.access)
+        .await?
+        .ok("the friend is in")?;
+    let o_secret = secret_of(&o)?;
+    api.post(
+        "/auth/totp/enroll/verify",
+        json!({"enrollmentId": o["enrollmentId"], "code": generate(&o_secret, now_secs())}),
+        None,
+    )
+    .await?
+    .refused(403, "invite_invalid", "the same invite a second time")?;
+    start_sign_up(&api, &unique("late"), Some(&invite))
+        .await?
+        .refused(403, "invite_invalid", "a spent invite")?;
+    // The invited account can invite in turn.
+    api.post("/auth/invites", json!({}), Some(&friend.web.access))
+        .await?
+        .ok("an invited user's invite")?;
+    Ok(())
+}
+
+// =============================================================================================
+// Device flow
+
+/// A machine gets credentials only when the signed-in user approves its code; an impatient
+/// poller is slowed down; the credentials open `/ws/anchor`, refresh with rotation, and
+/// revoking the anchor from the web closes its socket at once.
+#[tokio::test]
+async fn a_machine_is_paired_only_by_the_users_approval_and_revoking_it_closes_its_socket(
+) -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let machine = api.elsewhere();
+    let name = unique("laptop");
+
+    let code = machine
+        .post(
+            "/auth/device/code",
+            json!({"name": name, "hostname": "laptop.local", "platform": "linux"}),
+            None,
+        )
+        .await?
+        .ok("device code")?;
+    let user_code = code["userCode"].as_str().unwrap_or_default().to_string();
+    let device_code = code["deviceCode"].as_str().unwrap_or_default().to_string();
+    assert_eq!(user_code.len(), 9, "XXXX-XXXX: {code}");
+    assert_eq!(&user_code[4..5], "-");
+    assert_eq!(code["expiresIn"], 600);
+    assert_eq!(code["interval"], 5);
+    assert_eq!(
+        code["verificationUri"],
+        format!("{}/device", orbit.base_url())
+    );
+    assert_eq!(
+        code["verificationUriComplete"],
+        format!("{}/device?code={user_code}", orbit.base_url())
+    );
+
+    // Before approval: pending, and polling faster than the interval is slowed down.
+    let poll = |dc: String| {
+        let machine = machine.clone();
+        async move {
+            machine
+                .post("/auth/device/token", json!({"deviceCode": dc}), None)
+                .await
+        }
+    };
+    poll(device_code.clone())
+        .await?
+        .rfc_error("authorization_pending", "first poll")?;
+    poll(device_code.clone())
+        .await?
+        .rfc_error("slow_down", "immediate second poll")?;
+
+    // The user looks the code up (typed in lower case, without the dash) and approves it under
+    // a name of their choosing.
+    let typed = user_code.replace('-', "").to_lowercase();
+    let seen = api
+        .post(
+            "/auth/device/lookup",
+            json!({"userCode": typed}),
+            Some(&account.web.access),
+        )
+        .await?
+        .ok("lookup")?;
+    assert_eq!(seen["name"], name.as_str());
+    assert_eq!(seen["hostname"], "laptop.local");
+    let approved = api
+        .post(
+            "/auth/device/authorise",
+            json!({"userCode": typed, "approve": true, "name": "My laptop"}),
+            Some(&account.web.access),
+        )
+        .await?
+        .ok("approval")?;
+    assert_eq!(approved["status"], "approved");
+    let anchor_id = approved["anchorId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    // The machine collects its credentials exactly once.
+    let creds = AnchorCreds::from_answer(&poll(device_code.clone()).await?.ok("collect")?)?;
+    assert_eq!(creds.anchor_id, anchor_id);
+    assert!(creds.refresh.starts_with("ora_"));
+    poll(device_code.clone())
+        .await?
+        .rfc_error("invalid_grant", "collecting twice")?;
+    api.post(
+        "/auth/device/authorise",
+        json!({"userCode": user_code, "approve": true}),
+        Some(&account.web.access),
+    )
+    .await?
+    .refused(409, "user_code_used", "approving a spent code again")?;
+
+    // The anchor is listed, and can be renamed.
+    let anchors = api
+        .get("/auth/anchors", &account.web.access)
+        .await?
+        .ok("anchors")?;
+    assert_eq!(anchors["anchors"][0]["anchorId"], anchor_id.as_str());
+    assert_eq!(anchors["anchors"][0]["name"], "My laptop");
+    api.patch(
+        &format!("/auth/anchors/{anchor_id}"),
+        json!({"name": "Work laptop"}),
+        &account.web.access,
+    )
+    .await?
+    .ok("rename")?;
+
+    // Anchor refresh rotates.
+    let refreshed = machine
+        .post(
+            "/auth/device/refresh",
+            json!({"refreshToken": creds.refresh}),
+            None,
+        )
+        .await?
+        .ok("anchor refresh")?;
+    assert_eq!(refreshed["anchorId"], anchor_id.as_str());
+    let creds = AnchorCreds::from_answer(&refreshed)?;
+
+    // The anchor connects with its token; the user's client sees it, by its new name.
+    let mut anchor_ws = orbit
+        .anchor(&creds.socket_session(&account.web.user_id))
+        .await?;
+    anchor_ws
+        .send_json(&anchor_hello(&anchor_id, "laptop"))
+        .await?;
+    anchor_ws.expect_nothing_pending().await?;
+    let (mut client, _, listed) = orbit.client(&account.web.socket_session()).await?;
+    assert_eq!(
+        listed["anchors"][0]["anchorId"],
+        anchor_id.as_str(),
+        "{listed}"
+    );
+    assert_eq!(listed["anchors"][0]["online"], true, "{listed}");
+    assert_eq!(listed["anchors"][0]["name"], "Work laptop", "{listed}");
+
+    // Revoked from the web: the socket closes, the client is told, nothing works any more.
+    let revoked = api
+        .delete(&format!("/auth/anchors/{anchor_id}"), &account.web.access)
+        .await?
+        .ok("revoke")?;
+    assert_eq!(revoked["closedSockets"], 1);
+    expect_revoked_close(&mut anchor_ws, "the revoked anchor's socket").await?;
+    client
+        .recv_until("orbit.anchor-disconnected", |f| {
+            f["type"] == "orbit.anchor-disconnected" && f["anchorId"] == anchor_id.as_str()
+        })
+        .await?;
+    let (status, body) = orbit
+        .upgrade_status(&Upgrade::anchor().bearer(&creds.access))
+        .await?;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (401, json!("anchor_revoked")),
+        "{body}"
+    );
+    machine
+        .post(
+            "/auth/device/refresh",
+            json!({"refreshToken": creds.refresh}),
+            None,
+        )
+        .await?
+        .refused(401, "session_revoked", "refreshing a revoked anchor")?;
+    let anchors = api
+        .get("/auth/anchors", &account.web.access)
+        .await?
+        .ok("anchors after")?;
+    assert_eq!(anchors["anchors"], json!([]));
+    Ok(())
+}
+
+/// A user who does not recognise a pairing request refuses it; the machine is told
+/// `access_denied` and gets nothing.
+#[tokio::test]
+async fn a_refused_pairing_gets_access_denied_and_no_credentials() -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let pairing = device_code(&api.elsewhere(), &unique("intruder")).await?;
+    let answer = api
+        .post(
+            "/auth/device/authorise",
+            json!({"userCode": pairing.user_code, "approve": false}),
+            Some(&account.web.access),
+        )
+        .await?
+        .ok("deny")?;
+    assert_eq!(answer["status"], "denied");
+    for _ in 0..2 {
+        api.post(
+            "/auth/device/token",
+            json!({"deviceCode": pairing.device_code}),
+            None,
+        )
+        .await?
+        .rfc_error("access_denied", "polling a denied grant")?;
+    }
+    api.post(
+        "/auth/device/authorise",
+        json!({"userCode": pairing.user_code, "approve": true}),
+        Some(&account.web.access),
+    )
+    .await?
+    .refused(409, "user_code_used", "approving after denying")?;
+    let anchors = api
+        .get("/auth/anchors", &account.web.access)
+        .await?
+        .ok("anchors")?;
+    assert_eq!(anchors["anchors"], json!([]));
+    // Unknown and malformed device codes and user codes.
+    api.post(
+        "/auth/device/token",
+        json!({"deviceCode": "A".repeat(43)}),
+        None,
+    )
+    .await?
+    .rfc_error("invalid_grant", "an unknown device code")?;
+    api.post("/auth/device/token", json!({}), None)
+        .await?
+        .rfc_error("invalid_request", "no device code")?;
+    api.post(
+        "/auth/device/authorise",
+        json!({"userCode": "BCDF-GHJ0", "approve": true}),
+        Some(&account.web.access),
+    )
+    .await?
+    .refused(400, "user_code_malformed", "a code with a digit")?;
+    // Approving needs a signed-in user.
+    api.post(
+        "/auth/device/authorise",
+        json!({"userCode": pairing.user_code, "approve": true}),
+        None,
+    )
+    .await?
+    .refused(401, "token_missing", "approving without signing in")?;
+    Ok(())
+}
+
+/// Stolen anchor credentials: when a spent anchor refresh token comes back, the anchor is
+/// revoked and its socket closed, since two parties evidently hold its credentials.
+#[tokio::test]
+async fn stolen_anchor_refresh_token_replayed_revokes_the_anchor() -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let creds = pair(&api, &account.web, &unique("box")).await?;
+    let fresh = AnchorCreds::from_answer(
+        &api.post(
+            "/auth/device/refresh",
+            json!({"refreshToken": creds.refresh}),
+            None,
+        )
+        .await?
+        .ok("refresh")?,
+    )?;
+    let mut ws = orbit
+        .anchor(&fresh.socket_session(&account.web.user_id))
+        .await?;
+    api.elsewhere()
+        .post(
+            "/auth/device/refresh",
+            json!({"refreshToken": creds.refresh}),
+            None,
+        )
+        .await?
+        .refused(401, "refresh_reused", "the replayed anchor refresh token")?;
+    expect_revoked_close(&mut ws, "the anchor whose refresh token was replayed").await?;
+    api.post(
+        "/auth/device/refresh",
+        json!({"refreshToken": fresh.refresh}),
+        None,
+    )
+    .await?
+    .refused(401, "session_revoked", "the anchor's own token after reuse")?;
+    let anchors = api
+        .get("/auth/anchors", &account.web.access)
+        .await?
+        .ok("anchors")?;
+    assert_eq!(anchors["anchors"], json!([]), "the anchor is revoked");
+    Ok(())
+}
+
+/// A user code read off a screen later (or guessed slowly) is useless once its 10 minutes are
+/// over: the machine gets `expired_token` and the code cannot be approved. (This Orbit's codes
+/// live 2 seconds, `ORBIT_DEVICE_CODE_LIFETIME=2`; the default is 600.)
+#[tokio::test]
+async fn an_expired_device_code_can_neither_be_approved_nor_collected() -> Result<()> {
+    let orbit = tight()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let code = api
+        .post("/auth/device/code", json!({"name": "slow"}), None)
+        .await?
+        .ok("device code")?;
+    assert_eq!(code["expiresIn"], 2);
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    api.post(
+        "/auth/device/token",
+        json!({"deviceCode": code["deviceCode"]}),
+        None,
+    )
+    .await?
+    .rfc_error("expired_token", "polling an expired code")?;
+    api.post(
+        "/auth/device/authorise",
+        json!({"userCode": code["userCode"], "approve": true}),
+        Some(&account.web.access),
+    )
+    .await?
+    .refused(410, "user_code_expired", "approving an expired code")?;
+    Ok(())
+}
+
+// =============================================================================================
+// Rate limits (on the tight Orbit)
+
+/// Asserts a 429 `rate_limited` with a `Retry-After` of at least one second; returns it.
+fn limited(answer: &Answer, what: &str) -> Result<u64> {
+    answer.refused(429, "rate_limited", what)?;
+    let retry = answer
+        .retry_after
+        .ok_or_else(|| anyhow!("{what}: 429 without Retry-After"))?;
+    assert!(retry >= 1, "{what}: Retry-After {retry}");
+    Ok(retry)
+}
+
+/// TOTP guessing against one account from many addresses hits the per-account limit; the
+/// owner gets back in once the window has passed.
+#[tokio::test]
+async fn totp_guessing_one_account_from_many_addresses_is_rate_limited() -> Result<()> {
+    let orbit = tight()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?; // one attempt on the account (enrolment)
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let wrong = if account.code(1) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let mut last = None;
+    for _ in 0..4 {
+        let answer = login(&api.elsewhere(), &account, wrong).await?;
+        if answer.status == 429 {
+            last = Some(answer);
+            break;
+        }
+        answer.refused(401, "invalid_code", "a guess")?;
+    }
+    let answer = last.ok_or_else(|| anyhow!("4 guesses from 4 addresses were not limited"))?;
+    let retry = limited(&answer, "guessing one account")?;
+    // Even the right code is refused while limited.
+    limited(
+        &login(&api.elsewhere(), &account, &account.code(1)).await?,
+        "the right code during the lockout",
+    )?;
+    tokio::time::sleep(Duration::from_secs(retry) + Duration::from_millis(200)).await;
+    login(&api, &account, &account.code(1))
+        .await?
+        .ok("the owner after the window")?;
+    Ok(())
+}
+
+/// One address spraying guesses across many accounts hits the per-address limit.
+#[tokio::test]
+async fn totp_guessing_from_one_address_across_accounts_is_rate_limited() -> Result<()> {
+    let orbit = tight()?;
+    let attacker = Client::new(orbit);
+    let mut tripped = None;
+    for i in 0..6 {
+        let answer = attacker
+            .post(
+                "/auth/totp/login",
+                json!({"name": unique(&format!("victim{i}")), "code": "123456"}),
+                None,
+            )
+            .await?;
+        if answer.status == 429 {
+            tripped = Some(answer);
+            break;
+        }
+        answer.refused(401, "invalid_code", "a sprayed guess")?;
+    }
+    let answer = tripped.ok_or_else(|| anyhow!("6 guesses from one address were not limited"))?;
+    let retry = limited(&answer, "spraying accounts")?;
+    // Another address is unaffected.
+    attacker
+        .elsewhere()
+        .post(
+            "/auth/totp/login",
+            json!({"name": unique("victim"), "code": "123456"}),
+            None,
+        )
+        .await?
+        .refused(401, "invalid_code", "another address")?;
+    tokio::time::sleep(Duration::from_secs(retry) + Duration::from_millis(200)).await;
+    attacker
+        .post(
+            "/auth/totp/login",
+            json!({"name": unique("victim"), "code": "123456"}),
+            None,
+        )
+        .await?
+        .refused(401, "invalid_code", "the same address after the window")?;
+    Ok(())
+}
+
+/// Brute-forcing user codes: a signed-in attacker trying codes hits the per-account
+/// user-code-entry limit long before finding a live code (20⁸ of them).
+#[tokio::test]
+async fn user_code_guessing_is_rate_limited() -> Result<()> {
+    let orbit = tight()?;
+    let api = Client::new(orbit);
+    let attacker = sign_up(&api).await?;
+    let mut tripped = None;
+    for i in 0..5 {
+        let guess = format!("BCDF-{}", ["GHJK", "GHJL", "GHJM", "GHJN", "GHJP"][i]);
+        let answer = api
+            .post(
+                "/auth/device/authorise",
+                json!({"userCode": guess, "approve": true}),
+                Some(&attacker.web.access),
+            )
+            .await?;
+        if answer.status == 429 {
+            tripped = Some(answer);
+            break;
+        }
+        answer.refused(404, "user_code_unknown", "a guessed code")?;
+    }
+    limited(
+        &tripped.ok_or_else(|| anyhow!("5 user-code guesses were not limited"))?,
+        "guessing user codes",
+    )?;
+    Ok(())
+}
+
+/// Flooding device-code creation (filling the code space, or spamming users with prompts) is
+/// limited per address, and recovers.
+#[tokio::test]
+async fn device_code_flooding_is_rate_limited_and_recovers() -> Result<()> {
+    let orbit = tight()?;
+    let api = Client::new(orbit);
+    let mut tripped = None;
+    for _ in 0..4 {
+        let answer = api.post("/auth/device/code", json!({}), None).await?;
+        if answer.status == 429 {
+            tripped = Some(answer);
+            break;
+        }
+        answer.ok("a device code")?;
+    }
+    let retry = limited(
+        &tripped.ok_or_else(|| anyhow!("4 device codes at once were not limited"))?,
+        "device-code flood",
+    )?;
+    tokio::time::sleep(Duration::from_secs(retry) + Duration::from_millis(200)).await;
+    api.post("/auth/device/code", json!({}), None)
+        .await?
+        .ok("a device code after the window")?;
+    Ok(())
+}
+
+/// Hammering the refresh endpoint (guessing refresh tokens) is limited per address.
+#[tokio::test]
+async fn refresh_hammering_is_rate_limited() -> Result<()> {
+    let orbit = tight()?;
+    let api = Client::new(orbit);
+    let mut tripped = None;
+    for _ in 0..5 {
+        // 42 random base64url characters and a last one whose unused low bits are zero.
+        let forged = format!("ort_{}A", random_hex(21).get(..42).unwrap_or_default());
+        let answer = api
+            .post("/auth/refresh", json!({"refreshToken": forged}), None)
+            .await?;
+        if answer.status == 429 {
+            tripped = Some(answer);
+            break;
+        }
+        answer.refused(401, "refresh_unknown", "a guessed refresh token")?;
+    }
+    limited(
+        &tripped.ok_or_else(|| anyhow!("5 refresh guesses were not limited"))?,
+        "refresh hammering",
+    )?;
+    Ok(())
+}
