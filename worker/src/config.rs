@@ -3,7 +3,10 @@
 use orbit_shared::auth::device_code;
 use orbit_shared::auth::rate_limit::Policy;
 use orbit_shared::gate::parse_origins;
-use worker::Env;
+use worker::{Env, Url};
+
+/// Life of a passkey challenge in seconds (SPEC §2: 5 minutes).
+pub const PASSKEY_CHALLENGE_SECONDS: u64 = 5 * 60;
 
 /// The settings every request needs.
 pub struct Config {
@@ -30,6 +33,16 @@ pub struct Config {
     /// Life of a device code in seconds (`ORBIT_DEVICE_CODE_LIFETIME`): it can only be
     /// shortened below the 10-minute default (tests use it to see codes expire).
     pub device_code_lifetime_s: u64,
+    /// The WebAuthn relying party ID (`ORBIT_RP_ID`, e.g. `orbit.example`); when unset, the host
+    /// of `ORBIT_PUBLIC_URL`, else the host of the first allowed origin. Never taken from a
+    /// request. Empty when none of them gives one: the passkey endpoints then answer 500
+    /// `server_misconfigured`. The origins passkeys may be used from are `allowed_origins`.
+    pub rp_id: String,
+    /// The relying party's name shown by authenticators (`ORBIT_RP_NAME`, default `Orbit`).
+    pub rp_name: String,
+    /// Life of a passkey challenge in seconds (`ORBIT_PASSKEY_CHALLENGE_LIFETIME`): it can only
+    /// be shortened below the 5-minute default (tests use it to see challenges expire).
+    pub passkey_challenge_lifetime_s: u64,
 }
 
 impl Config {
@@ -40,9 +53,25 @@ impl Config {
                 .or_else(|_| env.var(name).map(|v| v.to_string()))
                 .unwrap_or_default()
         };
+        let allowed_origins = parse_origins(&read("ORBIT_ALLOWED_ORIGINS"));
+        let public_url = Some(
+            read("ORBIT_PUBLIC_URL")
+                .trim()
+                .trim_end_matches('/')
+                .to_string(),
+        )
+        .filter(|u| !u.is_empty());
+        let rp_id = Some(read("ORBIT_RP_ID").trim().to_ascii_lowercase())
+            .filter(|id| !id.is_empty())
+            .or_else(|| public_url.as_deref().and_then(host_of))
+            .or_else(|| allowed_origins.first().and_then(|o| host_of(o)))
+            .unwrap_or_default();
+        let rp_name = Some(read("ORBIT_RP_NAME").trim().to_string())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "Orbit".to_string());
         Config {
             jwt_secret: read("ORBIT_JWT_SECRET").into_bytes(),
-            allowed_origins: parse_origins(&read("ORBIT_ALLOWED_ORIGINS")),
+            allowed_origins,
             dev_api: read("ORBIT_DEV_API") == "1",
             seal_secret: read("ORBIT_SEAL_KEY"),
             open_registration: matches!(
@@ -52,13 +81,7 @@ impl Config {
                     .as_str(),
                 "true" | "1" | "yes"
             ),
-            public_url: Some(
-                read("ORBIT_PUBLIC_URL")
-                    .trim()
-                    .trim_end_matches('/')
-                    .to_string(),
-            )
-            .filter(|u| !u.is_empty()),
+            public_url,
             rate_limits: rate_limits(&read("ORBIT_RATE_LIMITS")),
             device_code_lifetime_s: read("ORBIT_DEVICE_CODE_LIFETIME")
                 .trim()
@@ -68,8 +91,27 @@ impl Config {
                 .map_or(device_code::LIFETIME_SECONDS, |s| {
                     s.min(device_code::LIFETIME_SECONDS)
                 }),
+            rp_id,
+            rp_name,
+            passkey_challenge_lifetime_s: read("ORBIT_PASSKEY_CHALLENGE_LIFETIME")
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s > 0)
+                .map_or(PASSKEY_CHALLENGE_SECONDS, |s| {
+                    s.min(PASSKEY_CHALLENGE_SECONDS)
+                }),
         }
     }
+}
+
+/// The host of a configured URL or origin (`https://orbit.example:8443` → `orbit.example`).
+fn host_of(url: &str) -> Option<String> {
+    Url::parse(url)
+        .ok()?
+        .host_str()
+        .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
 }
 
 fn rate_limits(json: &str) -> Policy {

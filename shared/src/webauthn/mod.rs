@@ -41,8 +41,9 @@ pub mod json;
 pub mod options;
 pub mod registration;
 
-#[cfg(test)]
-pub(crate) mod test_authenticator;
+/// A software authenticator for tests (`--features test-authenticator`; never in the Worker).
+#[cfg(any(test, feature = "test-authenticator"))]
+pub mod test_authenticator;
 #[cfg(test)]
 mod tests;
 

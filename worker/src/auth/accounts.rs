@@ -76,11 +76,13 @@ pub async fn name_taken(ctx: &Ctx<'_>, name: &str) -> AuthResult<bool> {
 pub struct WaysIn {
     /// A confirmed TOTP secret.
     pub totp: bool,
+    /// Registered passkeys.
+    pub passkeys: u32,
 }
 
 impl WaysIn {
     pub fn count(&self) -> u32 {
-        u32::from(self.totp)
+        u32::from(self.totp) + self.passkeys
     }
 }
 
@@ -88,13 +90,17 @@ impl WaysIn {
 pub fn ways_in_statement(ctx: &Ctx<'_>, user_id: &str) -> AuthResult<D1PreparedStatement> {
     Ok(ctx
         .db
-        .prepare("SELECT EXISTS (SELECT 1 FROM totp WHERE user_id = ?1) AS totp")
+        .prepare(
+            "SELECT EXISTS (SELECT 1 FROM totp WHERE user_id = ?1) AS totp, \
+             (SELECT COUNT(*) FROM passkeys WHERE user_id = ?1) AS passkeys",
+        )
         .bind(&[text(user_id)])?)
 }
 
 #[derive(Deserialize)]
 struct WaysRow {
     totp: u64,
+    passkeys: u64,
 }
 
 impl WaysIn {
@@ -105,7 +111,8 @@ impl WaysIn {
             None => None,
         };
         Ok(WaysIn {
-            totp: row.is_some_and(|r| r.totp == 1),
+            totp: row.as_ref().is_some_and(|r| r.totp == 1),
+            passkeys: row.map_or(0, |r| u32::try_from(r.passkeys).unwrap_or(u32::MAX)),
         })
     }
 }

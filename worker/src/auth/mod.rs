@@ -9,16 +9,18 @@
 //! * [`session`] — bearer authentication of HTTP calls, creating sessions with their first
 //!   refresh token, refresh rotation with reuse detection, logout, the session list.
 //! * [`totp`] — TOTP enrolment (new accounts and signed-in users), sign-in, disabling.
+//! * [`passkey`] — passkey registration (new accounts and signed-in users), discoverable
+//!   sign-in, and the signed-in user's passkey list and removal.
 //! * [`device`] — the device-code flow that pairs anchors, and anchor refresh.
 //! * [`anchors`] — the signed-in user's anchors: list, rename, revoke.
 //! * [`rate_limit`] — the shared policy enforced with state in D1.
 //! * [`events`] — security events, logged and kept in D1, never with a secret in them.
 //! * [`housekeeping`] — occasional deletion of expired rows.
 //!
-//! Passkeys plug in as one more module beside [`totp`]: it completes a sign-in with
+//! Passkeys are one more module beside [`totp`]: [`passkey`] completes a sign-in with
 //! [`session::NewSession`], creates accounts with [`accounts::NewAccount`], limits with
 //! [`rate_limit::enforce`] (`Action::PasskeySignIn`), counts itself in [`accounts::WaysIn`] and
-//! records [`events`]; see docs/auth.md, "Adding passkeys".
+//! records [`events`].
 
 pub mod accounts;
 pub mod anchors;
@@ -26,6 +28,7 @@ pub mod device;
 pub mod error;
 pub mod events;
 pub mod housekeeping;
+pub mod passkey;
 pub mod rate_limit;
 pub mod session;
 pub mod totp;
@@ -150,6 +153,19 @@ async fn route(mut req: Request, ctx: &Ctx<'_>) -> AuthResult<Response> {
         (Method::Post, ["totp", "login"]) => totp::login(ctx, body(&mut req).await?).await,
         (Method::Post, ["totp", "disable"]) => totp::disable(ctx, body(&mut req).await?).await,
 
+        (Method::Post, ["passkey", "register", "options"]) => {
+            passkey::register_options(ctx, body(&mut req).await?).await
+        }
+        (Method::Post, ["passkey", "register", "verify"]) => {
+            passkey::register_verify(ctx, body(&mut req).await?).await
+        }
+        (Method::Post, ["passkey", "login", "options"]) => passkey::login_options(ctx).await,
+        (Method::Post, ["passkey", "login", "verify"]) => {
+            passkey::login_verify(ctx, body(&mut req).await?).await
+        }
+        (Method::Get, ["passkeys"]) => passkey::list(ctx).await,
+        (Method::Delete, ["passkeys", id]) => passkey::remove(ctx, id).await,
+
         (Method::Post, ["invites"]) => accounts::create_invite(ctx).await,
         (Method::Get, ["security-events"]) => events::list(ctx).await,
 
@@ -178,15 +194,16 @@ async fn route(mut req: Request, ctx: &Ctx<'_>) -> AuthResult<Response> {
 fn known_path(segments: &[&str]) -> bool {
     matches!(
         segments,
-        [
-            "session"
-                | "refresh"
-                | "logout"
-                | "sessions"
-                | "invites"
-                | "anchors"
-                | "security-events"
-        ] | ["sessions" | "anchors", _]
+        ["session"
+            | "refresh"
+            | "logout"
+            | "sessions"
+            | "invites"
+            | "anchors"
+            | "security-events"
+            | "passkeys"]
+            | ["sessions" | "anchors" | "passkeys", _]
+            | ["passkey", "register" | "login", "options" | "verify"]
             | ["totp", "enroll", "start" | "verify"]
             | ["totp", "login" | "disable"]
             | [
