@@ -11,6 +11,7 @@
 //!   each test creates its own users, so they cannot see each other.
 //! * [`Ws`] is a WebSocket client whose every wait is bounded: a frame that does not come
 //!   fails the test with a message saying what was awaited.
+//! * [`api`] is a client of Orbit's HTTP API for the black-box auth suites.
 //!
 //! Build the Worker first (`make build-worker`); the harness refuses to start without it.
 
@@ -32,6 +33,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub use orbit_shared;
+
+/// A client of Orbit's HTTP API for black-box tests: each client sends its own
+/// `CF-Connecting-IP`, so per-address rate limits don't couple tests.
+pub mod api;
 
 /// The Origin the test Orbit allows (`ORBIT_ALLOWED_ORIGINS`).
 pub const ALLOWED_ORIGIN: &str = "http://allowed.test";
@@ -361,7 +366,10 @@ pub struct Orbit {
     starts: u32,
 }
 
-static SHARED: OnceLock<std::result::Result<Orbit, String>> = OnceLock::new();
+/// A cell for an Orbit shared by the tests of one test binary: see [`Orbit::shared_in`].
+pub type SharedOrbit = OnceLock<std::result::Result<Orbit, String>>;
+
+static SHARED: SharedOrbit = OnceLock::new();
 
 impl Orbit {
     /// The Orbit shared by every test of this test binary, started on first use.
@@ -369,8 +377,14 @@ impl Orbit {
     /// It is never dropped (statics are not): the watchdog stops it when the test process
     /// exits.
     pub fn shared() -> Result<&'static Orbit> {
-        SHARED
-            .get_or_init(|| Orbit::start().map_err(|e| format!("{e:#}")))
+        Orbit::shared_in(&SHARED, &[])
+    }
+
+    /// The Orbit in `cell`, started with the extra variables `vars` on first use: one per
+    /// configuration a test binary needs, shared by its tests like [`Orbit::shared`]. A start
+    /// that failed fails every test that asks for it.
+    pub fn shared_in(cell: &'static SharedOrbit, vars: &[(&str, &str)]) -> Result<&'static Orbit> {
+        cell.get_or_init(|| Orbit::start_with(vars).map_err(|e| format!("{e:#}")))
             .as_ref()
             .map_err(|e| anyhow!("the shared Orbit did not start: {e}"))
     }

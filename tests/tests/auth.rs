@@ -13,28 +13,22 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
+use orbit_tests::api::{base32_decode, expect_revoked_close, string_field, Answer, Client, Web};
 use orbit_tests::orbit_shared::auth::totp::{generate, TotpSecret};
-use orbit_tests::{anchor_hello, now_secs, random_hex, unique, Orbit, Session, Upgrade};
+use orbit_tests::{
+    anchor_hello, now_secs, random_hex, unique, Orbit, Session, SharedOrbit, Upgrade,
+};
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------------
 // Instances
 
-static OPEN: OnceLock<std::result::Result<Orbit, String>> = OnceLock::new();
-static TIGHT: OnceLock<std::result::Result<Orbit, String>> = OnceLock::new();
-
-fn shared(
-    cell: &'static OnceLock<std::result::Result<Orbit, String>>,
-    vars: &[(&str, &str)],
-) -> Result<&'static Orbit> {
-    cell.get_or_init(|| Orbit::start_with(vars).map_err(|e| format!("{e:#}")))
-        .as_ref()
-        .map_err(|e| anyhow!("Orbit did not start: {e}"))
-}
+static OPEN: SharedOrbit = OnceLock::new();
+static TIGHT: SharedOrbit = OnceLock::new();
 
 fn open() -> Result<&'static Orbit> {
-    shared(&OPEN, &[("ORBIT_OPEN_REGISTRATION", "true")])
+    Orbit::shared_in(&OPEN, &[("ORBIT_OPEN_REGISTRATION", "true")])
 }
 
 /// Limits small enough to trip in a test and windows short enough to recover in a second or
@@ -47,7 +41,7 @@ const TIGHT_LIMITS: &str = r#"{
 }"#;
 
 fn tight() -> Result<&'static Orbit> {
-    shared(
+    Orbit::shared_in(
         &TIGHT,
         &[
             ("ORBIT_OPEN_REGISTRATION", "true"),
@@ -58,212 +52,7 @@ fn tight() -> Result<&'static Orbit> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// HTTP
-
-/// An HTTP answer.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    body: Value,
-    retry_after: Option<u64>,
-}
-
-impl Answer {
-    /// Asserts a success status and returns the body.
-    fn ok(self, what: &str) -> Result<Value> {
-        if !(200..300).contains(&self.status) {
-            bail!(
-                "{what}: expected success, got HTTP {}: {}",
-                self.status,
-                self.body
-            );
-        }
-        Ok(self.body)
-    }
-
-    /// Asserts an `{"error": {"code", "message"}}` refusal.
-    fn refused(&self, status: u16, code: &str, what: &str) -> Result<()> {
-        if self.status != status || self.body["error"]["code"] != code {
-            bail!(
-                "{what}: expected HTTP {status} {code}, got HTTP {}: {}",
-                self.status,
-                self.body
-            );
-        }
-        if self.body["error"]["message"]
-            .as_str()
-            .is_none_or(str::is_empty)
-        {
-            bail!("{what}: the refusal has no readable message: {}", self.body);
-        }
-        Ok(())
-    }
-
-    /// Asserts an RFC 8628 error from the device token endpoint: 400 `{"error": code}`.
-    fn rfc_error(&self, code: &str, what: &str) -> Result<()> {
-        if self.status != 400 || self.body["error"] != code {
-            bail!(
-                "{what}: expected HTTP 400 {{\"error\": \"{code}\"}}, got HTTP {}: {}",
-                self.status,
-                self.body
-            );
-        }
-        Ok(())
-    }
-}
-
-/// A client of the auth API from one address.
-#[derive(Clone)]
-struct Client {
-    base: String,
-    address: String,
-    http: reqwest::Client,
-}
-
-impl Client {
-    /// A client with an address of its own (a random 10.x.y.z).
-    fn new(orbit: &Orbit) -> Client {
-        let b = rand_bytes();
-        Client {
-            base: orbit.base_url(),
-            address: format!("10.{}.{}.{}", b[0], b[1], b[2]),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// Another client with another address.
-    fn elsewhere(&self) -> Client {
-        let b = rand_bytes();
-        Client {
-            address: format!("10.{}.{}.{}", b[0], b[1], b[2]),
-            ..self.clone()
-        }
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-        bearer: Option<&str>,
-    ) -> Result<Answer> {
-        let url = format!("{}{path}", self.base);
-        let mut request = self
-            .http
-            .request(method.clone(), &url)
-            .header("CF-Connecting-IP", &self.address)
-            .header("User-Agent", "orbit-auth-tests");
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
-        }
-        let response = tokio::time::timeout(Duration::from_secs(15), request.send())
-            .await
-            .map_err(|_| anyhow!("{method} {path} took over 15 s"))?
-            .with_context(|| format!("{method} {path}"))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("Retry-After")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
-        let text = response.text().await?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok(Answer {
-            status,
-            body,
-            retry_after,
-        })
-    }
-
-    async fn post(&self, path: &str, body: Value, bearer: Option<&str>) -> Result<Answer> {
-        self.call(reqwest::Method::POST, path, Some(body), bearer)
-            .await
-    }
-
-    async fn get(&self, path: &str, bearer: &str) -> Result<Answer> {
-        self.call(reqwest::Method::GET, path, None, Some(bearer))
-            .await
-    }
-
-    async fn delete(&self, path: &str, bearer: &str) -> Result<Answer> {
-        self.call(reqwest::Method::DELETE, path, None, Some(bearer))
-            .await
-    }
-
-    async fn patch(&self, path: &str, body: Value, bearer: &str) -> Result<Answer> {
-        self.call(reqwest::Method::PATCH, path, Some(body), Some(bearer))
-            .await
-    }
-}
-
-fn rand_bytes() -> [u8; 3] {
-    let hex = random_hex(3);
-    let byte = |i: usize| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(1);
-    [byte(0), byte(1), byte(2)]
-}
-
-// ---------------------------------------------------------------------------------------------
 // Accounts and sessions
-
-/// RFC 4648 base32 (no padding) → bytes.
-fn base32_decode(s: &str) -> Result<Vec<u8>> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut bits: u64 = 0;
-    let mut nbits = 0;
-    let mut out = Vec::new();
-    for c in s.bytes().filter(|c| *c != b'=') {
-        let v = ALPHABET
-            .iter()
-            .position(|a| *a == c.to_ascii_uppercase())
-            .ok_or_else(|| anyhow!("not base32: {s}"))?;
-        bits = (bits << 5) | v as u64;
-        nbits += 5;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push((bits >> nbits) as u8);
-        }
-    }
-    Ok(out)
-}
-
-/// A signed-in web session, as the API hands it out.
-#[derive(Debug, Clone)]
-struct Web {
-    user_id: String,
-    session_id: String,
-    access: String,
-    refresh: String,
-}
-
-impl Web {
-    fn from_answer(v: &Value) -> Result<Web> {
-        let field = |name: &str| {
-            v[name]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| anyhow!("answer lacks {name}: {v}"))
-        };
-        Ok(Web {
-            user_id: field("userId")?,
-            session_id: field("sessionId")?,
-            access: field("accessToken")?,
-            refresh: field("refreshToken")?,
-        })
-    }
-
-    /// The harness's session type, to open sockets with.
-    fn socket_session(&self) -> Session {
-        Session {
-            user_id: self.user_id.clone(),
-            session_id: self.session_id.clone(),
-            anchor_id: None,
-            access_token: self.access.clone(),
-        }
-    }
-}
 
 /// A new account with TOTP: its name, secret, and the session sign-up opened.
 struct Account {
@@ -370,16 +159,10 @@ struct AnchorCreds {
 
 impl AnchorCreds {
     fn from_answer(v: &Value) -> Result<AnchorCreds> {
-        let field = |name: &str| {
-            v[name]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| anyhow!("answer lacks {name}: {v}"))
-        };
         Ok(AnchorCreds {
-            anchor_id: field("anchorId")?,
-            access: field("accessToken")?,
-            refresh: field("refreshToken")?,
+            anchor_id: string_field(v, "anchorId")?,
+            access: string_field(v, "accessToken")?,
+            refresh: string_field(v, "refreshToken")?,
         })
     }
 
@@ -412,15 +195,6 @@ async fn pair(api: &Client, owner: &Web, name: &str) -> Result<AnchorCreds> {
         .await?
         .ok("token after approval")?;
     AnchorCreds::from_answer(&v)
-}
-
-/// Expects the server to close `ws` with 4003 (revoked).
-async fn expect_revoked_close(ws: &mut orbit_tests::Ws, what: &str) -> Result<()> {
-    let (close, _) = ws.recv_close().await?;
-    match close {
-        Some((4003, _)) => Ok(()),
-        other => bail!("{what}: expected close 4003, got {other:?}"),
-    }
 }
 
 // =============================================================================================
@@ -1406,16 +1180,6 @@ async fn an_expired_device_code_can_neither_be_approved_nor_collected() -> Resul
 // =============================================================================================
 // Rate limits (on the tight Orbit)
 
-/// Asserts a 429 `rate_limited` with a `Retry-After` of at least one second; returns it.
-fn limited(answer: &Answer, what: &str) -> Result<u64> {
-    answer.refused(429, "rate_limited", what)?;
-    let retry = answer
-        .retry_after
-        .ok_or_else(|| anyhow!("{what}: 429 without Retry-After"))?;
-    assert!(retry >= 1, "{what}: Retry-After {retry}");
-    Ok(retry)
-}
-
 /// TOTP guessing against one account from many addresses hits the per-account limit; the
 /// owner gets back in once the window has passed.
 #[tokio::test]
@@ -1439,12 +1203,11 @@ async fn totp_guessing_one_account_from_many_addresses_is_rate_limited() -> Resu
         answer.refused(401, "invalid_code", "a guess")?;
     }
     let answer = last.ok_or_else(|| anyhow!("4 guesses from 4 addresses were not limited"))?;
-    let retry = limited(&answer, "guessing one account")?;
+    let retry = answer.limited("guessing one account")?;
     // Even the right code is refused while limited.
-    limited(
-        &login(&api.elsewhere(), &account, &account.code(1)).await?,
-        "the right code during the lockout",
-    )?;
+    login(&api.elsewhere(), &account, &account.code(1))
+        .await?
+        .limited("the right code during the lockout")?;
     tokio::time::sleep(Duration::from_secs(retry) + Duration::from_millis(200)).await;
     login(&api, &account, &account.code(1))
         .await?
@@ -1473,7 +1236,7 @@ async fn totp_guessing_from_one_address_across_accounts_is_rate_limited() -> Res
         answer.refused(401, "invalid_code", "a sprayed guess")?;
     }
     let answer = tripped.ok_or_else(|| anyhow!("6 guesses from one address were not limited"))?;
-    let retry = limited(&answer, "spraying accounts")?;
+    let retry = answer.limited("spraying accounts")?;
     // Another address is unaffected.
     attacker
         .elsewhere()
@@ -1519,10 +1282,9 @@ async fn user_code_guessing_is_rate_limited() -> Result<()> {
         }
         answer.refused(404, "user_code_unknown", "a guessed code")?;
     }
-    limited(
-        &tripped.ok_or_else(|| anyhow!("5 user-code guesses were not limited"))?,
-        "guessing user codes",
-    )?;
+    tripped
+        .ok_or_else(|| anyhow!("5 user-code guesses were not limited"))?
+        .limited("guessing user codes")?;
     Ok(())
 }
 
@@ -1541,10 +1303,9 @@ async fn device_code_flooding_is_rate_limited_and_recovers() -> Result<()> {
         }
         answer.ok("a device code")?;
     }
-    let retry = limited(
-        &tripped.ok_or_else(|| anyhow!("4 device codes at once were not limited"))?,
-        "device-code flood",
-    )?;
+    let retry = tripped
+        .ok_or_else(|| anyhow!("4 device codes at once were not limited"))?
+        .limited("device-code flood")?;
     tokio::time::sleep(Duration::from_secs(retry) + Duration::from_millis(200)).await;
     api.post("/auth/device/code", json!({}), None)
         .await?
@@ -1570,9 +1331,8 @@ async fn refresh_hammering_is_rate_limited() -> Result<()> {
         }
         answer.refused(401, "refresh_unknown", "a guessed refresh token")?;
     }
-    limited(
-        &tripped.ok_or_else(|| anyhow!("5 refresh guesses were not limited"))?,
-        "refresh hammering",
-    )?;
+    tripped
+        .ok_or_else(|| anyhow!("5 refresh guesses were not limited"))?
+        .limited("refresh hammering")?;
     Ok(())
 }

@@ -15,11 +15,14 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use orbit_shared::webauthn::base64url;
 use orbit_shared::webauthn::test_authenticator::{Ceremony, KeyKind, TestAuthenticator, BE, BS};
+use orbit_tests::api::{base32_decode, expect_revoked_close, Answer, Client, Web};
 use orbit_tests::orbit_shared::auth::totp::{generate, TotpSecret};
-use orbit_tests::{now_secs, random_hex, unique, Orbit, Session, Upgrade, ALLOWED_ORIGIN};
+use orbit_tests::{
+    now_secs, random_hex, unique, Orbit, Session, SharedOrbit, Upgrade, ALLOWED_ORIGIN,
+};
 use serde_json::{json, Value};
 
 /// The RP ID the test Orbits are configured with; consistent with [`ALLOWED_ORIGIN`].
@@ -28,20 +31,11 @@ const RP_ID: &str = "allowed.test";
 // ---------------------------------------------------------------------------------------------
 // Instances
 
-static OPEN: OnceLock<std::result::Result<Orbit, String>> = OnceLock::new();
-static TIGHT: OnceLock<std::result::Result<Orbit, String>> = OnceLock::new();
-
-fn shared(
-    cell: &'static OnceLock<std::result::Result<Orbit, String>>,
-    vars: &[(&str, &str)],
-) -> Result<&'static Orbit> {
-    cell.get_or_init(|| Orbit::start_with(vars).map_err(|e| format!("{e:#}")))
-        .as_ref()
-        .map_err(|e| anyhow!("Orbit did not start: {e}"))
-}
+static OPEN: SharedOrbit = OnceLock::new();
+static TIGHT: SharedOrbit = OnceLock::new();
 
 fn open() -> Result<&'static Orbit> {
-    shared(
+    Orbit::shared_in(
         &OPEN,
         &[("ORBIT_OPEN_REGISTRATION", "true"), ("ORBIT_RP_ID", RP_ID)],
     )
@@ -53,7 +47,7 @@ const TIGHT_LIMITS: &str = r#"{
 }"#;
 
 fn tight() -> Result<&'static Orbit> {
-    shared(
+    Orbit::shared_in(
         &TIGHT,
         &[
             ("ORBIT_OPEN_REGISTRATION", "true"),
@@ -62,183 +56,6 @@ fn tight() -> Result<&'static Orbit> {
             ("ORBIT_PASSKEY_CHALLENGE_LIFETIME", "2"),
         ],
     )
-}
-
-// ---------------------------------------------------------------------------------------------
-// HTTP
-
-/// An HTTP answer.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    body: Value,
-    retry_after: Option<u64>,
-}
-
-impl Answer {
-    /// Asserts a success status and returns the body.
-    fn ok(self, what: &str) -> Result<Value> {
-        if !(200..300).contains(&self.status) {
-            bail!(
-                "{what}: expected success, got HTTP {}: {}",
-                self.status,
-                self.body
-            );
-        }
-        Ok(self.body)
-    }
-
-    /// Asserts an `{"error": {"code", "message"}}` refusal.
-    fn refused(&self, status: u16, code: &str, what: &str) -> Result<()> {
-        if self.status != status || self.body["error"]["code"] != code {
-            bail!(
-                "{what}: expected HTTP {status} {code}, got HTTP {}: {}",
-                self.status,
-                self.body
-            );
-        }
-        if self.body["error"]["message"]
-            .as_str()
-            .is_none_or(str::is_empty)
-        {
-            bail!("{what}: the refusal has no readable message: {}", self.body);
-        }
-        Ok(())
-    }
-}
-
-/// A client of the auth API from one address.
-#[derive(Clone)]
-struct Client {
-    base: String,
-    address: String,
-    /// An `Origin` header to send (browsers send one; Orbit must ignore it for WebAuthn).
-    origin: Option<String>,
-    http: reqwest::Client,
-}
-
-fn rand_address() -> String {
-    let b: [u8; 3] = rand::random();
-    format!("10.{}.{}.{}", b[0], b[1], b[2])
-}
-
-impl Client {
-    /// A client with an address of its own (a random 10.x.y.z).
-    fn new(orbit: &Orbit) -> Client {
-        Client {
-            base: orbit.base_url(),
-            address: rand_address(),
-            origin: None,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// Another client with another address.
-    fn elsewhere(&self) -> Client {
-        Client {
-            address: rand_address(),
-            ..self.clone()
-        }
-    }
-
-    /// The same client sending `Origin: origin`.
-    fn with_origin(&self, origin: &str) -> Client {
-        Client {
-            origin: Some(origin.to_string()),
-            ..self.clone()
-        }
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-        bearer: Option<&str>,
-    ) -> Result<Answer> {
-        let url = format!("{}{path}", self.base);
-        let mut request = self
-            .http
-            .request(method.clone(), &url)
-            .header("CF-Connecting-IP", &self.address)
-            .header("User-Agent", "orbit-passkey-tests");
-        if let Some(origin) = &self.origin {
-            request = request.header("Origin", origin);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
-        }
-        let response = tokio::time::timeout(Duration::from_secs(15), request.send())
-            .await
-            .map_err(|_| anyhow!("{method} {path} took over 15 s"))?
-            .with_context(|| format!("{method} {path}"))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("Retry-After")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
-        let text = response.text().await?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok(Answer {
-            status,
-            body,
-            retry_after,
-        })
-    }
-
-    async fn post(&self, path: &str, body: Value, bearer: Option<&str>) -> Result<Answer> {
-        self.call(reqwest::Method::POST, path, Some(body), bearer)
-            .await
-    }
-
-    async fn get(&self, path: &str, bearer: &str) -> Result<Answer> {
-        self.call(reqwest::Method::GET, path, None, Some(bearer))
-            .await
-    }
-
-    async fn delete(&self, path: &str, bearer: &str) -> Result<Answer> {
-        self.call(reqwest::Method::DELETE, path, None, Some(bearer))
-            .await
-    }
-}
-
-/// A signed-in web session, as the API hands it out.
-#[derive(Debug, Clone)]
-struct Web {
-    user_id: String,
-    session_id: String,
-    access: String,
-    refresh: String,
-}
-
-impl Web {
-    fn from_answer(v: &Value) -> Result<Web> {
-        let field = |name: &str| {
-            v[name]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| anyhow!("answer lacks {name}: {v}"))
-        };
-        Ok(Web {
-            user_id: field("userId")?,
-            session_id: field("sessionId")?,
-            access: field("accessToken")?,
-            refresh: field("refreshToken")?,
-        })
-    }
-
-    fn socket_session(&self) -> Session {
-        Session {
-            user_id: self.user_id.clone(),
-            session_id: self.session_id.clone(),
-            anchor_id: None,
-            access_token: self.access.clone(),
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -372,35 +189,6 @@ async fn sign_in_with(
 /// A sign-in with signature counter `counter`.
 async fn sign_in(api: &Client, auth: &TestAuthenticator, counter: u32) -> Result<Answer> {
     sign_in_with(api, auth, |c| c.counter = counter).await
-}
-
-async fn expect_revoked_close(ws: &mut orbit_tests::Ws, what: &str) -> Result<()> {
-    let (close, _) = ws.recv_close().await?;
-    match close {
-        Some((4003, _)) => Ok(()),
-        other => bail!("{what}: expected close 4003, got {other:?}"),
-    }
-}
-
-/// RFC 4648 base32 (no padding) → bytes.
-fn base32_decode(s: &str) -> Result<Vec<u8>> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut bits: u64 = 0;
-    let mut nbits = 0;
-    let mut out = Vec::new();
-    for c in s.bytes().filter(|c| *c != b'=') {
-        let v = ALPHABET
-            .iter()
-            .position(|a| *a == c.to_ascii_uppercase())
-            .ok_or_else(|| anyhow!("not base32: {s}"))?;
-        bits = (bits << 5) | v as u64;
-        nbits += 5;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push((bits >> nbits) as u8);
-        }
-    }
-    Ok(out)
 }
 
 /// Turns TOTP on for a signed-in account; returns its secret.
@@ -1258,15 +1046,6 @@ async fn strangers_cannot_create_passkey_accounts_without_an_invite() -> Result<
     Ok(())
 }
 
-fn limited(answer: &Answer, what: &str) -> Result<u64> {
-    answer.refused(429, "rate_limited", what)?;
-    let retry = answer
-        .retry_after
-        .ok_or_else(|| anyhow!("{what}: 429 without Retry-After"))?;
-    assert!(retry >= 1, "{what}: Retry-After {retry}");
-    Ok(retry)
-}
-
 /// Hammering passkey sign-in — from one address, or at one account's credential from many —
 /// is rate limited (429 with Retry-After), and recovers.
 #[tokio::test]
@@ -1288,10 +1067,9 @@ async fn passkey_sign_in_hammering_is_rate_limited() -> Result<()> {
         }
         answer.refused(401, "unknown_credential", "an unknown credential")?;
     }
-    let retry = limited(
-        &tripped.ok_or_else(|| anyhow!("6 attempts from one address were not limited"))?,
-        "one address",
-    )?;
+    let retry = tripped
+        .ok_or_else(|| anyhow!("6 attempts from one address were not limited"))?
+        .limited("one address")?;
     // Another address is unaffected.
     sign_in(&attacker.elsewhere(), &stranger, 1)
         .await?
@@ -1310,10 +1088,9 @@ async fn passkey_sign_in_hammering_is_rate_limited() -> Result<()> {
         }
         answer.refused(401, "bad_signature", "an impostor")?;
     }
-    let account_retry = limited(
-        &tripped.ok_or_else(|| anyhow!("5 attempts at one account were not limited"))?,
-        "one account",
-    )?;
+    let account_retry = tripped
+        .ok_or_else(|| anyhow!("5 attempts at one account were not limited"))?
+        .limited("one account")?;
     tokio::time::sleep(Duration::from_secs(retry.max(account_retry)) + Duration::from_millis(300))
         .await;
     sign_in(&attacker, &auth, 1)
