@@ -31,3 +31,8 @@ fmt:
 clean:
 	$(CARGO) clean
 	rm -rf worker/build .wrangler
+
+# SPEC §6 benchmark (docs/benchmarks.md): starts its own Orbit; pass options with BENCH_ARGS.
+.PHONY: bench
+bench: build-worker
+	$(CARGO) run --release -p orbit-bench -- $(BENCH_ARGS)

@@ -10,16 +10,19 @@ mod storage;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use worker::wasm_bindgen_futures;
 use worker::{
-    durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    durable_object, Delay, DurableObject, Env, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
 };
 
 use orbit_shared::control::{OutboundControl, PING_FRAME, PONG_FRAME};
 use orbit_shared::gate::SUBPROTOCOL;
-use orbit_shared::router::{Action, ConnId, Peer, Router, RouterConfig, CLOSE_REVOKED};
+use orbit_shared::router::{Action, ConnId, Peer, Router, RouterConfig, StoreOp, CLOSE_REVOKED};
 
 use crate::db;
 use crate::http::{self, now_ms, random_id};
@@ -87,13 +90,83 @@ struct Live {
     store: Store,
     /// How many times this object's state has been rebuilt, this time included.
     wakes: u64,
+    /// Writes not yet made, oldest first, and the sends and closes that must wait for them.
+    batch: Batch,
+}
+
+/// Thread-log writes are batched: every event is otherwise its own SQLite commit and `fsync`,
+/// which caps fan-out (docs/benchmarks.md). While a batch is open, every later send or close
+/// waits behind it, and the flush writes the batch and then carries them out in one turn, so
+/// the runtime's output gate still holds each frame until the write that logs it is durable:
+/// nothing is delivered that a crash could forget, and order is kept for every receiver.
+#[derive(Default)]
+struct Batch {
+    writes: Vec<StoreOp>,
+    held: Vec<Action>,
+    flush_scheduled: bool,
+}
+
+/// How long a batch may stay open.
+const BATCH_DELAY: Duration = Duration::from_millis(2);
+/// A batch this large is written at once, without waiting.
+const BATCH_MAX_WRITES: usize = 512;
+
+impl Live {
+    /// Carries out the router's actions, batching thread-log writes.
+    fn run(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Store(op) => {
+                    let batched = matches!(op, StoreOp::AppendLog { .. } | StoreOp::TrimLog { .. });
+                    if batched || !self.batch.writes.is_empty() {
+                        self.batch.writes.push(op);
+                    } else {
+                        self.store.apply(&op);
+                    }
+                }
+                other if !self.batch.writes.is_empty() => self.batch.held.push(other),
+                other => self.act(other),
+            }
+        }
+        if self.batch.writes.len() >= BATCH_MAX_WRITES {
+            self.flush();
+        }
+    }
+
+    /// Writes the open batch, then carries out what waited for it.
+    fn flush(&mut self) {
+        for op in std::mem::take(&mut self.batch.writes) {
+            self.store.apply(&op);
+        }
+        for action in std::mem::take(&mut self.batch.held) {
+            self.act(action);
+        }
+    }
+
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::Send { to, text } => {
+                if let Some(ws) = self.sockets.get(&to) {
+                    if let Err(e) = ws.send_with_str(&*text) {
+                        worker::console_error!("send to {to} failed: {e}");
+                    }
+                }
+            }
+            Action::Close { conn, code, reason } => {
+                if let Some(ws) = self.sockets.remove(&conn) {
+                    let _ = ws.close(Some(code), Some(reason));
+                }
+            }
+            Action::Store(op) => self.store.apply(&op),
+        }
+    }
 }
 
 #[durable_object]
 pub struct UserHub {
     state: State,
     env: Env,
-    live: RefCell<Option<Live>>,
+    live: Rc<RefCell<Option<Live>>>,
 }
 
 impl UserHub {
@@ -127,6 +200,7 @@ impl UserHub {
             sockets,
             store,
             wakes,
+            batch: Batch::default(),
         });
         Ok(())
     }
@@ -136,22 +210,25 @@ impl UserHub {
         let mut guard = self.live.borrow_mut();
         let Some(live) = guard.as_mut() else { return };
         let actions = f(&mut live.router, &live.store);
-        for action in actions {
-            match action {
-                Action::Send { to, text } => {
-                    if let Some(ws) = live.sockets.get(&to) {
-                        if let Err(e) = ws.send_with_str(&*text) {
-                            worker::console_error!("send to {to} failed: {e}");
-                        }
-                    }
+        live.run(actions);
+        if !live.batch.writes.is_empty() && !live.batch.flush_scheduled {
+            live.batch.flush_scheduled = true;
+            let shared = Rc::clone(&self.live);
+            wasm_bindgen_futures::spawn_local(async move {
+                Delay::from(BATCH_DELAY).await;
+                if let Some(live) = shared.borrow_mut().as_mut() {
+                    live.batch.flush_scheduled = false;
+                    live.flush();
                 }
-                Action::Close { conn, code, reason } => {
-                    if let Some(ws) = live.sockets.remove(&conn) {
-                        let _ = ws.close(Some(code), Some(reason));
-                    }
-                }
-                Action::Store(op) => live.store.apply(&op),
-            }
+            });
+        }
+    }
+
+    /// Writes any open batch now: before a client's frame is routed, so that a replay reads
+    /// every frame already numbered.
+    fn flush_now(&self) {
+        if let Some(live) = self.live.borrow_mut().as_mut() {
+            live.flush();
         }
     }
 
@@ -267,7 +344,7 @@ impl DurableObject for UserHub {
         UserHub {
             state,
             env,
-            live: RefCell::new(None),
+            live: Rc::new(RefCell::new(None)),
         }
     }
 
@@ -322,6 +399,9 @@ impl DurableObject for UserHub {
             .is_some_and(|l| !l.router.knows_paired_anchors());
         if paired_unknown || (att.p == Peer::Client && text.contains("orbit.list-anchors")) {
             self.refresh_paired().await;
+        }
+        if att.p == Peer::Client {
+            self.flush_now();
         }
         self.with_router(|router, store| router.receive(&att.c, &text, now_ms(), store));
         Ok(())
