@@ -6,6 +6,7 @@
 //! fan-out to 1/10/50 clients, 1,000 idle subscribed sockets, workerd's memory before,
 //! during and after load, and the wasm bundle's size. Every loop is bounded in count and time.
 
+mod auth;
 mod baseline;
 mod fanout;
 mod idle;
@@ -33,6 +34,8 @@ enum Scenario {
     Idle,
     Memory,
     Wasm,
+    /// The sign-in endpoints' latency, on a private Orbit of its own (not in the default run).
+    Auth,
 }
 
 /// Benchmarks Orbit (SPEC §6) on this machine, over loopback only.
@@ -70,6 +73,9 @@ struct Args {
     )]
     only: Vec<Scenario>,
     /// Round trips measured (after the warm-up), for the floor and the relay each.
+    /// Rounds of the sign-in flows in the `auth` scenario.
+    #[arg(long, default_value_t = 100)]
+    auth_rounds: usize,
     #[arg(long, default_value_t = 2000)]
     rtt_samples: usize,
     /// Round trips before the measured ones (each later block of 100 has 10 more).
@@ -198,6 +204,13 @@ fn run(args: Args) -> Result<bool> {
         .unwrap_or_default();
     let workerd0 = procfs::cpu_sum_secs(&pids);
     runtime.block_on(measure(&args, target.as_ref(), &mut report));
+    if args.wants(Scenario::Auth) {
+        progress(&args, "sign-in endpoints (a private Orbit)");
+        match runtime.block_on(auth::measure(args.auth_rounds)) {
+            Ok(rows) => report.auth = rows,
+            Err(e) => report.errors.push(format!("auth: {e:#}")),
+        }
+    }
     let ours = (procfs::self_cpu_secs() - self0) + (procfs::cpu_sum_secs(&pids) - workerd0);
     let other = (procfs::machine_busy_secs() - busy0 - ours).max(0.0);
     report.machine.other_cpu_secs = other;

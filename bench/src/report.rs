@@ -136,6 +136,8 @@ pub struct Report {
     pub idle: Vec<IdleResult>,
     pub memory: Option<MemoryResult>,
     pub wasm: Option<WasmSize>,
+    /// Sign-in endpoints, p50 per endpoint.
+    pub auth: Vec<crate::auth::EndpointLatency>,
     pub checks: Vec<Check>,
     pub errors: Vec<String>,
     pub total_secs: f64,
@@ -163,6 +165,7 @@ impl Report {
             idle: Vec::new(),
             memory: None,
             wasm: None,
+            auth: Vec::new(),
             checks: Vec::new(),
             errors: Vec::new(),
             total_secs: 0.0,
@@ -174,6 +177,22 @@ impl Report {
         self.total_secs = total.as_secs_f64();
         self.machine.load_at_end = procfs::loadavg();
         let mut checks = Vec::new();
+        let slowest_auth = self
+            .auth
+            .iter()
+            .filter(|e| !e.endpoint.starts_with("GET /health"))
+            .max_by(|a, b| a.latency.p50_us.total_cmp(&b.latency.p50_us));
+        if let Some(slowest) = slowest_auth {
+            checks.push(Check {
+                target: "auth endpoints p50 ≤ 5 ms locally".into(),
+                measured: format!(
+                    "slowest p50 {:.1} ms ({})",
+                    slowest.latency.p50_us / 1000.0,
+                    slowest.endpoint
+                ),
+                met: slowest.latency.p50_us <= 5000.0,
+            });
+        }
         if let (Some(floor), Some(relay)) = (&self.floor, &self.relay) {
             let r50 = ratio(relay.latency.p50_us, floor.latency.p50_us);
             let r99 = ratio(relay.latency.p99_us, floor.latency.p99_us);
@@ -479,6 +498,25 @@ impl Report {
                         w.gzip_bytes as f64 / MIB
                     );
                 }
+            }
+        }
+
+        if !self.auth.is_empty() {
+            let _ = writeln!(s, "\nSign-in endpoints (ms)");
+            let _ = writeln!(
+                s,
+                "  {:<40} {:>7} {:>7} {:>7}",
+                "endpoint", "p50", "p95", "n"
+            );
+            for e in &self.auth {
+                let _ = writeln!(
+                    s,
+                    "  {:<40} {:>7.1} {:>7.1} {:>7}",
+                    e.endpoint,
+                    e.latency.p50_us / 1000.0,
+                    e.latency.p95_us / 1000.0,
+                    e.latency.samples
+                );
             }
         }
 
