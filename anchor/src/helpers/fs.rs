@@ -1,0 +1,345 @@
+//! `anchor.listDirs`, `anchor.file.read`, `anchor.image.read`.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::{opt_str, opt_u64, path_string, req_str, HelperContext, HelperError, HelperErrorCode};
+
+/// Default `maxBytes` for `anchor.file.read`.
+pub const FILE_READ_DEFAULT_BYTES: u64 = 256 * 1024;
+/// Hard cap for `anchor.file.read`.
+pub const FILE_READ_MAX_BYTES: u64 = 1024 * 1024;
+/// Hard cap for `anchor.image.read` (larger images are refused with `too_large`).
+pub const IMAGE_MAX_BYTES: u64 = 8 * 1024 * 1024;
+/// Maximum entries returned by `anchor.listDirs`.
+pub const LIST_DIRS_MAX_ENTRIES: usize = 1000;
+
+/// `anchor.listDirs {path?}`: the sub-directories of a directory (default: the first root).
+pub fn list_dirs(ctx: &HelperContext, params: &Value) -> Result<Value, HelperError> {
+    let dir = match opt_str(params, "path")? {
+        Some(p) => ctx.sandbox.resolve(p)?,
+        None => ctx.sandbox.default_root().to_path_buf(),
+    };
+    let meta = std::fs::metadata(&dir).map_err(|e| HelperError::io("stat", &e))?;
+    if !meta.is_dir() {
+        return Err(HelperError::invalid_params("path is not a directory"));
+    }
+    let mut entries = Vec::new();
+    let mut truncated = false;
+    let rd = std::fs::read_dir(&dir).map_err(|e| HelperError::io("read_dir", &e))?;
+    for entry in rd {
+        let Ok(entry) = entry else { continue };
+        let Ok(ft) = entry.file_type() else { continue };
+        let full = entry.path();
+        let is_symlink = ft.is_symlink();
+        let is_dir = if is_symlink {
+            // Only list symlinked directories whose target stays inside the sandbox.
+            match std::fs::canonicalize(&full) {
+                Ok(t) => t.is_dir() && ctx.sandbox.is_allowed(&t),
+                Err(_) => false,
+            }
+        } else {
+            ft.is_dir()
+        };
+        if !is_dir {
+            continue;
+        }
+        if entries.len() >= LIST_DIRS_MAX_ENTRIES {
+            truncated = true;
+            break;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        entries.push(json!({
+            "name": name,
+            "path": path_string(&full),
+            "hidden": name.starts_with('.'),
+            "isSymlink": is_symlink,
+            "isGitRepo": full.join(".git").exists(),
+        }));
+    }
+    entries.sort_by(|a, b| {
+        let an = a["name"].as_str().unwrap_or_default();
+        let bn = b["name"].as_str().unwrap_or_default();
+        an.to_lowercase().cmp(&bn.to_lowercase()).then(an.cmp(bn))
+    });
+    let parent = dir
+        .parent()
+        .filter(|p| ctx.sandbox.is_allowed(p))
+        .map(path_string);
+    let roots: Vec<String> = ctx.sandbox.roots().iter().map(|r| path_string(r)).collect();
+    Ok(json!({
+        "path": path_string(&dir),
+        "parent": parent,
+        "roots": roots,
+        "entries": entries,
+        "truncated": truncated,
+    }))
+}
+
+fn open_regular(path: &Path) -> Result<(File, u64), HelperError> {
+    let file = File::open(path).map_err(|e| HelperError::io("open", &e))?;
+    let meta = file.metadata().map_err(|e| HelperError::io("stat", &e))?;
+    if !meta.is_file() {
+        return Err(HelperError::invalid_params("path is not a regular file"));
+    }
+    Ok((file, meta.len()))
+}
+
+fn read_up_to(file: File, limit: u64) -> Result<Vec<u8>, HelperError> {
+    let mut buf = Vec::new();
+    file.take(limit)
+        .read_to_end(&mut buf)
+        .map_err(|e| HelperError::io("read", &e))?;
+    Ok(buf)
+}
+
+/// `anchor.file.read {path, maxBytes?}`: text as UTF-8, anything else as base64.
+pub fn read_file(ctx: &HelperContext, params: &Value) -> Result<Value, HelperError> {
+    let path = ctx.sandbox.resolve(req_str(params, "path")?)?;
+    let max = opt_u64(params, "maxBytes")?
+        .unwrap_or(FILE_READ_DEFAULT_BYTES)
+        .clamp(1, FILE_READ_MAX_BYTES);
+    let (file, size) = open_regular(&path)?;
+    let mut buf = read_up_to(file, max + 1)?;
+    let truncated = buf.len() as u64 > max;
+    buf.truncate(usize::try_from(max).unwrap_or(usize::MAX));
+    let (encoding, content) = match std::str::from_utf8(&buf) {
+        Ok(s) => ("utf8", s.to_owned()),
+        // Cut in the middle of a multi-byte character: drop the partial character.
+        Err(e) if truncated && e.error_len().is_none() => {
+            let valid = e.valid_up_to();
+            (
+                "utf8",
+                String::from_utf8_lossy(buf.get(..valid).unwrap_or_default()).into_owned(),
+            )
+        }
+        Err(_) => (
+            "base64",
+            base64::engine::general_purpose::STANDARD.encode(&buf),
+        ),
+    };
+    Ok(json!({
+        "path": path_string(&path),
+        "size": size,
+        "encoding": encoding,
+        "content": content,
+        "truncated": truncated,
+    }))
+}
+
+/// Image MIME type from magic bytes.
+pub fn sniff_image_mime(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(b"\xff\xd8\xff") {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        Some("image/webp")
+    } else if bytes.starts_with(b"BM") && bytes.len() >= 14 {
+        Some("image/bmp")
+    } else if bytes.starts_with(b"\x00\x00\x01\x00") {
+        Some("image/x-icon")
+    } else if bytes.len() >= 12
+        && bytes.get(4..8) == Some(b"ftyp")
+        && matches!(bytes.get(8..12), Some(b"avif") | Some(b"avis"))
+    {
+        Some("image/avif")
+    } else {
+        None
+    }
+}
+
+/// `anchor.image.read {path}`: `{mime, data (base64), size}`; refuses non-images and huge files.
+pub fn read_image(ctx: &HelperContext, params: &Value) -> Result<Value, HelperError> {
+    let path = ctx.sandbox.resolve(req_str(params, "path")?)?;
+    let (file, size) = open_regular(&path)?;
+    if size > IMAGE_MAX_BYTES {
+        return Err(HelperError::new(
+            HelperErrorCode::TooLarge,
+            format!("image is {size} bytes; the limit is {IMAGE_MAX_BYTES}"),
+        ));
+    }
+    let buf = read_up_to(file, IMAGE_MAX_BYTES + 1)?;
+    if buf.len() as u64 > IMAGE_MAX_BYTES {
+        return Err(HelperError::new(
+            HelperErrorCode::TooLarge,
+            "image too large",
+        ));
+    }
+    let mime = sniff_image_mime(&buf)
+        .ok_or_else(|| HelperError::invalid_params("file is not a recognised image"))?;
+    Ok(json!({
+        "path": path_string(&path),
+        "mime": mime,
+        "size": buf.len(),
+        "data": base64::engine::general_purpose::STANDARD.encode(&buf),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::ctx;
+    use super::super::{handle, HelperErrorCode};
+    use super::*;
+
+    #[tokio::test]
+    async fn list_dirs_only_dirs_sorted_and_sandboxed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(tmp.path()).unwrap();
+        let root = base.join("home");
+        std::fs::create_dir_all(root.join("b")).unwrap();
+        std::fs::create_dir_all(root.join("A")).unwrap();
+        std::fs::create_dir_all(root.join(".hidden")).unwrap();
+        std::fs::create_dir_all(root.join("repo/.git")).unwrap();
+        std::fs::write(root.join("file.txt"), "x").unwrap();
+        std::fs::create_dir_all(base.join("outside")).unwrap();
+        std::os::unix::fs::symlink(base.join("outside"), root.join("out-link")).unwrap();
+        std::os::unix::fs::symlink(root.join("b"), root.join("in-link")).unwrap();
+        let c = ctx(&root);
+        let v = handle(&c, "anchor.listDirs", &Value::Null).await.unwrap();
+        let names: Vec<&str> = v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec![".hidden", "A", "b", "in-link", "repo"]);
+        assert_eq!(v["truncated"], false);
+        assert_eq!(v["parent"], Value::Null);
+        let repo = v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "repo")
+            .unwrap();
+        assert_eq!(repo["isGitRepo"], true);
+        let v = handle(&c, "anchor.listDirs", &json!({"path": "repo"}))
+            .await
+            .unwrap();
+        assert_eq!(v["parent"], path_string(&root));
+        let e = handle(&c, "anchor.listDirs", &json!({"path": "out-link"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HelperErrorCode::PathNotAllowed);
+        let e = handle(&c, "anchor.listDirs", &json!({"path": "file.txt"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HelperErrorCode::InvalidParams);
+        let e = handle(&c, "anchor.listDirs", &json!({"path": "missing"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HelperErrorCode::NotFound);
+    }
+
+    #[tokio::test]
+    async fn list_dirs_is_capped() {
+        let tmp = tempfile::tempdir().unwrap();
+        for i in 0..(LIST_DIRS_MAX_ENTRIES + 5) {
+            std::fs::create_dir(tmp.path().join(format!("d{i}"))).unwrap();
+        }
+        let v = handle(&ctx(tmp.path()), "anchor.listDirs", &Value::Null)
+            .await
+            .unwrap();
+        assert_eq!(
+            v["entries"].as_array().unwrap().len(),
+            LIST_DIRS_MAX_ENTRIES
+        );
+        assert_eq!(v["truncated"], true);
+    }
+
+    #[tokio::test]
+    async fn file_read_text_binary_truncation() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = ctx(tmp.path());
+        std::fs::write(tmp.path().join("t.txt"), "héllo wörld").unwrap();
+        let v = handle(&c, "anchor.file.read", &json!({"path": "t.txt"}))
+            .await
+            .unwrap();
+        assert_eq!(v["content"], "héllo wörld");
+        assert_eq!(v["encoding"], "utf8");
+        assert_eq!(v["truncated"], false);
+        // Cut inside "é" (bytes 1..3): the partial character is dropped.
+        let v = handle(
+            &c,
+            "anchor.file.read",
+            &json!({"path": "t.txt", "maxBytes": 2}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(v["content"], "h");
+        assert_eq!(v["truncated"], true);
+        assert_eq!(v["size"], 13);
+        std::fs::write(tmp.path().join("b.bin"), [0xffu8, 0xfe, 0x00, 0x01]).unwrap();
+        let v = handle(&c, "anchor.file.read", &json!({"path": "b.bin"}))
+            .await
+            .unwrap();
+        assert_eq!(v["encoding"], "base64");
+        assert_eq!(v["content"], "//4AAQ==");
+        // maxBytes above the hard cap is clamped.
+        let big = vec![b'a'; (FILE_READ_MAX_BYTES + 10) as usize];
+        std::fs::write(tmp.path().join("big.txt"), big).unwrap();
+        let v = handle(
+            &c,
+            "anchor.file.read",
+            &json!({"path": "big.txt", "maxBytes": 10_000_000}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            v["content"].as_str().unwrap().len() as u64,
+            FILE_READ_MAX_BYTES
+        );
+        assert_eq!(v["truncated"], true);
+        let e = handle(&c, "anchor.file.read", &json!({"path": "nope.txt"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HelperErrorCode::NotFound);
+        let e = handle(&c, "anchor.file.read", &json!({"path": "/etc/hostname"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HelperErrorCode::PathNotAllowed);
+        let e = handle(&c, "anchor.file.read", &json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HelperErrorCode::InvalidParams);
+        let e = handle(&c, "anchor.file.read", &json!({"path": "."}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HelperErrorCode::InvalidParams);
+    }
+
+    #[tokio::test]
+    async fn image_read_sniffs_mime() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = ctx(tmp.path());
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        std::fs::write(tmp.path().join("pic.dat"), png).unwrap();
+        let v = handle(&c, "anchor.image.read", &json!({"path": "pic.dat"}))
+            .await
+            .unwrap();
+        assert_eq!(v["mime"], "image/png");
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(v["data"].as_str().unwrap())
+                .unwrap(),
+            png
+        );
+        std::fs::write(tmp.path().join("x.png"), "not an image").unwrap();
+        let e = handle(&c, "anchor.image.read", &json!({"path": "x.png"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HelperErrorCode::InvalidParams);
+        assert_eq!(sniff_image_mime(b"\xff\xd8\xff\xe0"), Some("image/jpeg"));
+        assert_eq!(sniff_image_mime(b"GIF89a.."), Some("image/gif"));
+        assert_eq!(
+            sniff_image_mime(b"RIFF\0\0\0\0WEBPVP8 "),
+            Some("image/webp")
+        );
+    }
+}

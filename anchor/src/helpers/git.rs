@@ -1,0 +1,635 @@
+//! `anchor.git.*`: read-only git queries, run as `git -C <dir> …` with no shell.
+//!
+//! Hardened against hostile repository configuration: no pager, no prompts, no external diff or
+//! textconv drivers, no fsmonitor hook, no optional locks. Outputs are capped and a timeout applies.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+use super::{opt_str, opt_u64, path_string, req_str, HelperContext, HelperError, HelperErrorCode};
+
+/// Cap on captured git stdout (status, diff, log, branches).
+pub const GIT_OUTPUT_MAX_BYTES: u64 = 1024 * 1024;
+/// Maximum files listed by `anchor.git.status`.
+pub const STATUS_MAX_FILES: usize = 5000;
+/// Default and maximum `limit` for `anchor.git.log`.
+pub const LOG_DEFAULT_LIMIT: u64 = 50;
+/// Hard cap for `anchor.git.log`.
+pub const LOG_MAX_LIMIT: u64 = 500;
+/// Maximum refs listed by `anchor.git.branches`.
+pub const BRANCHES_MAX: usize = 1000;
+/// Per-command timeout.
+pub const GIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+struct GitOutput {
+    stdout: Vec<u8>,
+    stderr: String,
+    success: bool,
+    truncated: bool,
+}
+
+async fn run_git(dir: &Path, args: &[&str], cap: u64) -> Result<GitOutput, HelperError> {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C")
+        .arg(dir)
+        .args([
+            "--no-pager",
+            "--literal-pathspecs",
+            "-c",
+            "core.fsmonitor=false",
+            "-c",
+            "core.quotePath=false",
+            "-c",
+            "color.ui=false",
+        ])
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("GIT_PAGER", "cat")
+        .env("LC_ALL", "C")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| HelperError::new(HelperErrorCode::IoError, format!("cannot run git: {e}")))?;
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(HelperError::new(
+            HelperErrorCode::IoError,
+            "git pipes missing",
+        ));
+    };
+    let work = async {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let mut so = stdout.take(cap + 1);
+        let mut se = stderr.take(64 * 1024);
+        let (r1, r2) = tokio::join!(so.read_to_end(&mut out), se.read_to_end(&mut err));
+        r1.and(r2)?;
+        let truncated = out.len() as u64 > cap;
+        if truncated {
+            out.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
+            // Stop git rather than letting it block on a full pipe.
+            let _ = child.start_kill();
+        }
+        let status = child.wait().await?;
+        Ok::<_, std::io::Error>((out, err, status, truncated))
+    };
+    match tokio::time::timeout(GIT_TIMEOUT, work).await {
+        Err(_) => Err(HelperError::new(HelperErrorCode::IoError, "git timed out")),
+        Ok(Err(e)) => Err(HelperError::io("git", &e)),
+        Ok(Ok((stdout, stderr, status, truncated))) => Ok(GitOutput {
+            stdout,
+            stderr: String::from_utf8_lossy(&stderr).trim().to_owned(),
+            // A killed-because-truncated git is not a failure.
+            success: status.success() || truncated,
+            truncated,
+        }),
+    }
+}
+
+fn git_failed(what: &str, out: &GitOutput) -> HelperError {
+    if out.stderr.contains("not a git repository") {
+        HelperError::new(HelperErrorCode::NotARepository, "not a git repository")
+    } else {
+        HelperError::new(
+            HelperErrorCode::IoError,
+            format!("git {what} failed: {}", out.stderr),
+        )
+    }
+}
+
+/// Resolves `path` through the sandbox and finds its repository's top level (also in the sandbox).
+async fn repo_root(ctx: &HelperContext, params: &Value) -> Result<PathBuf, HelperError> {
+    let dir = ctx.sandbox.resolve(req_str(params, "path")?)?;
+    let meta = std::fs::metadata(&dir).map_err(|e| HelperError::io("stat", &e))?;
+    if !meta.is_dir() {
+        return Err(HelperError::invalid_params("path is not a directory"));
+    }
+    let out = run_git(&dir, &["rev-parse", "--show-toplevel"], 64 * 1024).await?;
+    if !out.success {
+        return Err(git_failed("rev-parse", &out));
+    }
+    let top = String::from_utf8_lossy(&out.stdout)
+        .trim_end_matches('\n')
+        .to_owned();
+    if top.is_empty() {
+        // Inside a .git directory or a bare repository: no work tree.
+        return Err(HelperError::new(
+            HelperErrorCode::NotARepository,
+            "not inside a git work tree",
+        ));
+    }
+    let top = std::fs::canonicalize(&top).map_err(|e| HelperError::io("repository root", &e))?;
+    if !ctx.sandbox.is_allowed(&top) {
+        return Err(HelperError::new(
+            HelperErrorCode::PathNotAllowed,
+            "the repository root lies outside the allowed roots",
+        ));
+    }
+    Ok(top)
+}
+
+async fn has_head(root: &Path) -> Result<bool, HelperError> {
+    let out = run_git(root, &["rev-parse", "--verify", "-q", "HEAD"], 4096).await?;
+    Ok(out.success)
+}
+
+fn split_records(bytes: &[u8], sep: u8, truncated: bool) -> Vec<String> {
+    let mut parts: Vec<&[u8]> = bytes.split(|b| *b == sep).collect();
+    // The last piece is empty (terminated) or partial (truncated): drop it either way.
+    if truncated || parts.last().is_some_and(|p| p.is_empty()) {
+        parts.pop();
+    }
+    parts
+        .into_iter()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect()
+}
+
+/// Parses the `## …` branch header of `git status --porcelain=v1 -b`.
+fn parse_branch_header(h: &str) -> Value {
+    let h = h.trim_start_matches("## ");
+    if let Some(b) = h
+        .strip_prefix("No commits yet on ")
+        .or_else(|| h.strip_prefix("Initial commit on "))
+    {
+        return json!({"branch": b, "detached": false, "upstream": null, "ahead": 0, "behind": 0, "noCommits": true});
+    }
+    if h.starts_with("HEAD (no branch)") {
+        return json!({"branch": null, "detached": true, "upstream": null, "ahead": 0, "behind": 0, "noCommits": false});
+    }
+    let (names, track) = match h.split_once(" [") {
+        Some((n, t)) => (n, t.trim_end_matches(']')),
+        None => (h, ""),
+    };
+    let (branch, upstream) = match names.split_once("...") {
+        Some((b, u)) => (b, Some(u)),
+        None => (names, None),
+    };
+    let mut ahead = 0u64;
+    let mut behind = 0u64;
+    for part in track.split(", ") {
+        if let Some(n) = part.strip_prefix("ahead ") {
+            ahead = n.parse().unwrap_or(0);
+        } else if let Some(n) = part.strip_prefix("behind ") {
+            behind = n.parse().unwrap_or(0);
+        }
+    }
+    json!({"branch": branch, "detached": false, "upstream": upstream, "ahead": ahead, "behind": behind, "noCommits": false})
+}
+
+/// Parses `git status --porcelain=v1 -b -z` output.
+fn parse_status(out: &[u8], truncated: bool) -> (Value, Vec<Value>, bool) {
+    let records = split_records(out, 0, truncated);
+    let mut branch = json!({"branch": null, "detached": false, "upstream": null, "ahead": 0, "behind": 0, "noCommits": false});
+    let mut files = Vec::new();
+    let mut capped = false;
+    let mut it = records.into_iter();
+    while let Some(rec) = it.next() {
+        if rec.starts_with("## ") {
+            branch = parse_branch_header(&rec);
+            continue;
+        }
+        if rec.len() < 4 {
+            continue;
+        }
+        let mut chars = rec.chars();
+        let x = chars.next().unwrap_or(' ');
+        let y = chars.next().unwrap_or(' ');
+        let path = rec.get(3..).unwrap_or_default().to_owned();
+        let orig = if matches!(x, 'R' | 'C') || matches!(y, 'R' | 'C') {
+            it.next()
+        } else {
+            None
+        };
+        if files.len() >= STATUS_MAX_FILES {
+            capped = true;
+            break;
+        }
+        let kind = match (x, y) {
+            ('?', '?') => "untracked",
+            ('!', '!') => "ignored",
+            (a, b) if a == 'U' || b == 'U' || (a == 'A' && b == 'A') || (a == 'D' && b == 'D') => {
+                "conflicted"
+            }
+            _ => "tracked",
+        };
+        files.push(json!({
+            "path": path,
+            "origPath": orig,
+            "index": x.to_string(),
+            "worktree": y.to_string(),
+            "kind": kind,
+        }));
+    }
+    (branch, files, capped)
+}
+
+/// `anchor.git.status {path}`.
+pub async fn status(ctx: &HelperContext, params: &Value) -> Result<Value, HelperError> {
+    let root = repo_root(ctx, params).await?;
+    let out = run_git(
+        &root,
+        &[
+            "status",
+            "--porcelain=v1",
+            "-b",
+            "-z",
+            "--untracked-files=normal",
+        ],
+        GIT_OUTPUT_MAX_BYTES,
+    )
+    .await?;
+    if !out.success {
+        return Err(git_failed("status", &out));
+    }
+    let (branch, files, capped) = parse_status(&out.stdout, out.truncated);
+    Ok(json!({
+        "path": path_string(&root),
+        "root": path_string(&root),
+        "branch": branch["branch"],
+        "detached": branch["detached"],
+        "upstream": branch["upstream"],
+        "ahead": branch["ahead"],
+        "behind": branch["behind"],
+        "noCommits": branch["noCommits"],
+        "files": files,
+        "clean": files.is_empty() && !out.truncated && !capped,
+        "truncated": out.truncated || capped,
+    }))
+}
+
+/// `anchor.git.diff {path, file?}`: working tree (staged and unstaged) against `HEAD`.
+pub async fn diff(ctx: &HelperContext, params: &Value) -> Result<Value, HelperError> {
+    let root = repo_root(ctx, params).await?;
+    let file = match opt_str(params, "file")? {
+        Some(f) if !f.is_empty() => {
+            let resolved = ctx.sandbox.resolve_path(&root.join(f))?;
+            if !resolved.starts_with(&root) {
+                return Err(HelperError::invalid_params(
+                    "`file` must lie inside the repository",
+                ));
+            }
+            Some(resolved)
+        }
+        _ => None,
+    };
+    let base = if has_head(&root).await? {
+        "HEAD".to_owned()
+    } else {
+        // No commits yet: compare with the empty tree.
+        let out = run_git(&root, &["hash-object", "-t", "tree", "/dev/null"], 4096).await?;
+        if !out.success {
+            return Err(git_failed("hash-object", &out));
+        }
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let file_str = file.as_deref().map(path_string);
+    let mut args = vec![
+        "diff",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-textconv",
+        base.as_str(),
+        "--",
+    ];
+    if let Some(f) = &file_str {
+        args.push(f);
+    }
+    let out = run_git(&root, &args, GIT_OUTPUT_MAX_BYTES).await?;
+    if !out.success {
+        return Err(git_failed("diff", &out));
+    }
+    Ok(json!({
+        "path": path_string(&root),
+        "root": path_string(&root),
+        "file": file_str,
+        "base": base,
+        "diff": String::from_utf8_lossy(&out.stdout),
+        "truncated": out.truncated,
+    }))
+}
+
+/// `anchor.git.log {path, limit?}`.
+pub async fn log(ctx: &HelperContext, params: &Value) -> Result<Value, HelperError> {
+    let limit = opt_u64(params, "limit")?
+        .unwrap_or(LOG_DEFAULT_LIMIT)
+        .clamp(1, LOG_MAX_LIMIT);
+    let root = repo_root(ctx, params).await?;
+    if !has_head(&root).await? {
+        return Ok(json!({
+            "path": path_string(&root), "root": path_string(&root), "commits": [], "truncated": false,
+        }));
+    }
+    let n = format!("-n{}", limit + 1);
+    let out = run_git(
+        &root,
+        &[
+            "log",
+            &n,
+            "--no-color",
+            "--format=%H%x1f%h%x1f%an%x1f%ae%x1f%aI%x1f%at%x1f%P%x1f%s%x1e",
+        ],
+        GIT_OUTPUT_MAX_BYTES,
+    )
+    .await?;
+    if !out.success {
+        return Err(git_failed("log", &out));
+    }
+    let mut commits = Vec::new();
+    for rec in split_records(&out.stdout, 0x1e, out.truncated) {
+        let rec = rec.trim_start_matches('\n');
+        let f: Vec<&str> = rec.split('\x1f').collect();
+        let [hash, short, name, email, date, ts, parents, subject] = f.as_slice() else {
+            continue;
+        };
+        commits.push(json!({
+            "hash": hash,
+            "shortHash": short,
+            "author": name,
+            "email": email,
+            "date": date,
+            "timestamp": ts.parse::<i64>().ok(),
+            "parents": parents.split(' ').filter(|p| !p.is_empty()).collect::<Vec<_>>(),
+            "subject": subject,
+        }));
+    }
+    let more = commits.len() as u64 > limit;
+    commits.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(json!({
+        "path": path_string(&root),
+        "root": path_string(&root),
+        "commits": commits,
+        "truncated": more || out.truncated,
+    }))
+}
+
+/// `anchor.git.branches {path}`: local and remote-tracking branches and the current one.
+pub async fn branches(ctx: &HelperContext, params: &Value) -> Result<Value, HelperError> {
+    let root = repo_root(ctx, params).await?;
+    let cur = run_git(&root, &["symbolic-ref", "--short", "-q", "HEAD"], 4096).await?;
+    let current = cur
+        .success
+        .then(|| String::from_utf8_lossy(&cur.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty());
+    let out = run_git(
+        &root,
+        &[
+            "for-each-ref",
+            "--format=%(refname)%1f%(refname:short)%1f%(objectname)%1f%(HEAD)%1f%(upstream:short)%1f%(committerdate:unix)%1e",
+            "refs/heads",
+            "refs/remotes",
+        ],
+        GIT_OUTPUT_MAX_BYTES,
+    )
+    .await?;
+    if !out.success {
+        return Err(git_failed("for-each-ref", &out));
+    }
+    let mut local = Vec::new();
+    let mut remote = Vec::new();
+    let mut capped = false;
+    for rec in split_records(&out.stdout, 0x1e, out.truncated) {
+        let rec = rec.trim_start_matches('\n');
+        let f: Vec<&str> = rec.split('\x1f').collect();
+        let [full, short, oid, head, upstream, ts] = f.as_slice() else {
+            continue;
+        };
+        if full.starts_with("refs/remotes/") && full.ends_with("/HEAD") {
+            continue;
+        }
+        if local.len() + remote.len() >= BRANCHES_MAX {
+            capped = true;
+            break;
+        }
+        let entry = json!({
+            "name": short,
+            "commit": oid,
+            "current": *head == "*",
+            "upstream": (!upstream.is_empty()).then_some(upstream),
+            "timestamp": ts.parse::<i64>().ok(),
+        });
+        if full.starts_with("refs/heads/") {
+            local.push(entry);
+        } else {
+            remote.push(entry);
+        }
+    }
+    Ok(json!({
+        "path": path_string(&root),
+        "root": path_string(&root),
+        "current": current,
+        "local": local,
+        "remote": remote,
+        "truncated": out.truncated || capped,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::ctx;
+    use super::super::{handle, HelperErrorCode};
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let st = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=Test", "-c", "user.email=t@example.com"])
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .status()
+            .unwrap();
+        assert!(st.success(), "git {args:?} failed");
+    }
+
+    fn init_repo(dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        git(dir, &["init", "-q", "-b", "main"]);
+    }
+
+    #[test]
+    fn branch_header_parsing() {
+        let v = parse_branch_header("## main...origin/main [ahead 2, behind 3]");
+        assert_eq!(v["branch"], "main");
+        assert_eq!(v["upstream"], "origin/main");
+        assert_eq!(v["ahead"], 2);
+        assert_eq!(v["behind"], 3);
+        let v = parse_branch_header("## No commits yet on main");
+        assert_eq!(v["noCommits"], true);
+        assert_eq!(v["branch"], "main");
+        let v = parse_branch_header("## HEAD (no branch)");
+        assert_eq!(v["detached"], true);
+        let v = parse_branch_header("## feature");
+        assert_eq!(v["branch"], "feature");
+        assert_eq!(v["upstream"], Value::Null);
+    }
+
+    #[test]
+    fn status_parsing_with_renames() {
+        let out = b"## main\0R  new.txt\0old.txt\0 M a b.txt\0?? u.txt\0UU c.txt\0";
+        let (b, files, capped) = parse_status(out, false);
+        assert_eq!(b["branch"], "main");
+        assert!(!capped);
+        assert_eq!(files.len(), 4);
+        assert_eq!(files[0]["path"], "new.txt");
+        assert_eq!(files[0]["origPath"], "old.txt");
+        assert_eq!(files[0]["index"], "R");
+        assert_eq!(files[1]["path"], "a b.txt");
+        assert_eq!(files[1]["worktree"], "M");
+        assert_eq!(files[2]["kind"], "untracked");
+        assert_eq!(files[3]["kind"], "conflicted");
+        // Truncated output: the partial last record is dropped.
+        let (_, files, _) = parse_status(b"## main\0 M a.txt\0 M b.t", true);
+        assert_eq!(files.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn not_a_repository() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("plain")).unwrap();
+        let c = ctx(tmp.path());
+        for m in [
+            "anchor.git.status",
+            "anchor.git.diff",
+            "anchor.git.log",
+            "anchor.git.branches",
+        ] {
+            let e = handle(&c, m, &json!({"path": "plain"})).await.unwrap_err();
+            assert_eq!(e.code, HelperErrorCode::NotARepository, "{m}: {e}");
+            assert_eq!(e.to_rpc_error()["data"]["code"], "not_a_repository");
+        }
+        let e = handle(&c, "anchor.git.status", &json!({"path": "/"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HelperErrorCode::PathNotAllowed);
+    }
+
+    #[tokio::test]
+    async fn empty_repo() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("r");
+        init_repo(&repo);
+        std::fs::write(repo.join("a.txt"), "hello\n").unwrap();
+        let c = ctx(tmp.path());
+        let v = handle(&c, "anchor.git.status", &json!({"path": "r"}))
+            .await
+            .unwrap();
+        assert_eq!(v["noCommits"], true);
+        assert_eq!(v["branch"], "main");
+        assert_eq!(v["files"][0]["kind"], "untracked");
+        let v = handle(&c, "anchor.git.log", &json!({"path": "r"}))
+            .await
+            .unwrap();
+        assert_eq!(v["commits"].as_array().unwrap().len(), 0);
+        git(&repo, &["add", "a.txt"]);
+        let v = handle(&c, "anchor.git.diff", &json!({"path": "r"}))
+            .await
+            .unwrap();
+        assert!(v["diff"].as_str().unwrap().contains("+hello"), "{v}");
+        let v = handle(&c, "anchor.git.branches", &json!({"path": "r"}))
+            .await
+            .unwrap();
+        assert_eq!(v["current"], "main");
+    }
+
+    #[tokio::test]
+    async fn repo_with_history() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("r");
+        init_repo(&repo);
+        std::fs::write(repo.join("a.txt"), "one\n").unwrap();
+        std::fs::write(repo.join("b.txt"), "bee\n").unwrap();
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "first commit"]);
+        std::fs::write(repo.join("a.txt"), "one\ntwo\n").unwrap();
+        git(&repo, &["commit", "-q", "-am", "second"]);
+        git(&repo, &["branch", "feature"]);
+        std::fs::create_dir(repo.join("sub")).unwrap();
+        std::fs::write(repo.join("a.txt"), "one\ntwo\nthree\n").unwrap();
+        std::fs::write(repo.join("b.txt"), "changed\n").unwrap();
+        git(&repo, &["mv", "b.txt", "sub/c.txt"]);
+        std::fs::write(repo.join("new file.txt"), "n").unwrap();
+        let c = ctx(tmp.path());
+
+        // Status works from a subdirectory too; paths are repo-relative.
+        let v = handle(&c, "anchor.git.status", &json!({"path": "r/sub"}))
+            .await
+            .unwrap();
+        assert_eq!(v["branch"], "main");
+        assert_eq!(v["noCommits"], false);
+        assert_eq!(v["truncated"], false);
+        let files = v["files"].as_array().unwrap();
+        let find = |p: &str| files.iter().find(|f| f["path"] == p).cloned();
+        assert_eq!(find("a.txt").unwrap()["worktree"], "M");
+        let renamed = find("sub/c.txt").unwrap();
+        assert_eq!(renamed["index"], "R");
+        assert_eq!(renamed["origPath"], "b.txt");
+        assert_eq!(find("new file.txt").unwrap()["kind"], "untracked");
+
+        let v = handle(&c, "anchor.git.diff", &json!({"path": "r"}))
+            .await
+            .unwrap();
+        let d = v["diff"].as_str().unwrap();
+        assert!(d.contains("+three"));
+        assert!(d.contains("sub/c.txt"));
+        let v = handle(
+            &c,
+            "anchor.git.diff",
+            &json!({"path": "r", "file": "a.txt"}),
+        )
+        .await
+        .unwrap();
+        let d = v["diff"].as_str().unwrap();
+        assert!(d.contains("+three"));
+        assert!(!d.contains("c.txt"));
+        let e = handle(
+            &c,
+            "anchor.git.diff",
+            &json!({"path": "r", "file": "../../../etc/passwd"}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, HelperErrorCode::PathNotAllowed);
+
+        let v = handle(&c, "anchor.git.log", &json!({"path": "r", "limit": 1}))
+            .await
+            .unwrap();
+        let commits = v["commits"].as_array().unwrap();
+        assert_eq!(commits.len(), 1);
+        assert_eq!(commits[0]["subject"], "second");
+        assert_eq!(v["truncated"], true);
+        assert_eq!(commits[0]["hash"].as_str().unwrap().len(), 40);
+        let v = handle(&c, "anchor.git.log", &json!({"path": "r"}))
+            .await
+            .unwrap();
+        assert_eq!(v["commits"].as_array().unwrap().len(), 2);
+        assert_eq!(v["commits"][1]["subject"], "first commit");
+        assert_eq!(v["commits"][1]["parents"].as_array().unwrap().len(), 0);
+        assert_eq!(v["truncated"], false);
+
+        let v = handle(&c, "anchor.git.branches", &json!({"path": "r"}))
+            .await
+            .unwrap();
+        assert_eq!(v["current"], "main");
+        let names: Vec<&str> = v["local"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["feature", "main"]);
+        assert_eq!(v["local"][1]["current"], true);
+        assert_eq!(v["remote"].as_array().unwrap().len(), 0);
+    }
+}

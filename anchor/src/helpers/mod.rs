@@ -1,0 +1,354 @@
+//! The `anchor.*` JSON-RPC methods, answered by the anchor itself and never forwarded to codex.
+//!
+//! Every path goes through the [`Sandbox`]; sizes are capped with explicit `truncated` flags; every
+//! call is written to the audit log when one is configured.
+
+mod config;
+mod fs;
+mod git;
+mod info;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::audit::AuditLog;
+use crate::sandbox::{Sandbox, SandboxError};
+
+/// The methods this module answers.
+pub const HELPER_METHODS: &[&str] = &[
+    "anchor.listDirs",
+    "anchor.git.status",
+    "anchor.git.diff",
+    "anchor.git.log",
+    "anchor.git.branches",
+    "anchor.file.read",
+    "anchor.image.read",
+    "anchor.config.read",
+    "anchor.config.write",
+    "anchor.info",
+];
+
+/// True if `method` is one of the `anchor.*` helpers answered by [`handle`].
+pub fn is_helper_method(method: &str) -> bool {
+    HELPER_METHODS.contains(&method)
+}
+
+/// Everything the helpers need, supplied by the anchor.
+#[derive(Debug, Clone)]
+pub struct HelperContext {
+    /// Allowed roots for every client-named path.
+    pub sandbox: Sandbox,
+    /// Codex's home directory (`CODEX_HOME`, default `~/.codex`); `config.toml` lives here.
+    pub codex_home: PathBuf,
+    /// The anchor's version string.
+    pub anchor_version: String,
+    /// The codex version reported at `initialize`, if known.
+    pub codex_version: Option<String>,
+    /// When the anchor started (for `uptime`).
+    pub started_at: Instant,
+    /// Where helper calls are recorded, if anywhere.
+    pub audit: Option<Arc<AuditLog>>,
+}
+
+impl HelperContext {
+    /// `CODEX_HOME` if set and non-empty, else `$HOME/.codex`.
+    pub fn default_codex_home() -> Option<PathBuf> {
+        match std::env::var_os("CODEX_HOME") {
+            Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
+            _ => std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".codex")),
+        }
+    }
+}
+
+/// Machine-readable helper error codes (`data.code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HelperErrorCode {
+    /// Path outside every allowed root.
+    PathNotAllowed,
+    /// Path does not exist.
+    NotFound,
+    /// Path is not inside a git work tree.
+    NotARepository,
+    /// Bad or missing parameters.
+    InvalidParams,
+    /// Not an `anchor.*` helper.
+    UnknownMethod,
+    /// Content exceeds the hard cap.
+    TooLarge,
+    /// Filesystem or subprocess failure.
+    IoError,
+}
+
+impl HelperErrorCode {
+    /// The `data.code` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HelperErrorCode::PathNotAllowed => "path_not_allowed",
+            HelperErrorCode::NotFound => "not_found",
+            HelperErrorCode::NotARepository => "not_a_repository",
+            HelperErrorCode::InvalidParams => "invalid_params",
+            HelperErrorCode::UnknownMethod => "unknown_method",
+            HelperErrorCode::TooLarge => "too_large",
+            HelperErrorCode::IoError => "io_error",
+        }
+    }
+
+    /// The JSON-RPC `error.code`.
+    pub fn rpc_code(self) -> i64 {
+        match self {
+            HelperErrorCode::InvalidParams => -32602,
+            HelperErrorCode::UnknownMethod => -32601,
+            HelperErrorCode::PathNotAllowed => -32001,
+            HelperErrorCode::NotFound => -32002,
+            HelperErrorCode::NotARepository => -32003,
+            HelperErrorCode::TooLarge => -32004,
+            HelperErrorCode::IoError => -32000,
+        }
+    }
+}
+
+/// A helper failure, convertible into a JSON-RPC error object.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct HelperError {
+    /// Machine-readable code.
+    pub code: HelperErrorCode,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl HelperError {
+    /// Builds an error.
+    pub fn new(code: HelperErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// `invalid_params`.
+    pub fn invalid_params(message: impl Into<String>) -> Self {
+        Self::new(HelperErrorCode::InvalidParams, message)
+    }
+
+    /// `io_error`.
+    pub fn io(context: &str, e: &std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Self::new(HelperErrorCode::NotFound, format!("{context}: {e}"))
+        } else {
+            Self::new(HelperErrorCode::IoError, format!("{context}: {e}"))
+        }
+    }
+
+    /// The JSON-RPC error code.
+    pub fn rpc_code(&self) -> i64 {
+        self.code.rpc_code()
+    }
+
+    /// `{"code", "message", "data": {"code"}}`, ready for a JSON-RPC error response.
+    pub fn to_rpc_error(&self) -> Value {
+        json!({
+            "code": self.rpc_code(),
+            "message": self.message,
+            "data": { "code": self.code.as_str() },
+        })
+    }
+}
+
+impl From<SandboxError> for HelperError {
+    fn from(e: SandboxError) -> Self {
+        let code = match e {
+            SandboxError::PathNotAllowed(_) => HelperErrorCode::PathNotAllowed,
+            SandboxError::NotFound(_) => HelperErrorCode::NotFound,
+            _ => HelperErrorCode::IoError,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+/// Answers one `anchor.*` call. Writes an audit line when the context has an audit log.
+pub async fn handle(
+    ctx: &HelperContext,
+    method: &str,
+    params: &Value,
+) -> Result<Value, HelperError> {
+    let result = dispatch(ctx, method, params).await;
+    if let Some(log) = &ctx.audit {
+        let time_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        let (path, outcome) = match &result {
+            Ok(v) => (
+                v.get("path").and_then(Value::as_str).map(str::to_owned),
+                "ok".to_owned(),
+            ),
+            Err(e) => (None, format!("error:{}", e.code.as_str())),
+        };
+        if let Err(e) = log.helper_call(time_ms, method, path, params_summary(params), &outcome) {
+            tracing::warn!(error = %e, "failed to write audit log");
+        }
+    }
+    result
+}
+
+async fn dispatch(ctx: &HelperContext, method: &str, params: &Value) -> Result<Value, HelperError> {
+    match method {
+        "anchor.listDirs" => fs::list_dirs(ctx, params),
+        "anchor.file.read" => fs::read_file(ctx, params),
+        "anchor.image.read" => fs::read_image(ctx, params),
+        "anchor.git.status" => git::status(ctx, params).await,
+        "anchor.git.diff" => git::diff(ctx, params).await,
+        "anchor.git.log" => git::log(ctx, params).await,
+        "anchor.git.branches" => git::branches(ctx, params).await,
+        "anchor.config.read" => config::read(ctx),
+        "anchor.config.write" => config::write(ctx, params),
+        "anchor.info" => Ok(info::info(ctx)),
+        other => Err(HelperError::new(
+            HelperErrorCode::UnknownMethod,
+            format!("unknown anchor method: {other}"),
+        )),
+    }
+}
+
+/// The parameters worth auditing: names and small scalars only, never `content`.
+fn params_summary(params: &Value) -> Option<Value> {
+    let obj = params.as_object()?;
+    let mut out = serde_json::Map::new();
+    for (k, v) in obj {
+        match v {
+            Value::String(s) if k != "content" => {
+                let s: String = s.chars().take(512).collect();
+                out.insert(k.clone(), Value::String(s));
+            }
+            Value::Number(_) | Value::Bool(_) => {
+                out.insert(k.clone(), v.clone());
+            }
+            Value::String(s) => {
+                out.insert(k.clone(), json!({ "bytes": s.len() }));
+            }
+            _ => {}
+        }
+    }
+    (!out.is_empty()).then_some(Value::Object(out))
+}
+
+// ---- parameter helpers shared by the helper groups ----
+
+fn obj(params: &Value) -> Result<Option<&serde_json::Map<String, Value>>, HelperError> {
+    match params {
+        Value::Null => Ok(None),
+        Value::Object(m) => Ok(Some(m)),
+        _ => Err(HelperError::invalid_params("params must be an object")),
+    }
+}
+
+fn opt_str<'a>(params: &'a Value, key: &str) -> Result<Option<&'a str>, HelperError> {
+    match obj(params)?.and_then(|m| m.get(key)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(HelperError::invalid_params(format!(
+            "`{key}` must be a string"
+        ))),
+    }
+}
+
+fn req_str<'a>(params: &'a Value, key: &str) -> Result<&'a str, HelperError> {
+    opt_str(params, key)?.ok_or_else(|| HelperError::invalid_params(format!("missing `{key}`")))
+}
+
+fn opt_u64(params: &Value, key: &str) -> Result<Option<u64>, HelperError> {
+    match obj(params)?.and_then(|m| m.get(key)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            HelperError::invalid_params(format!("`{key}` must be a non-negative integer"))
+        }),
+    }
+}
+
+fn path_string(p: &std::path::Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    pub fn ctx(root: &std::path::Path) -> HelperContext {
+        HelperContext {
+            sandbox: Sandbox::new(vec![root.to_path_buf()]).unwrap(),
+            codex_home: root.join(".codex"),
+            anchor_version: "0.1.0".into(),
+            codex_version: Some("codex 9.9".into()),
+            started_at: Instant::now(),
+            audit: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_names() {
+        assert!(is_helper_method("anchor.git.status"));
+        assert!(is_helper_method("anchor.info"));
+        assert!(!is_helper_method("anchor.hello"));
+        assert!(!is_helper_method("thread/list"));
+    }
+
+    #[tokio::test]
+    async fn unknown_method_and_error_shape() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ctx = test_support::ctx(tmp.path());
+        let e = handle(&ctx, "anchor.nope", &Value::Null).await.unwrap_err();
+        assert_eq!(e.code, HelperErrorCode::UnknownMethod);
+        let v = e.to_rpc_error();
+        assert_eq!(v["code"], -32601);
+        assert_eq!(v["data"]["code"], "unknown_method");
+        let e = handle(&ctx, "anchor.file.read", &json!([1]))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, HelperErrorCode::InvalidParams);
+    }
+
+    #[tokio::test]
+    async fn calls_are_audited_without_content() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log_path = tmp.path().join("audit.jsonl");
+        let mut ctx = test_support::ctx(tmp.path());
+        ctx.audit = Some(Arc::new(AuditLog::open(&log_path).unwrap()));
+        std::fs::write(tmp.path().join("f.txt"), "SECRET-CONTENT").unwrap();
+        handle(&ctx, "anchor.file.read", &json!({"path": "f.txt"}))
+            .await
+            .unwrap();
+        handle(&ctx, "anchor.file.read", &json!({"path": "/etc/passwd"}))
+            .await
+            .unwrap_err();
+        handle(
+            &ctx,
+            "anchor.config.write",
+            &json!({"content": "model = \"SECRET-CONFIG\"\n"}),
+        )
+        .await
+        .unwrap();
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        assert!(!text.contains("SECRET"));
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["method"], "anchor.file.read");
+        assert_eq!(lines[0]["outcome"], "ok");
+        assert!(lines[0]["path"].as_str().unwrap().ends_with("f.txt"));
+        assert_eq!(lines[1]["outcome"], "error:path_not_allowed");
+        assert_eq!(lines[2]["params"]["content"]["bytes"], 24);
+    }
+}
