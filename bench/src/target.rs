@@ -196,18 +196,7 @@ async fn external_session(base: &str, request: NewSession) -> Result<Session> {
         bail!("POST {url}: HTTP {status}: {text} (is the dev API on? `make dev` sets ORBIT_DEV_API=1)");
     }
     let v: Value = serde_json::from_str(&text).with_context(|| format!("not JSON: {text}"))?;
-    let field = |name: &str| {
-        v[name]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| anyhow!("/__dev/session answer lacks {name}: {v}"))
-    };
-    Ok(Session {
-        user_id: field("userId")?,
-        session_id: field("sessionId")?,
-        anchor_id: v["anchorId"].as_str().map(str::to_string),
-        access_token: field("accessToken")?,
-    })
+    Session::from_dev_answer(&v)
 }
 
 /// Opens a WebSocket (Nagle off) to `url`, with an optional bearer token.

@@ -279,6 +279,22 @@ pub struct Session {
 }
 
 impl Session {
+    /// Reads the answer of `POST /__dev/session`.
+    pub fn from_dev_answer(v: &Value) -> Result<Session> {
+        let field = |name: &str| {
+            v[name]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow!("/__dev/session answer lacks {name}: {v}"))
+        };
+        Ok(Session {
+            user_id: field("userId")?,
+            session_id: field("sessionId")?,
+            anchor_id: v["anchorId"].as_str().map(str::to_string),
+            access_token: field("accessToken")?,
+        })
+    }
+
     /// The anchor id of an anchor session.
     pub fn anchor(&self) -> Result<&str> {
         self.anchor_id
@@ -654,18 +670,7 @@ impl Orbit {
             body.insert("anchorId".into(), anchor.into());
         }
         let v = self.dev_post("/__dev/session", Value::Object(body)).await?;
-        let field = |name: &str| {
-            v[name]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| anyhow!("/__dev/session answer lacks {name}: {v}"))
-        };
-        Ok(Session {
-            user_id: field("userId")?,
-            session_id: field("sessionId")?,
-            anchor_id: v["anchorId"].as_str().map(str::to_string),
-            access_token: field("accessToken")?,
-        })
+        Session::from_dev_answer(&v)
     }
 
     /// A new user with a web session.
