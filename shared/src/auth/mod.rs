@@ -8,6 +8,7 @@
 //! * [`device_code`] — RFC 8628 device and user codes, and the grant's poll state machine.
 //! * [`rate_limit`] — per-address and per-account limits (GCRA), with the brute-force bounds.
 //! * [`hash`] — storage hashes of bearer secrets and constant-time comparison.
+//! * [`names`] — account names (canonical form) and display names.
 //!
 //! Conventions: times are seconds since the Unix epoch (`now_s`), except the rate limiter's
 //! milliseconds (`now_ms`); random inputs are fixed-size byte arrays the caller fills from a
@@ -17,6 +18,7 @@
 
 pub mod device_code;
 pub mod hash;
+pub mod names;
 pub mod rate_limit;
 pub mod refresh;
 pub mod sealed;

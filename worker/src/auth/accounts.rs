@@ -22,13 +22,11 @@ use orbit_shared::auth::hash::storage_hash;
 
 use super::error::{ApiError, AuthResult};
 use super::events::{self, Event, Kind};
+use orbit_shared::auth::names::account_name;
+
 use super::session::require_web;
 use super::{int, json, text, Ctx};
 use crate::http::random_id;
-
-/// Shortest and longest account name, in characters.
-pub const NAME_MIN: usize = 3;
-pub const NAME_MAX: usize = 32;
 
 /// Life of an invite, in seconds (7 days).
 pub const INVITE_SECONDS: u64 = 7 * 24 * 60 * 60;
@@ -38,24 +36,7 @@ pub const INVITE_PREFIX: &str = "inv_";
 
 /// The canonical form of an account name, or 400 `invalid_name`.
 pub fn normalise_name(input: &str) -> Result<String, ApiError> {
-    let name = input.trim().to_ascii_lowercase();
-    let valid = (NAME_MIN..=NAME_MAX).contains(&name.len())
-        && name.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-        })
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric());
-    if valid {
-        Ok(name)
-    } else {
-        Err(ApiError::new(
-            400,
-            "invalid_name",
-            "a name is 3 to 32 characters a-z, 0-9, '.', '_' or '-', starting with a letter or digit",
-        ))
-    }
+    account_name(input).map_err(|e| ApiError::new(e.status(), e.code(), &e.to_string()))
 }
 
 /// Whether an account already has this (canonical) name.

@@ -236,18 +236,6 @@ pub fn json<T: Serialize>(status: u16, value: &T) -> AuthResult<Response> {
         .with_headers(headers))
 }
 
-/// `s` cut to at most `max` bytes on a character boundary, control characters removed.
-pub fn clip(s: &str, max: usize) -> String {
-    let mut out = String::new();
-    for c in s.chars().filter(|c| !c.is_control()) {
-        if out.len() + c.len_utf8() > max {
-            break;
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// A D1 text argument.
 pub fn text(s: &str) -> JsValue {
     JsValue::from_str(s)
@@ -262,3 +250,5 @@ pub fn int(n: u64) -> JsValue {
 pub fn opt_text(s: Option<&str>) -> JsValue {
     s.map_or(JsValue::NULL, JsValue::from_str)
 }
+
+pub use orbit_shared::auth::names::clip;
