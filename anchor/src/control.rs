@@ -19,23 +19,36 @@ use orbit_shared::anchor::framing::{encode, FrameDecoder, FrameError};
 
 pub const SOCKET_FILE: &str = "anchor.sock";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct OrbitStatus {
     pub connected: bool,
     pub url: Option<String>,
     pub last_error: Option<String>,
+    pub anchor_id: Option<String>,
+    /// Connections made since start (1 after the first).
+    pub connections: u64,
+    /// Successful access-token refreshes since start.
+    pub token_refreshes: u64,
+    /// Frames waiting for Orbit to come back.
+    pub buffered_frames: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct CodexStatus {
     pub running: bool,
     pub pid: Option<u32>,
     pub restarts: u32,
+    /// `starting`, `initializing`, `ready` or `restarting`.
+    pub state: String,
+    pub version: Option<String>,
+    pub last_error: Option<String>,
+    /// Requests forwarded to codex and not answered yet.
+    pub in_flight: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusReport {
     pub orbit: OrbitStatus,
@@ -273,6 +286,12 @@ pub fn render_status(s: &StatusReport) -> String {
         (true, None) => "running".to_string(),
         _ => "not running".to_string(),
     };
+    let codex = match (&s.codex.version, s.codex.state.as_str()) {
+        (Some(v), "") => format!("{codex}, version {v}"),
+        (Some(v), state) => format!("{codex}, {state}, version {v}"),
+        (None, "") => codex,
+        (None, state) => format!("{codex}, {state}"),
+    };
     let mut out = format!(
         "anchor {} up {}s\norbit: {orbit}{}\ncodex: {codex}, {} restart(s)\n",
         s.version,
@@ -284,8 +303,20 @@ pub fn render_status(s: &StatusReport) -> String {
             .unwrap_or_default(),
         s.codex.restarts,
     );
+    if let Some(id) = &s.orbit.anchor_id {
+        out.push_str(&format!("anchor id: {id}\n"));
+    }
+    if s.orbit.buffered_frames > 0 {
+        out.push_str(&format!(
+            "{} frame(s) waiting for Orbit\n",
+            s.orbit.buffered_frames
+        ));
+    }
     if let Some(e) = &s.orbit.last_error {
-        out.push_str(&format!("last error: {e}\n"));
+        out.push_str(&format!("last Orbit error: {e}\n"));
+    }
+    if let Some(e) = &s.codex.last_error {
+        out.push_str(&format!("last codex error: {e}\n"));
     }
     out
 }
@@ -299,12 +330,14 @@ mod tests {
             orbit: OrbitStatus {
                 connected: false,
                 url: Some("http://o".into()),
-                last_error: Some("bridge not implemented".into()),
+                last_error: Some("connection refused".into()),
+                ..OrbitStatus::default()
             },
             codex: CodexStatus {
                 running: true,
                 pid: Some(42),
                 restarts: 1,
+                ..CodexStatus::default()
             },
             version: "0.1.0".into(),
             uptime_s: 3,
@@ -366,13 +399,13 @@ mod tests {
     fn status_json_shape() -> anyhow::Result<()> {
         let v = serde_json::to_value(report())?;
         assert_eq!(v["orbit"]["connected"], false);
-        assert_eq!(v["orbit"]["lastError"], "bridge not implemented");
+        assert_eq!(v["orbit"]["lastError"], "connection refused");
         assert_eq!(v["codex"]["pid"], 42);
         assert_eq!(v["uptimeS"], 3);
         assert_eq!(v["version"], "0.1.0");
         let text = render_status(&report());
         assert!(
-            text.contains("pid 42") && text.contains("last error"),
+            text.contains("pid 42") && text.contains("last Orbit error: connection refused"),
             "{text}"
         );
         Ok(())

@@ -2,9 +2,13 @@
 
 pub mod audit;
 pub mod cli;
+pub mod codex;
 pub mod config;
 pub mod control;
 pub mod credentials;
 pub mod helpers;
 pub mod login;
+pub mod orbit;
+pub mod run;
 pub mod sandbox;
+pub mod tokens;

@@ -83,6 +83,10 @@ pub enum LoginError {
     Refused(String),
     #[error("cannot reach Orbit at {url}: {message}")]
     Http { url: String, message: String },
+    #[error("Orbit refused the anchor's refresh token ({code}): {message}")]
+    RefreshRefused { code: String, message: String },
+    #[error("Orbit is rate-limiting token refreshes; retry in {retry_after_s} s")]
+    RateLimited { retry_after_s: u64 },
     #[error("unexpected answer from {url}: HTTP {status}: {body}")]
     Unexpected {
         url: String,
@@ -125,6 +129,17 @@ impl DeviceApi {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<(u16, String), LoginError> {
+        self.post_with_retry_after(path, body)
+            .await
+            .map(|(status, _, text)| (status, text))
+    }
+
+    /// Like `post`, also returning the `Retry-After` header (seconds) when present.
+    async fn post_with_retry_after(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(u16, Option<u64>, String), LoginError> {
         let url = format!("{}{path}", self.base);
         let resp = self
             .http
@@ -137,11 +152,16 @@ impl DeviceApi {
                 message: e.to_string(),
             })?;
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let text = resp.text().await.map_err(|e| LoginError::Http {
             url,
             message: e.to_string(),
         })?;
-        Ok((status, text))
+        Ok((status, retry_after, text))
     }
 
     /// `POST /auth/device/code`.
@@ -198,6 +218,83 @@ impl DeviceApi {
                     None => Err(unexpected()),
                 }
             }
+            _ => Err(unexpected()),
+        }
+    }
+}
+
+impl DeviceApi {
+    /// `POST /auth/logout` with the anchor's access token: Orbit unpairs this anchor.
+    pub async fn logout(&self, access_token: &str) -> Result<(), LoginError> {
+        let url = format!("{}/auth/logout", self.base);
+        let resp = self
+            .http
+            .post(&url)
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .map_err(|e| LoginError::Http {
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
+        let status = resp.status().as_u16();
+        if status == 200 {
+            return Ok(());
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        match (status, v.pointer("/error/code").and_then(|c| c.as_str())) {
+            (401, Some(code)) => Err(LoginError::RefreshRefused {
+                code: code.to_string(),
+                message: v
+                    .pointer("/error/message")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+            }),
+            _ => Err(LoginError::Unexpected {
+                url,
+                status,
+                body: truncate(&text),
+            }),
+        }
+    }
+
+    /// `POST /auth/device/refresh`: trades the (single-use) refresh token for a new pair.
+    /// A 401 is [`LoginError::RefreshRefused`]: the anchor was revoked, or the token expired or
+    /// was already used; nothing but `anchor login` can fix that.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenGrant, LoginError> {
+        let path = "/auth/device/refresh";
+        let (status, retry_after, text) = self
+            .post_with_retry_after(path, &serde_json::json!({ "refreshToken": refresh_token }))
+            .await?;
+        let unexpected = || LoginError::Unexpected {
+            url: format!("{}{path}", self.base),
+            status,
+            body: if status == 200 {
+                "<token answer not understood>".into()
+            } else {
+                truncate(&text)
+            },
+        };
+        match status {
+            200 => serde_json::from_str(&text).map_err(|_| unexpected()),
+            401 | 403 => {
+                let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| unexpected())?;
+                let field = |name: &str| {
+                    v.pointer(&format!("/error/{name}"))
+                        .and_then(|c| c.as_str())
+                        .unwrap_or("unknown")
+                        .to_string()
+                };
+                Err(LoginError::RefreshRefused {
+                    code: field("code"),
+                    message: field("message"),
+                })
+            }
+            429 => Err(LoginError::RateLimited {
+                retry_after_s: retry_after.unwrap_or(30),
+            }),
             _ => Err(unexpected()),
         }
     }

@@ -5,13 +5,19 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use tokio::sync::Notify;
 
+use orbit_anchor::audit::AuditLog;
 use orbit_anchor::cli::{Cli, Command, LoginArgs};
 use orbit_anchor::config::{self, Config, Defaults, LogFormat};
-use orbit_anchor::control::{self, CodexStatus, ControlError, OrbitStatus, StatusReport};
+use orbit_anchor::control::{self, ControlError, StatusReport};
 use orbit_anchor::credentials;
+use orbit_anchor::helpers::{self, HelperContext};
 use orbit_anchor::login::{self, DeviceApi};
+use orbit_anchor::run::{self, RunConfig, StopReason};
+use orbit_anchor::sandbox::Sandbox;
+use orbit_anchor::tokens::TokenKeeper;
+use orbit_anchor::{codex, orbit};
+use orbit_shared::control::AnchorHello;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -42,7 +48,7 @@ fn real_main() -> Result<()> {
         match cli.command.unwrap_or(Command::Run) {
             Command::Run => run(&cfg).await,
             Command::Login(args) => login_cmd(&cfg, &args).await,
-            Command::Logout => logout(&cfg),
+            Command::Logout => logout(&cfg).await,
             Command::Status => status(&cfg).await,
             Command::Stop => stop(&cfg).await,
         }
@@ -54,6 +60,7 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
@@ -108,84 +115,126 @@ async fn login_cmd(cfg: &Config, args: &LoginArgs) -> Result<()> {
     Ok(())
 }
 
-fn logout(cfg: &Config) -> Result<()> {
-    // Orbit has no endpoint an anchor can call to revoke itself (DELETE /auth/anchors/{id} needs
-    // a user's web session), so logging out here means forgetting the credentials.
+/// Unpairs the anchor in Orbit (revoking it and its sessions), then deletes the credentials.
+/// If Orbit cannot be reached the credentials are kept, so the user can try again.
+async fn logout(cfg: &Config) -> Result<()> {
     let path = credentials::path(&cfg.state_dir);
-    if credentials::delete(&cfg.state_dir).context("deleting the credentials")? {
-        println!("Deleted the local credentials ({}).", path.display());
-        println!(
-            "The anchor is still paired in Orbit until you revoke it there (Settings → Anchors); \
-             its refresh token expires on its own if unused."
-        );
-    } else {
+    let Some(creds) = credentials::load(&cfg.state_dir).context("loading the credentials")? else {
         println!("Not logged in (no credentials at {}).", path.display());
-    }
+        return Ok(());
+    };
+    let api = DeviceApi::new(&creds.orbit_url);
+    let anchor_id = creds.anchor_id.clone();
+    let mut keeper = TokenKeeper::new(api.clone(), cfg.state_dir.clone(), creds, now_ms());
+    let refreshed = if keeper.is_due(now_ms()) {
+        keeper.refresh(now_ms).await
+    } else {
+        Ok(())
+    };
+    let revoked = match refreshed {
+        Err(e) if e.is_fatal() => {
+            println!("Orbit no longer accepts this anchor's credentials ({e}).");
+            Ok(())
+        }
+        Err(e) => Err(anyhow::Error::new(e)),
+        Ok(()) => match api.logout(keeper.access_token()).await {
+            Ok(()) => {
+                println!("Anchor {anchor_id} unpaired: Orbit revoked it.");
+                Ok(())
+            }
+            Err(e @ login::LoginError::RefreshRefused { .. }) => {
+                println!("Orbit had already revoked this anchor ({e}).");
+                Ok(())
+            }
+            Err(e) => Err(anyhow::Error::new(e)),
+        },
+    };
+    revoked.context(
+        "could not reach Orbit to unpair this anchor; the credentials are kept, try again",
+    )?;
+    credentials::delete(&cfg.state_dir).context("deleting the credentials")?;
+    println!("Deleted the local credentials ({}).", path.display());
     Ok(())
 }
 
 async fn run(cfg: &Config) -> Result<()> {
-    let creds = credentials::load(&cfg.state_dir).context("loading the credentials")?;
-    let orbit_url = cfg
-        .orbit
-        .clone()
-        .or_else(|| creds.as_ref().map(|c| c.orbit_url.clone()));
-    match &creds {
-        Some(c) => {
-            tracing::info!(anchor_id = %c.anchor_id, orbit = ?orbit_url, "credentials loaded")
-        }
-        None => tracing::warn!("not logged in; run `anchor login --orbit URL` first"),
-    }
+    let Some(creds) = credentials::load(&cfg.state_dir).context("loading the credentials")? else {
+        bail!(
+            "not logged in (no credentials in {}); run `anchor login --orbit URL` first",
+            cfg.state_dir.display()
+        );
+    };
+    let orbit_url = cfg.orbit.clone().unwrap_or_else(|| creds.orbit_url.clone());
+    let socket_url = orbit::anchor_socket_url(&orbit_url).map_err(anyhow::Error::msg)?;
+    let Some(codex) = codex::resolve_program(&cfg.codex, std::env::var("PATH").ok().as_deref())
+    else {
+        bail!(
+            "cannot find codex ({}). Install it with `npm install -g @openai/codex`, \
+             or point the anchor at it with --codex PATH (or ORBIT_CODEX)",
+            cfg.codex.display()
+        );
+    };
+    let sandbox = Sandbox::new(cfg.roots.clone()).context("checking the allowed roots")?;
+    let audit_path = cfg.state_dir.join("audit.jsonl");
+    let audit = AuditLog::open(&audit_path)
+        .with_context(|| format!("opening the audit log {}", audit_path.display()))?;
+    let codex_home = HelperContext::default_codex_home()
+        .context("cannot tell where codex keeps its config: set CODEX_HOME or HOME")?;
     tracing::info!(
-        codex = %cfg.codex.display(),
+        anchor_id = %creds.anchor_id,
+        orbit = %orbit_url,
+        codex = %codex.display(),
         roots = ?cfg.roots,
         state_dir = %cfg.state_dir.display(),
-        "configuration"
+        "starting"
     );
 
-    let server = control::ControlServer::bind(&cfg.state_dir)
+    let control = control::ControlServer::bind(&cfg.state_dir)
         .await
         .context("starting the control socket")?;
-    tracing::info!(socket = %server.path().display(), "control socket listening");
-    tracing::warn!("the Orbit/codex bridge is not implemented yet; only the control socket runs");
+    tracing::info!(socket = %control.path().display(), "control socket listening");
 
-    let started = Instant::now();
-    let last_error = if creds.is_some() {
-        "bridge not implemented yet"
-    } else {
-        "not logged in; bridge not implemented yet"
+    let api = DeviceApi::new(&orbit_url);
+    let hello = AnchorHello {
+        anchor_id: Some(creds.anchor_id.clone()),
+        name: None,
+        hostname: login::hostname(),
+        platform: Some(format!(
+            "{}-{}",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        )),
+        version: Some(VERSION.to_string()),
+        capabilities: helpers::HELPER_METHODS
+            .iter()
+            .map(|m| (*m).to_string())
+            .collect(),
+        codex_version: None,
     };
-    let provider = move || StatusReport {
-        orbit: OrbitStatus {
-            connected: false,
-            url: orbit_url.clone(),
-            last_error: Some(last_error.to_string()),
+    let keeper = TokenKeeper::new(api, cfg.state_dir.clone(), creds, now_ms());
+    let reason = run::run(RunConfig {
+        codex,
+        orbit_url,
+        socket_url,
+        keeper,
+        helper_ctx: HelperContext {
+            sandbox,
+            codex_home,
+            anchor_version: VERSION.to_string(),
+            codex_version: None,
+            started_at: Instant::now(),
+            audit: Some(Arc::new(audit)),
         },
-        codex: CodexStatus {
-            running: false,
-            pid: None,
-            restarts: 0,
-        },
+        control,
+        hello,
         version: VERSION.to_string(),
-        uptime_s: started.elapsed().as_secs(),
-    };
-    let stop = Arc::new(Notify::new());
-    let serving = tokio::spawn(server.serve(Arc::new(provider), stop.clone()));
-
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => {
-            r.context("waiting for SIGINT")?;
-            tracing::info!("SIGINT: shutting down");
-        }
-        _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = stop.notified() => tracing::info!("stop requested over the control socket: shutting down"),
+        now_ms,
+    })
+    .await?;
+    match reason {
+        StopReason::Fatal(why) => bail!("{why}"),
+        StopReason::Signal(_) | StopReason::StopRequested => Ok(()),
     }
-    serving.abort();
-    // Awaiting the aborted task drops the server, which removes the socket file.
-    let _ = serving.await;
-    Ok(())
 }
 
 fn not_running(e: ControlError) -> anyhow::Error {

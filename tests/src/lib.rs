@@ -36,6 +36,7 @@ pub use orbit_shared;
 
 /// A client of Orbit's HTTP API for black-box tests: each client sends its own
 /// `CF-Connecting-IP`, so per-address rate limits don't couple tests.
+pub mod anchor;
 pub mod api;
 
 /// The Origin the test Orbit allows (`ORBIT_ALLOWED_ORIGINS`).

@@ -3,6 +3,7 @@
 use orbit_shared::auth::device_code;
 use orbit_shared::auth::rate_limit::Policy;
 use orbit_shared::gate::parse_origins;
+use orbit_shared::token::ACCESS_TOKEN_SECONDS;
 use worker::{Env, Url};
 
 /// Life of a passkey challenge in seconds (SPEC §2: 5 minutes).
@@ -43,6 +44,9 @@ pub struct Config {
     /// Life of a passkey challenge in seconds (`ORBIT_PASSKEY_CHALLENGE_LIFETIME`): it can only
     /// be shortened below the 5-minute default (tests use it to see challenges expire).
     pub passkey_challenge_lifetime_s: u64,
+    /// Life of an access token in seconds (`ORBIT_ACCESS_TOKEN_LIFETIME`): it can only be
+    /// shortened below the 15-minute default (tests use it to see anchors refresh in time).
+    pub access_token_lifetime_s: u64,
 }
 
 impl Config {
@@ -83,26 +87,33 @@ impl Config {
             ),
             public_url,
             rate_limits: rate_limits(&read("ORBIT_RATE_LIMITS")),
-            device_code_lifetime_s: read("ORBIT_DEVICE_CODE_LIFETIME")
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|s| *s > 0)
-                .map_or(device_code::LIFETIME_SECONDS, |s| {
-                    s.min(device_code::LIFETIME_SECONDS)
-                }),
+            device_code_lifetime_s: shortened(
+                &read("ORBIT_DEVICE_CODE_LIFETIME"),
+                device_code::LIFETIME_SECONDS,
+            ),
             rp_id,
             rp_name,
-            passkey_challenge_lifetime_s: read("ORBIT_PASSKEY_CHALLENGE_LIFETIME")
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|s| *s > 0)
-                .map_or(PASSKEY_CHALLENGE_SECONDS, |s| {
-                    s.min(PASSKEY_CHALLENGE_SECONDS)
-                }),
+            passkey_challenge_lifetime_s: shortened(
+                &read("ORBIT_PASSKEY_CHALLENGE_LIFETIME"),
+                PASSKEY_CHALLENGE_SECONDS,
+            ),
+            access_token_lifetime_s: shortened(
+                &read("ORBIT_ACCESS_TOKEN_LIFETIME"),
+                ACCESS_TOKEN_SECONDS,
+            ),
         }
     }
+}
+
+/// A lifetime in seconds from configuration that may only shorten `default`: tests use these
+/// to watch things expire, and no setting can make a credential outlive its designed life.
+fn shortened(value: &str, default: u64) -> u64 {
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|s| *s > 0)
+        .map_or(default, |s| s.min(default))
 }
 
 /// The host of a configured URL or origin (`https://orbit.example:8443` → `orbit.example`).

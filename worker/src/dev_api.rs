@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use worker::{Env, Headers, Method, Request, RequestInit, Response, Result};
 
-use orbit_shared::token::{issue, Claims, ACCESS_TOKEN_SECONDS};
+use orbit_shared::token::{issue, Claims};
 
 use crate::config::Config;
 use crate::db;
@@ -89,11 +89,10 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config) -> Result<Resp
             };
             let session_id = random_id(16)?;
             db::insert_session(&db, &session_id, &user_id, anchor_id.as_deref(), now).await?;
+            let lifetime = config.access_token_lifetime_s;
             let claims = match &anchor_id {
-                Some(aid) => {
-                    Claims::anchor(&user_id, &session_id, aid, now / 1000, ACCESS_TOKEN_SECONDS)
-                }
-                None => Claims::web(&user_id, &session_id, now / 1000, ACCESS_TOKEN_SECONDS),
+                Some(aid) => Claims::anchor(&user_id, &session_id, aid, now / 1000, lifetime),
+                None => Claims::web(&user_id, &session_id, now / 1000, lifetime),
             };
             let token = issue(&claims, &config.jwt_secret)
                 .map_err(|e| worker::Error::RustError(e.to_string()))?;

@@ -31,7 +31,14 @@
 //!   When full, the oldest *notification* is dropped first: notifications can be recovered by
 //!   re-reading the thread, whereas a response or a server request has someone waiting on it.
 //!   Only if the buffer holds nothing but those is the oldest of them dropped. Drops are counted.
-//! * On each (re)connection to Orbit, `anchor.hello` is sent first, then the buffer.
+//! * On each (re)connection to Orbit, `anchor.hello` is sent first, then the buffer. Once codex
+//!   has answered the handshake, the hello carries codex's version (parsed from `userAgent`);
+//!   if Orbit was already connected, the hello is sent again with it.
+//! * A codex line larger than Orbit's frame limit could never be delivered: a response is
+//!   replaced by a JSON-RPC error (`data.code = "frame_too_large"`) to its requester, anything
+//!   else is dropped and counted.
+//! * Each client answer to a codex server request is reported as [`BridgeAction::Decision`],
+//!   so approval decisions can be written to the audit log.
 //!
 //! ```
 //! use orbit_shared::anchor::bridge::{Bridge, BridgeAction, BridgeConfig, BridgeEvent, BridgeState};
@@ -44,7 +51,7 @@
 //! assert_eq!(bridge.state(), BridgeState::Ready);
 //! ```
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -71,6 +78,8 @@ pub struct BridgeConfig {
     pub max_queued_to_codex_bytes: usize,
     pub max_buffered_to_orbit_frames: usize,
     pub max_buffered_to_orbit_bytes: usize,
+    /// Largest frame Orbit accepts ([`crate::limits::MAX_FRAME_BYTES`]).
+    pub max_frame_bytes: usize,
     pub restart_backoff: BackoffConfig,
 }
 
@@ -86,6 +95,7 @@ impl Default for BridgeConfig {
             max_queued_to_codex_bytes: 8 * 1024 * 1024,
             max_buffered_to_orbit_frames: 1_000,
             max_buffered_to_orbit_bytes: 8 * 1024 * 1024,
+            max_frame_bytes: crate::limits::MAX_FRAME_BYTES,
             restart_backoff: BackoffConfig::default(),
         }
     }
@@ -119,6 +129,10 @@ pub enum BridgeEvent {
     OrbitFrame(String),
     OrbitConnected,
     OrbitDisconnected,
+    /// A frame the anchor itself sends to Orbit: its answer to a [`BridgeAction::HandleHelper`],
+    /// or a frame handed to a connection that died before writing it. Sent now if Orbit is
+    /// connected, else buffered (never dropped before notifications are).
+    LocalFrame(String),
 }
 
 /// Something the binary must do.
@@ -140,6 +154,13 @@ pub enum BridgeAction {
     RestartCodexAfter(Duration),
     /// Codex answered the handshake with an error: kill it (its exit restarts it).
     KillCodex { reason: String },
+    /// A client answered a codex server request (an approval); the answer went to codex.
+    /// `decision` is `result.decision` when present, else `"error"` or `"answered"`.
+    Decision {
+        method: String,
+        request_id: Value,
+        decision: String,
+    },
 }
 
 /// Counters for `anchor status` and logs.
@@ -153,6 +174,7 @@ pub struct BridgeStats {
     pub to_orbit_responses_dropped: u64,
     pub stale_answers_dropped: u64,
     pub codex_restarts: u64,
+    pub oversized_codex_lines: u64,
 }
 
 #[derive(Debug)]
@@ -179,8 +201,8 @@ pub struct Bridge {
     orbit_connected: bool,
     /// Request ids (JSON text) forwarded to the current codex → the original id value.
     in_flight: HashMap<String, Value>,
-    /// Ids (JSON text) of server requests the current codex is waiting on.
-    codex_requests: HashSet<String>,
+    /// Ids (JSON text) of server requests the current codex is waiting on → their method.
+    codex_requests: HashMap<String, String>,
     backoff: Backoff,
     restarting: bool,
     stats: BridgeStats,
@@ -202,7 +224,7 @@ impl Bridge {
             to_orbit_bytes: 0,
             orbit_connected: false,
             in_flight: HashMap::new(),
-            codex_requests: HashSet::new(),
+            codex_requests: HashMap::new(),
             backoff,
             restarting: false,
             stats: BridgeStats::default(),
@@ -262,20 +284,25 @@ impl Bridge {
             BridgeEvent::OrbitFrame(text) => self.orbit_frame(text, &mut out),
             BridgeEvent::OrbitConnected => {
                 self.orbit_connected = true;
-                let mut hello =
-                    serde_json::to_value(&self.config.hello).unwrap_or_else(|_| json!({}));
-                if let Value::Object(map) = &mut hello {
-                    map.insert("type".into(), Value::String("anchor.hello".into()));
-                }
-                out.push(BridgeAction::ToOrbit(hello.to_string()));
+                out.push(BridgeAction::ToOrbit(self.hello_frame()));
                 while let Some(frame) = self.to_orbit.pop_front() {
                     out.push(BridgeAction::ToOrbit(frame.text));
                 }
                 self.to_orbit_bytes = 0;
             }
             BridgeEvent::OrbitDisconnected => self.orbit_connected = false,
+            BridgeEvent::LocalFrame(text) => self.emit_orbit(text, false, &mut out),
         }
         out
+    }
+
+    /// The `anchor.hello` control frame for the current metadata.
+    fn hello_frame(&self) -> String {
+        let mut hello = serde_json::to_value(&self.config.hello).unwrap_or_else(|_| json!({}));
+        if let Value::Object(map) = &mut hello {
+            map.insert("type".into(), Value::String("anchor.hello".into()));
+        }
+        hello.to_string()
     }
 
     fn codex_started(&mut self, out: &mut Vec<BridgeAction>) {
@@ -301,6 +328,13 @@ impl Bridge {
         };
         let id = map.get("id").filter(|id| !id.is_null());
         let is_response = id.is_some() && !map.contains_key("method");
+        if line.len() > self.config.max_frame_bytes
+            && !(self.state == BridgeState::Initializing
+                && id.and_then(Value::as_str) == self.init_id.as_deref())
+        {
+            self.oversized_line(&map, id, is_response, line.len(), out);
+            return;
+        }
         if is_response {
             let key = id.map(Value::to_string).unwrap_or_default();
             if self.state == BridgeState::Initializing
@@ -311,9 +345,42 @@ impl Bridge {
             }
             self.in_flight.remove(&key);
         } else if let Some(id) = id {
-            self.codex_requests.insert(id.to_string());
+            let method = map
+                .get("method")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            self.codex_requests
+                .insert(id.to_string(), method.to_string());
         }
         self.emit_orbit(line, !is_response && id.is_none(), out);
+    }
+
+    fn oversized_line(
+        &mut self,
+        map: &Map<String, Value>,
+        id: Option<&Value>,
+        is_response: bool,
+        len: usize,
+        out: &mut Vec<BridgeAction>,
+    ) {
+        self.stats.oversized_codex_lines += 1;
+        let method = map
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or("response");
+        self.last_error = Some(format!(
+            "codex sent a {len}-byte {method} frame, over Orbit's {} byte limit; dropped",
+            self.config.max_frame_bytes
+        ));
+        if let (true, Some(id)) = (is_response, id) {
+            self.in_flight.remove(&id.to_string());
+            let message = format!(
+                "codex's answer is {len} bytes, more than Orbit relays ({} bytes); \
+                 ask for less (e.g. a smaller page or limit)",
+                self.config.max_frame_bytes
+            );
+            self.emit_orbit(error_response(id, "frame_too_large", &message), false, out);
+        }
     }
 
     fn handshake_answer(
@@ -330,6 +397,18 @@ impl Bridge {
             return;
         }
         self.init_result = Some(map.get("result").cloned().unwrap_or(Value::Null));
+        let codex_version = self
+            .init_result
+            .as_ref()
+            .and_then(|r| r.get("userAgent"))
+            .and_then(Value::as_str)
+            .and_then(codex_version_from_user_agent);
+        if codex_version.is_some() && codex_version != self.config.hello.codex_version {
+            self.config.hello.codex_version = codex_version;
+            if self.orbit_connected {
+                out.push(BridgeAction::ToOrbit(self.hello_frame()));
+            }
+        }
         out.push(BridgeAction::ToCodex(
             json!({"method": "initialized"}).to_string(),
         ));
@@ -371,7 +450,7 @@ impl Bridge {
         let mut abandoned: Vec<Value> = self
             .codex_requests
             .drain()
-            .filter_map(|text| serde_json::from_str(&text).ok())
+            .filter_map(|(text, _)| serde_json::from_str(&text).ok())
             .collect();
         abandoned.sort_by_key(Value::to_string);
         self.init_id = None;
@@ -465,7 +544,20 @@ impl Bridge {
                 out.push(BridgeAction::ToCodex(text));
             }
             (Some(id), None) => {
-                if self.codex_requests.remove(&id.to_string()) {
+                if let Some(method) = self.codex_requests.remove(&id.to_string()) {
+                    let decision = match (map.get("result"), map.get("error")) {
+                        (Some(result), _) => result
+                            .get("decision")
+                            .map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_owned))
+                            .unwrap_or_else(|| "answered".to_string()),
+                        (None, Some(_)) => "error".to_string(),
+                        (None, None) => "answered".to_string(),
+                    };
+                    out.push(BridgeAction::Decision {
+                        method,
+                        request_id: id.clone(),
+                        decision,
+                    });
                     out.push(BridgeAction::ToCodex(text));
                 } else {
                     self.stats.stale_answers_dropped += 1;
@@ -497,6 +589,14 @@ impl Bridge {
             }
         }
     }
+}
+
+/// Codex's version from its `initialize` answer's `userAgent`, whose first word is
+/// `<client name>/<codex version>` (e.g. `orbit-anchor/0.169.0 (Debian 12; x86_64) …`).
+pub fn codex_version_from_user_agent(user_agent: &str) -> Option<String> {
+    let first = user_agent.split_whitespace().next()?;
+    let (_, version) = first.rsplit_once('/')?;
+    (!version.is_empty() && version.len() <= 64).then(|| version.to_string())
 }
 
 /// A JSON-RPC error response with the anchor's machine-readable code in `error.data.code`.
@@ -696,10 +796,9 @@ mod tests {
             ),
         );
         let answer = r#"{"id":0,"result":{"decision":"accept"}}"#;
-        assert_eq!(
-            ev(&mut b, BridgeEvent::OrbitFrame(answer.into())),
-            vec![BridgeAction::ToCodex(answer.into())]
-        );
+        let a = ev(&mut b, BridgeEvent::OrbitFrame(answer.into()));
+        assert_eq!(a.last(), Some(&BridgeAction::ToCodex(answer.into())));
+        assert_eq!(to_codex(&a).len(), 1);
         assert!(ev(&mut b, BridgeEvent::OrbitFrame(answer.into())).is_empty());
     }
 
@@ -873,5 +972,123 @@ mod tests {
             }
         }
         assert_eq!(delays, vec![499, 999, 1998, 3996]);
+    }
+
+    #[test]
+    fn hello_is_sent_again_with_codex_version_once_known() {
+        let mut b = bridge_with(BridgeConfig::default());
+        let a = ev(&mut b, BridgeEvent::OrbitConnected);
+        let hello = &to_orbit(&a)[0];
+        assert_eq!(hello["type"], "anchor.hello");
+        assert_eq!(hello["codexVersion"], Value::Null);
+        ev(&mut b, BridgeEvent::CodexStarted);
+        let a = ev(
+            &mut b,
+            BridgeEvent::CodexLine(
+                r#"{"id":"anchor-init-1","result":{"userAgent":"orbit-anchor/0.169.0 (Debian 12; x86_64) xterm"}}"#
+                    .into(),
+            ),
+        );
+        let sent = to_orbit(&a);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0]["type"], "anchor.hello");
+        assert_eq!(sent[0]["codexVersion"], "0.169.0");
+        // A later reconnection carries it from the start.
+        ev(&mut b, BridgeEvent::OrbitDisconnected);
+        let a = ev(&mut b, BridgeEvent::OrbitConnected);
+        assert_eq!(to_orbit(&a)[0]["codexVersion"], "0.169.0");
+    }
+
+    #[test]
+    fn codex_version_parsing_accepts_only_a_name_slash_version_word() {
+        assert_eq!(
+            codex_version_from_user_agent("x/0.169.0 (Linux)").as_deref(),
+            Some("0.169.0")
+        );
+        assert_eq!(codex_version_from_user_agent("noslash (Linux)"), None);
+        assert_eq!(codex_version_from_user_agent("x/ (Linux)"), None);
+        assert_eq!(codex_version_from_user_agent(""), None);
+    }
+
+    #[test]
+    fn helper_answers_are_buffered_while_orbit_is_away() {
+        let mut b = ready();
+        ev(&mut b, BridgeEvent::OrbitDisconnected);
+        let answer = Bridge::helper_response(&json!("orbit:c:9"), Ok(json!({"ok": true})));
+        assert!(ev(&mut b, BridgeEvent::LocalFrame(answer)).is_empty());
+        assert_eq!(b.buffered_to_orbit(), 1);
+        let a = ev(&mut b, BridgeEvent::OrbitConnected);
+        let sent = to_orbit(&a);
+        assert_eq!(sent[1]["id"], "orbit:c:9");
+        assert_eq!(sent[1]["result"]["ok"], true);
+    }
+
+    #[test]
+    fn oversized_codex_response_becomes_an_error_for_its_requester() {
+        let mut b = bridge_with(BridgeConfig {
+            max_frame_bytes: 200,
+            ..BridgeConfig::default()
+        });
+        ev(&mut b, BridgeEvent::OrbitConnected);
+        ev(&mut b, BridgeEvent::CodexStarted);
+        ev(
+            &mut b,
+            BridgeEvent::CodexLine(r#"{"id":"anchor-init-1","result":{}}"#.into()),
+        );
+        ev(
+            &mut b,
+            BridgeEvent::OrbitFrame(r#"{"id":"orbit:c:1","method":"thread/read"}"#.into()),
+        );
+        let big = format!(
+            r#"{{"id":"orbit:c:1","result":{{"text":"{}"}}}}"#,
+            "x".repeat(300)
+        );
+        let a = ev(&mut b, BridgeEvent::CodexLine(big));
+        let sent = to_orbit(&a);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0]["id"], "orbit:c:1");
+        assert_eq!(sent[0]["error"]["data"]["code"], "frame_too_large");
+        assert_eq!(b.in_flight(), 0);
+        let note = format!(
+            r#"{{"method":"item/agentMessage/delta","params":{{"delta":"{}"}}}}"#,
+            "y".repeat(300)
+        );
+        assert!(to_orbit(&ev(&mut b, BridgeEvent::CodexLine(note))).is_empty());
+        assert_eq!(b.stats().oversized_codex_lines, 2);
+        assert!(b.last_error().is_some_and(|e| e.contains("over Orbit's")));
+    }
+
+    #[test]
+    fn approval_answers_are_reported_as_decisions() {
+        let mut b = ready();
+        ev(
+            &mut b,
+            BridgeEvent::CodexLine(
+                r#"{"id":0,"method":"item/commandExecution/requestApproval","params":{"threadId":"t"}}"#
+                    .into(),
+            ),
+        );
+        let a = ev(
+            &mut b,
+            BridgeEvent::OrbitFrame(r#"{"id":0,"result":{"decision":"decline"}}"#.into()),
+        );
+        assert_eq!(
+            a[0],
+            BridgeAction::Decision {
+                method: "item/commandExecution/requestApproval".into(),
+                request_id: json!(0),
+                decision: "decline".into(),
+            }
+        );
+        assert_eq!(
+            to_codex(&a),
+            vec![json!({"id":0,"result":{"decision":"decline"}})]
+        );
+        // A second answer to the same request is stale: no decision, nothing to codex.
+        let a = ev(
+            &mut b,
+            BridgeEvent::OrbitFrame(r#"{"id":0,"result":{"decision":"accept"}}"#.into()),
+        );
+        assert!(a.is_empty());
     }
 }

@@ -73,7 +73,10 @@ impl Router {
                 }
                 let record = self.anchors.entry(anchor_id.to_string()).or_default();
                 record.anchor_id = anchor_id.to_string();
-                record.name = hello.name;
+                // The paired name (from Orbit's records) stands unless the anchor names itself.
+                if hello.name.is_some() {
+                    record.name = hello.name;
+                }
                 record.hostname = hello.hostname;
                 record.platform = hello.platform;
                 record.version = hello.version;

@@ -15,7 +15,7 @@ use orbit_shared::auth::refresh::{
     self, decide, IssuedRefresh, RefreshDecision, RefreshError, RefreshKind, StoredRefresh,
 };
 use orbit_shared::gate::{find_token, GateError};
-use orbit_shared::token::{issue, Audience, Claims, ACCESS_TOKEN_SECONDS};
+use orbit_shared::token::{issue, Audience, Claims};
 
 use super::accounts;
 use super::error::{ApiError, AuthResult};
@@ -187,15 +187,16 @@ fn credentials(
     refresh: &IssuedRefresh,
 ) -> AuthResult<Credentials> {
     let now = ctx.now_s();
+    let lifetime = ctx.config.access_token_lifetime_s;
     let claims = match anchor_id {
-        Some(aid) => Claims::anchor(user_id, session_id, aid, now, ACCESS_TOKEN_SECONDS),
-        None => Claims::web(user_id, session_id, now, ACCESS_TOKEN_SECONDS),
+        Some(aid) => Claims::anchor(user_id, session_id, aid, now, lifetime),
+        None => Claims::web(user_id, session_id, now, lifetime),
     };
     Ok(Credentials {
         session_id: session_id.to_string(),
         access_token: issue(&claims, &ctx.config.jwt_secret)?,
         refresh_token: refresh.token.clone(),
-        expires_in: ACCESS_TOKEN_SECONDS,
+        expires_in: lifetime,
         refresh_expires_in: refresh.expires_at.saturating_sub(now),
     })
 }
@@ -417,8 +418,32 @@ pub async fn refresh_web(ctx: &Ctx<'_>, body: RefreshBody) -> AuthResult<Respons
     json(200, &rotated.credentials)
 }
 
-/// `POST /auth/logout`: revokes the caller's session and closes its sockets.
+/// `POST /auth/logout`: revokes the caller's session and closes its sockets. Called with an
+/// anchor's access token (`anchor logout`), it unpairs that anchor: the anchor and all its
+/// sessions are revoked, as if the user had removed it in the web UI.
 pub async fn logout(ctx: &Ctx<'_>) -> AuthResult<Response> {
+    if let Some((token, _)) = find_token(None, ctx.authorization.as_deref(), None) {
+        if let Ok(who) = authenticate(&ctx.db, ctx.config, &token, Audience::Anchor).await? {
+            let anchor_id = who.claims.aid.unwrap_or_default();
+            revoke_anchor_rows(ctx, &who.claims.sub, &anchor_id).await?;
+            let closed =
+                close_sockets(ctx, &who.claims.sub, Revoked::Anchor(anchor_id.clone())).await;
+            events::record(
+                ctx,
+                Kind::AnchorRevoked,
+                Event {
+                    user_id: Some(&who.claims.sub),
+                    session_id: Some(&who.claims.sid),
+                    anchor_id: Some(&anchor_id),
+                    ..Event::default()
+                },
+            );
+            return json(
+                200,
+                &serde_json::json!({"revoked": true, "closedSockets": closed}),
+            );
+        }
+    }
     let me = require_web(ctx).await?;
     revoke_session_row(ctx, &me.session_id).await?;
     let closed = close_sockets(ctx, &me.user_id, Revoked::Session(me.session_id.clone())).await;

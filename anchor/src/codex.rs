@@ -1,0 +1,309 @@
+//! The `codex app-server` child process: spawning it, and carrying its stdio.
+//!
+//! Each spawn gets a generation number; everything it reports carries it, so lines or an exit
+//! from a previous process can never be mistaken for the current one's. Stdout lines arrive in
+//! order and always before the exit report. Both directions go through bounded channels: a
+//! slow consumer stalls codex's stdout pipe (backpressure) instead of growing memory.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+
+/// Longest stdout line kept. Orbit relays at most 1 MiB per frame; longer lines (up to this)
+/// are still read whole so the bridge can answer their requester with a clear error.
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// What the process reports to the anchor's event loop.
+#[derive(Debug)]
+pub enum CodexOutput {
+    Line(String),
+    /// A line over [`MAX_LINE_BYTES`] was skipped without being kept in memory.
+    LineTooLong(usize),
+    /// The process ended (`None`: killed by a signal). Sent after its last line.
+    Exited(Option<i32>),
+}
+
+/// A running codex: its stdin sender, pid and a way to kill it.
+#[derive(Debug)]
+pub struct CodexProcess {
+    pub generation: u64,
+    pub pid: Option<u32>,
+    stdin: mpsc::Sender<String>,
+    kill: Option<oneshot::Sender<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error(
+        "cannot start `{program} app-server`: {source}. Install codex (`npm install -g @openai/codex`) \
+         or point the anchor at it with --codex PATH (or ORBIT_CODEX)"
+    )]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("codex started without {0}")]
+    MissingPipe(&'static str),
+}
+
+impl CodexProcess {
+    /// Starts `program app-server` with piped stdio. `events` receives `(generation, output)`.
+    /// The child is killed if the anchor drops it without reaping it (`kill_on_drop`).
+    pub fn spawn(
+        program: &Path,
+        generation: u64,
+        events: mpsc::Sender<(u64, CodexOutput)>,
+    ) -> Result<CodexProcess, SpawnError> {
+        let mut command = Command::new(program);
+        // The anchor's own RUST_LOG is not meant for codex (at `info` codex traces every
+        // request to stderr); ORBIT_CODEX_RUST_LOG sets codex's on purpose.
+        command.arg("app-server").env_remove("RUST_LOG");
+        if let Some(filter) = std::env::var_os("ORBIT_CODEX_RUST_LOG") {
+            command.env("RUST_LOG", filter);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| SpawnError::Spawn {
+                program: program.display().to_string(),
+                source,
+            })?;
+        let pid = child.id();
+        let stdin = child.stdin.take().ok_or(SpawnError::MissingPipe("stdin"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or(SpawnError::MissingPipe("stdout"))?;
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or(SpawnError::MissingPipe("stderr"))?;
+
+        let (stdin_tx, mut stdin_rx) = mpsc::channel::<String>(256);
+        tokio::spawn(async move {
+            let mut stdin = stdin;
+            while let Some(line) = stdin_rx.recv().await {
+                let written = async {
+                    stdin.write_all(line.as_bytes()).await?;
+                    stdin.write_all(b"\n").await?;
+                    stdin.flush().await
+                };
+                if let Err(e) = written.await {
+                    tracing::debug!(error = %e, "codex stdin closed");
+                    break;
+                }
+            }
+            // Dropping stdin closes it: codex exits by itself on EOF.
+        });
+
+        tokio::spawn(forward_stderr(stderr));
+
+        let (kill_tx, kill_rx) = oneshot::channel();
+        tokio::spawn(pump_stdout(child, stdout, generation, events, kill_rx));
+
+        Ok(CodexProcess {
+            generation,
+            pid,
+            stdin: stdin_tx,
+            kill: Some(kill_tx),
+        })
+    }
+
+    /// Queues one line for codex's stdin; waits while the queue is full (backpressure).
+    /// An error means codex's stdin is gone (it is exiting; its exit report follows).
+    pub async fn send(&self, line: String) -> Result<(), String> {
+        self.stdin.send(line).await.map_err(|e| e.0)
+    }
+
+    /// Kills the process (SIGKILL). Its exit is still reported through the events channel.
+    pub fn kill(&mut self) {
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+    }
+
+    /// Closes stdin, which asks codex to exit on its own.
+    pub fn close_stdin(&mut self) {
+        let (closed, _) = mpsc::channel(1);
+        self.stdin = closed;
+    }
+}
+
+/// Reads stdout to the end, then reaps the child and reports its exit.
+async fn pump_stdout(
+    mut child: Child,
+    stdout: tokio::process::ChildStdout,
+    generation: u64,
+    events: mpsc::Sender<(u64, CodexOutput)>,
+    mut kill: oneshot::Receiver<()>,
+) {
+    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+    let mut killing = false;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = &mut kill, if !killing => {
+                killing = true;
+                if let Err(e) = child.start_kill() {
+                    tracing::warn!(error = %e, "could not kill codex");
+                }
+                continue;
+            }
+            next = read_bounded_line(&mut reader, MAX_LINE_BYTES) => next,
+        };
+        let output = match next {
+            Ok(Some(Ok(line))) => CodexOutput::Line(line),
+            Ok(Some(Err(len))) => CodexOutput::LineTooLong(len),
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading codex stdout failed");
+                break;
+            }
+        };
+        if events.send((generation, output)).await.is_err() {
+            // The anchor is shutting down; it reaps the child itself.
+            return;
+        }
+    }
+    let status = tokio::select! {
+        status = child.wait() => status,
+        _ = &mut kill, if !killing => {
+            let _ = child.start_kill();
+            child.wait().await
+        }
+    };
+    let code = match status {
+        Ok(status) => status.code(),
+        Err(e) => {
+            tracing::warn!(error = %e, "waiting for codex failed");
+            None
+        }
+    };
+    let _ = events.send((generation, CodexOutput::Exited(code))).await;
+}
+
+/// One line without its newline: `Ok(Some(Ok(line)))`, or `Ok(Some(Err(len)))` for a line over
+/// `max` bytes (skipped, never held whole), or `Ok(None)` at end of file. Invalid UTF-8 is
+/// replaced rather than refused: the bridge then sees a non-JSON line and counts it.
+pub async fn read_bounded_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> std::io::Result<Option<Result<String, usize>>> {
+    let mut line = Vec::new();
+    let mut total = 0usize;
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            if total == 0 {
+                return Ok(None);
+            }
+            break;
+        }
+        let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (i, true),
+            None => (chunk.len(), false),
+        };
+        total = total.saturating_add(take);
+        if total <= max {
+            line.extend_from_slice(&chunk[..take]);
+        } else if !line.is_empty() {
+            line = Vec::new();
+        }
+        reader.consume(if done { take + 1 } else { take });
+        if done {
+            break;
+        }
+    }
+    if total > max {
+        return Ok(Some(Err(total)));
+    }
+    Ok(Some(Ok(String::from_utf8_lossy(&line).into_owned())))
+}
+
+/// Codex's stderr goes to the anchor's log, one event per line, so nothing blocks on it.
+async fn forward_stderr(stderr: tokio::process::ChildStderr) {
+    let mut lines = BufReader::new(stderr).lines();
+    loop {
+        match lines.next_line().await {
+            Ok(Some(line)) => tracing::info!(target: "codex", "{line}"),
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "codex stderr ended");
+                return;
+            }
+        }
+    }
+}
+
+/// The codex executable: an explicit path as given, a bare name looked up on `PATH`.
+pub fn resolve_program(configured: &Path, path_var: Option<&str>) -> Option<PathBuf> {
+    if configured.components().count() > 1 || configured.is_absolute() {
+        return configured.is_file().then(|| configured.to_path_buf());
+    }
+    std::env::split_paths(path_var?)
+        .map(|dir| dir.join(configured))
+        .find(|candidate| candidate.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lines(input: &[u8], max: usize) -> Vec<Result<String, usize>> {
+        let mut reader = BufReader::with_capacity(4, input);
+        let mut out = Vec::new();
+        while let Some(line) = read_bounded_line(&mut reader, max).await.unwrap() {
+            out.push(line);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn lines_are_split_on_newlines_across_buffer_boundaries() {
+        assert_eq!(
+            lines(b"{\"a\":1}\n\nxyz\nlast", 100).await,
+            vec![
+                Ok("{\"a\":1}".to_string()),
+                Ok(String::new()),
+                Ok("xyz".to_string()),
+                Ok("last".to_string())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_overlong_line_is_reported_by_length_and_the_next_line_survives() {
+        assert_eq!(
+            lines(b"0123456789abc\nok\n", 10).await,
+            vec![Err(13), Ok("ok".to_string())]
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_utf8_does_not_stop_the_reader() {
+        let got = lines(b"\xff\xfe\n{}\n", 100).await;
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1], Ok("{}".to_string()));
+    }
+
+    #[test]
+    fn bare_names_are_looked_up_on_path_and_paths_are_taken_as_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("codex");
+        std::fs::write(&exe, b"").unwrap();
+        let path_var = std::env::join_paths([dir.path()]).unwrap();
+        assert_eq!(
+            resolve_program(Path::new("codex"), path_var.to_str()),
+            Some(exe.clone())
+        );
+        assert_eq!(resolve_program(Path::new("codex"), Some("")), None);
+        assert_eq!(resolve_program(&exe, None), Some(exe.clone()));
+        assert_eq!(resolve_program(&dir.path().join("missing"), None), None);
+    }
+}

@@ -1,0 +1,352 @@
+//! The anchor's one WebSocket to Orbit (`/ws/anchor`), kept up by a task of its own.
+//!
+//! The task connects with the access token as a Bearer header, reports each connection to the
+//! event loop with a bounded sender for outbound frames, forwards every inbound text frame,
+//! sends an application `ping` every [`PING_EVERY`] (Orbit answers it without waking the user's
+//! Durable Object) and gives up on a socket silent for [`SILENT_LIMIT`]. It refreshes the access
+//! token on schedule, connected or not. After a disconnection it waits with exponential backoff
+//! and jitter (capped at 30 s) and connects again.
+//!
+//! Some endings are final, and the task reports them as [`OrbitEvent::Fatal`] instead of
+//! reconnecting: the anchor was revoked (close code 4003, or 401 `anchor_revoked`), another
+//! process with the same credentials took the connection over (4001), or Orbit refused the
+//! refresh token.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use orbit_shared::anchor::backoff::{Backoff, BackoffConfig};
+use orbit_shared::control::PING_FRAME;
+use orbit_shared::router::{CLOSE_REPLACED, CLOSE_REVOKED};
+
+use crate::tokens::{RefreshError, TokenKeeper};
+
+/// How often the anchor pings Orbit.
+pub const PING_EVERY: Duration = Duration::from_secs(15);
+/// A connection with nothing received for this long is considered dead.
+pub const SILENT_LIMIT: Duration = Duration::from_secs(45);
+/// Frames waiting to be written to the socket; the event loop waits when it is full.
+const OUTBOUND_QUEUE: usize = 256;
+
+/// What the connection task tells the anchor's event loop.
+#[derive(Debug)]
+pub enum OrbitEvent {
+    /// A new connection; frames for Orbit go into `outbound`.
+    Connected { outbound: mpsc::Sender<String> },
+    /// One text frame from Orbit.
+    Frame(String),
+    /// The connection ended; `unsent` are frames that were queued but never written, in order.
+    Disconnected { reason: String, unsent: Vec<String> },
+    /// The access token was refreshed.
+    Refreshed,
+    /// The anchor cannot go on (revoked, replaced, refresh refused): it should stop and say why.
+    Fatal(String),
+}
+
+/// `http(s)://host[/prefix]` → `ws(s)://host[/prefix]/ws/anchor`.
+///
+/// ```
+/// use orbit_anchor::orbit::anchor_socket_url;
+/// assert_eq!(anchor_socket_url("https://orbit.example/").unwrap(), "wss://orbit.example/ws/anchor");
+/// assert_eq!(anchor_socket_url("http://127.0.0.1:8787").unwrap(), "ws://127.0.0.1:8787/ws/anchor");
+/// assert!(anchor_socket_url("ftp://x").is_err());
+/// ```
+pub fn anchor_socket_url(orbit: &str) -> Result<String, String> {
+    let base = orbit.trim_end_matches('/');
+    let rest = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else if base.starts_with("wss://") || base.starts_with("ws://") {
+        base.to_string()
+    } else {
+        return Err(format!(
+            "the Orbit URL {orbit:?} must start with https:// (or http:// for a local Orbit)"
+        ));
+    };
+    Ok(format!("{rest}/ws/anchor"))
+}
+
+/// How one connection attempt or connection ended.
+enum Ending {
+    /// Try again after the backoff delay.
+    Retry(String),
+    /// Try again at once (the token was just refreshed after a 401 `token_expired`).
+    RetryNow(String),
+    Fatal(String),
+    Shutdown,
+}
+
+/// Keeps the connection up until `shutdown` turns true or something fatal happens.
+pub struct OrbitLink {
+    pub url: String,
+    pub keeper: TokenKeeper,
+    pub events: mpsc::Sender<OrbitEvent>,
+    pub backoff: BackoffConfig,
+    pub now_ms: fn() -> i64,
+}
+
+impl OrbitLink {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Backoff::new(self.backoff);
+        let started = Instant::now();
+        let mono_ms = move || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        loop {
+            if let Err(fatal) = self.refresh_if_due().await {
+                let _ = self.events.send(OrbitEvent::Fatal(fatal)).await;
+                return;
+            }
+            let ending = self
+                .connect_once(&mut shutdown, &mut backoff, mono_ms)
+                .await;
+            let reason = match ending {
+                Ending::Shutdown => return,
+                Ending::Fatal(reason) => {
+                    let _ = self.events.send(OrbitEvent::Fatal(reason)).await;
+                    return;
+                }
+                Ending::RetryNow(reason) => {
+                    tracing::info!(%reason, "reconnecting to Orbit now");
+                    continue;
+                }
+                Ending::Retry(reason) => reason,
+            };
+            backoff.disconnected(mono_ms());
+            let delay = backoff.next_delay(rand::random::<f64>());
+            tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "not connected to Orbit");
+            let wake = Instant::now() + delay;
+            // Keep the token fresh even while Orbit is unreachable.
+            loop {
+                let refresh_at = self.refresh_instant();
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tokio::time::sleep_until(wake) => break,
+                    _ = tokio::time::sleep_until(refresh_at), if refresh_at < wake => {
+                        if let Err(fatal) = self.refresh_if_due().await {
+                            let _ = self.events.send(OrbitEvent::Fatal(fatal)).await;
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The keeper's due time as a tokio instant.
+    fn refresh_instant(&self) -> Instant {
+        let wait_ms = self.keeper.due_ms().saturating_sub((self.now_ms)()).max(0);
+        Instant::now() + Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0))
+    }
+
+    /// Refreshes when due. `Err` carries a fatal reason; transient failures are logged (the
+    /// keeper schedules the retry).
+    async fn refresh_if_due(&mut self) -> Result<(), String> {
+        if !self.keeper.is_due((self.now_ms)()) {
+            return Ok(());
+        }
+        match self.keeper.refresh(self.now_ms).await {
+            Ok(()) => {
+                tracing::info!(
+                    refreshes = self.keeper.refreshes(),
+                    "access token refreshed"
+                );
+                let _ = self.events.send(OrbitEvent::Refreshed).await;
+                Ok(())
+            }
+            Err(e) if e.is_fatal() => Err(e.to_string()),
+            Err(RefreshError::Transient {
+                source,
+                retry_after_ms,
+            }) => {
+                tracing::warn!(error = %source, retry_after_ms, "token refresh failed; will retry");
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn connect_once(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+        backoff: &mut Backoff,
+        mono_ms: impl Fn() -> u64,
+    ) -> Ending {
+        let mut request = match self.url.as_str().into_client_request() {
+            Ok(r) => r,
+            Err(e) => return Ending::Fatal(format!("bad Orbit URL {}: {e}", self.url)),
+        };
+        let bearer = format!("Bearer {}", self.keeper.access_token());
+        match bearer.parse() {
+            Ok(value) => {
+                request.headers_mut().insert("authorization", value);
+            }
+            Err(_) => return Ending::Fatal("the stored access token is not valid text".into()),
+        }
+        let connecting = tokio::select! {
+            _ = shutdown.changed() => return Ending::Shutdown,
+            r = tokio::time::timeout(Duration::from_secs(15), tokio_tungstenite::connect_async(request)) => r,
+        };
+        let socket = match connecting {
+            Err(_) => return Ending::Retry("connecting timed out after 15 s".into()),
+            Ok(Err(tungstenite::Error::Http(response))) => {
+                let status = response.status().as_u16();
+                let body = response
+                    .body()
+                    .as_deref()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default()
+                    .into_owned();
+                return self.refused(status, &body).await;
+            }
+            Ok(Err(e)) => return Ending::Retry(format!("cannot connect to {}: {e}", self.url)),
+            Ok(Ok((socket, _))) => socket,
+        };
+        tracing::info!(url = %self.url, anchor_id = %self.keeper.anchor_id(), "connected to Orbit");
+        backoff.connected(mono_ms());
+        let (mut sink, mut stream) = socket.split();
+        let (outbound, mut queued) = mpsc::channel::<String>(OUTBOUND_QUEUE);
+        if self
+            .events
+            .send(OrbitEvent::Connected { outbound })
+            .await
+            .is_err()
+        {
+            return Ending::Shutdown;
+        }
+
+        let mut last_heard = Instant::now();
+        let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        let ending = loop {
+            let refresh_at = self.refresh_instant();
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    let close = CloseFrame { code: CloseCode::Normal, reason: "anchor stopping".into() };
+                    let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(Message::Close(Some(close)))).await;
+                    break Ending::Shutdown;
+                }
+                frame = queued.recv() => {
+                    let Some(frame) = frame else { break Ending::Shutdown };
+                    if let Err(e) = sink.send(Message::Text(frame.clone().into())).await {
+                        break self.disconnected(format!("sending to Orbit failed: {e}"), Some(frame), &mut queued).await;
+                    }
+                }
+                message = stream.next() => {
+                    last_heard = Instant::now();
+                    match message {
+                        Some(Ok(Message::Text(text))) => {
+                            if self.events.send(OrbitEvent::Frame(text.to_string())).await.is_err() {
+                                break Ending::Shutdown;
+                            }
+                        }
+                        Some(Ok(Message::Close(frame))) => break self.closed(frame, &mut queued).await,
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => break self.disconnected(format!("connection lost: {e}"), None, &mut queued).await,
+                        None => break self.disconnected("connection closed".into(), None, &mut queued).await,
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > SILENT_LIMIT {
+                        break self.disconnected(format!("nothing heard from Orbit for {} s", SILENT_LIMIT.as_secs()), None, &mut queued).await;
+                    }
+                    if let Err(e) = sink.send(Message::Text(PING_FRAME.into())).await {
+                        break self.disconnected(format!("ping failed: {e}"), None, &mut queued).await;
+                    }
+                }
+                _ = tokio::time::sleep_until(refresh_at) => {
+                    if let Err(fatal) = self.refresh_if_due().await {
+                        let close = CloseFrame { code: CloseCode::Normal, reason: "anchor stopping".into() };
+                        let _ = sink.send(Message::Close(Some(close))).await;
+                        break Ending::Fatal(fatal);
+                    }
+                }
+            }
+        };
+        ending
+    }
+
+    /// A refused upgrade: 401 `token_expired` is cured by a refresh; a revocation is final;
+    /// anything else is retried later.
+    async fn refused(&mut self, status: u16, body: &str) -> Ending {
+        let code = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/error/code")
+                    .and_then(|c| c.as_str())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        match (status, code.as_str()) {
+            (401, "anchor_revoked" | "session_revoked") => Ending::Fatal(format!(
+                "Orbit refused the connection: this anchor was revoked ({code}); run `anchor login` to pair it again"
+            )),
+            (401, _) => {
+                // Expired or no longer valid (e.g. Orbit's signing key changed): a fresh token
+                // from the refresh token is the cure, and if that is refused it is final.
+                match self.keeper.refresh(self.now_ms).await {
+                    Ok(()) => {
+                        let _ = self.events.send(OrbitEvent::Refreshed).await;
+                        Ending::RetryNow(format!("the access token was refused ({code}); refreshed it"))
+                    }
+                    Err(e) if e.is_fatal() => Ending::Fatal(e.to_string()),
+                    Err(e) => Ending::Retry(format!("the access token was refused ({code}) and refreshing failed: {e}")),
+                }
+            }
+            _ => Ending::Retry(format!("Orbit answered the upgrade with HTTP {status} {code}")),
+        }
+    }
+
+    async fn closed(
+        &self,
+        frame: Option<CloseFrame>,
+        queued: &mut mpsc::Receiver<String>,
+    ) -> Ending {
+        let (code, reason) = frame
+            .map(|f| (u16::from(f.code), f.reason.to_string()))
+            .unwrap_or((1005, String::new()));
+        match code {
+            CLOSE_REVOKED => Ending::Fatal(format!(
+                "Orbit closed the connection: {} (this anchor was revoked; run `anchor login` to pair it again)",
+                if reason.is_empty() { "revoked" } else { reason.as_str() }
+            )),
+            CLOSE_REPLACED => Ending::Fatal(
+                "Orbit closed the connection: another anchor process using the same credentials connected \
+                 (only one may be connected at a time)"
+                    .into(),
+            ),
+            _ => {
+                self.disconnected(format!("Orbit closed the connection ({code} {reason})"), None, queued)
+                    .await
+            }
+        }
+    }
+
+    /// Reports a lost connection with the frames that never left, so none is lost.
+    async fn disconnected(
+        &self,
+        reason: String,
+        failed: Option<String>,
+        queued: &mut mpsc::Receiver<String>,
+    ) -> Ending {
+        queued.close();
+        let mut unsent: Vec<String> = failed.into_iter().collect();
+        while let Ok(frame) = queued.try_recv() {
+            unsent.push(frame);
+        }
+        // Safe to wait: the queue is closed, so an event loop blocked on it is released.
+        let _ = self
+            .events
+            .send(OrbitEvent::Disconnected {
+                reason: reason.clone(),
+                unsent,
+            })
+            .await;
+        Ending::Retry(reason)
+    }
+}

@@ -1,0 +1,125 @@
+//! The anchor's access token, kept fresh.
+//!
+//! Access tokens live 15 minutes; the anchor trades its refresh token for a new pair at
+//! `POST /auth/device/refresh` a little before expiry (a quarter of the remaining life, at most a
+//! minute early), whether or not it is connected, so a reconnection never starts with a dead
+//! token. Refresh tokens are single use: the new pair is written to disk (0600) before the old
+//! one is forgotten, so a crash at any point leaves a usable token on disk.
+
+use std::path::PathBuf;
+
+use crate::credentials::{self, Credentials, CredentialsError};
+use crate::login::{DeviceApi, LoginError};
+
+/// When to refresh an access token expiring at `expires_at_ms`, seen at `now_ms`.
+///
+/// ```
+/// use orbit_anchor::tokens::refresh_due_ms;
+/// // 15 minutes left: refresh one minute before expiry.
+/// assert_eq!(refresh_due_ms(0, 900_000), 840_000);
+/// // 8 seconds left: refresh with a quarter of it (2 s) to spare.
+/// assert_eq!(refresh_due_ms(0, 8_000), 6_000);
+/// // Already expired: now.
+/// assert!(refresh_due_ms(10_000, 5_000) <= 10_000);
+/// ```
+pub fn refresh_due_ms(now_ms: i64, expires_at_ms: i64) -> i64 {
+    let left = expires_at_ms.saturating_sub(now_ms);
+    let early = (left / 4).clamp(1_000, 60_000);
+    expires_at_ms.saturating_sub(early)
+}
+
+/// Why a refresh did not give a new token.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// Orbit refused the refresh token: revoked, expired or reused. Only `anchor login` helps.
+    #[error("{0}; run `anchor login` to pair this machine again")]
+    Refused(LoginError),
+    /// Orbit unreachable, rate-limiting, or answering oddly: try again later.
+    #[error("{source}")]
+    Transient {
+        source: LoginError,
+        retry_after_ms: u64,
+    },
+    /// The new pair could not be saved; the old refresh token is already spent.
+    #[error("saving the refreshed credentials: {0}")]
+    Save(#[from] CredentialsError),
+}
+
+impl RefreshError {
+    /// Whether the anchor can carry on (and retry) after this.
+    pub fn is_fatal(&self) -> bool {
+        !matches!(self, RefreshError::Transient { .. })
+    }
+}
+
+/// The credentials in memory and on disk, and the schedule of their refresh.
+#[derive(Debug)]
+pub struct TokenKeeper {
+    api: DeviceApi,
+    state_dir: PathBuf,
+    creds: Credentials,
+    due_ms: i64,
+    refreshes: u64,
+}
+
+impl TokenKeeper {
+    pub fn new(api: DeviceApi, state_dir: PathBuf, creds: Credentials, now_ms: i64) -> Self {
+        let due_ms = refresh_due_ms(now_ms, creds.access_expires_at);
+        TokenKeeper {
+            api,
+            state_dir,
+            creds,
+            due_ms,
+            refreshes: 0,
+        }
+    }
+
+    pub fn anchor_id(&self) -> &str {
+        &self.creds.anchor_id
+    }
+
+    pub fn access_token(&self) -> &str {
+        &self.creds.access_token
+    }
+
+    /// Milliseconds since the epoch at which [`TokenKeeper::refresh`] should run.
+    pub fn due_ms(&self) -> i64 {
+        self.due_ms
+    }
+
+    /// How many refreshes succeeded since start.
+    pub fn refreshes(&self) -> u64 {
+        self.refreshes
+    }
+
+    pub fn is_due(&self, now_ms: i64) -> bool {
+        now_ms >= self.due_ms
+    }
+
+    /// Trades the refresh token for a new pair and saves it. On a transient failure the next
+    /// attempt is scheduled (`retry_after_ms` from now).
+    pub async fn refresh(&mut self, now_ms: impl Fn() -> i64) -> Result<(), RefreshError> {
+        let grant = match self.api.refresh(&self.creds.refresh_token).await {
+            Ok(grant) => grant,
+            Err(e @ LoginError::RefreshRefused { .. }) => return Err(RefreshError::Refused(e)),
+            Err(e) => {
+                let retry_after_ms = match &e {
+                    LoginError::RateLimited { retry_after_s } => retry_after_s.saturating_mul(1000),
+                    _ => 5_000,
+                };
+                self.due_ms = now_ms().saturating_add(i64::try_from(retry_after_ms).unwrap_or(0));
+                return Err(RefreshError::Transient {
+                    source: e,
+                    retry_after_ms,
+                });
+            }
+        };
+        let now = now_ms();
+        let creds = grant.into_credentials(&self.creds.orbit_url, now);
+        credentials::save(&self.state_dir, &creds)?;
+        self.due_ms = refresh_due_ms(now, creds.access_expires_at);
+        self.creds = creds;
+        self.refreshes += 1;
+        Ok(())
+    }
+}
