@@ -20,10 +20,17 @@ build: build-worker
 dev: build
 	scripts/dev.sh
 
+# The suites that start the real codex (feature `codex`) run in a private network namespace
+# with only loopback (scripts/private-net.sh): nothing they start can reach another machine.
+CODEX_SUITES := --test codex_mock --test anchor_codex --test anchor_faults
+
 test: build-worker
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p orbit-tests --features codex --all-targets -- -D warnings
 	$(CARGO) test --workspace
+	$(CARGO) build -p orbit-anchor
+	scripts/private-net.sh $(CARGO) test --offline -p orbit-tests --features codex $(CODEX_SUITES)
 
 fmt:
 	$(CARGO) fmt --all

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the built Worker under local workerd (`wrangler dev`) with D1 and Durable Objects
-# persisted in .dev/state. Every ORBIT_* variable in the environment reaches the Worker.
+# persisted in .dev/state, and an anchor paired with it (state in .dev/state/anchor) bridging codex
+# when codex can be found. Every ORBIT_* variable in the environment reaches the Worker.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -33,6 +34,39 @@ while IFS= read -r name; do
     vars+=(--var "$name:${!name}")
 done < <(compgen -e | grep '^ORBIT_' | sort)
 
+ORIGIN="http://127.0.0.1:$PORT"
 echo "orbit: http://localhost:$PORT  (inspector on port $INSPECTOR_PORT)"
-exec npx wrangler dev --port "$PORT" --inspector-port "$INSPECTOR_PORT" \
-    --persist-to .dev/state "${vars[@]}"
+npx wrangler dev --port "$PORT" --inspector-port "$INSPECTOR_PORT" \
+    --persist-to .dev/state "${vars[@]}" &
+children=($!)
+trap 'kill "${children[@]}" 2>/dev/null; wait' EXIT
+trap 'exit 130' INT TERM
+
+until node -e 'fetch(process.argv[1] + "/health").then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$ORIGIN"; do
+    kill -0 "${children[0]}" 2>/dev/null || { echo "dev: wrangler dev exited" >&2; exit 1; }
+    sleep 0.5
+done
+
+# The anchor: codex from ORBIT_CODEX, else `codex` on PATH, else the pinned npm package.
+ANCHOR_BIN="${ANCHOR_BIN:-target/release/anchor}"
+NPM_CODEX="node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex"
+codex="${ORBIT_CODEX:-}"
+if [ -z "$codex" ]; then
+    if command -v codex >/dev/null; then codex="$(command -v codex)";
+    elif [ -x "$NPM_CODEX" ]; then codex="$ROOT/$NPM_CODEX"; fi
+fi
+if [ -z "$codex" ]; then
+    echo "dev: no codex found, so no anchor runs. Install it with \`npm install -g @openai/codex\`" >&2
+    echo "dev: (or \`npm ci\` here on x86-64 Linux), or set ORBIT_CODEX=/path/to/codex." >&2
+elif [ ! -x "$ANCHOR_BIN" ]; then
+    echo "dev: $ANCHOR_BIN is missing; \`make dev\` builds it (or set ANCHOR_BIN)." >&2
+else
+    if [ ! -s .dev/state/anchor/credentials.json ]; then
+        node scripts/dev-pair.mjs "$ORIGIN" "$ANCHOR_BIN" .dev/state/anchor "${ORBIT_DEV_USER:-dev}"
+    fi
+    "$ANCHOR_BIN" run --state-dir .dev/state/anchor --orbit "$ORIGIN" --codex "$codex" \
+        --root "${ORBIT_DEV_ROOT:-$ROOT}" &
+    children+=($!)
+    echo "dev: anchor running (status: $ANCHOR_BIN status --state-dir .dev/state/anchor)"
+fi
+wait -n "${children[@]}"

@@ -80,7 +80,7 @@ pub enum Command {
     Run,
     /// Pair this machine with Orbit using the device-code flow and save the credentials.
     Login(LoginArgs),
-    /// Delete this machine's saved credentials.
+    /// Unpair this machine: Orbit revokes the anchor, then the saved credentials are deleted.
     Logout,
     /// Ask the running anchor for its state over the local control socket.
     Status,

@@ -231,7 +231,7 @@ async fn forward_stderr(stderr: tokio::process::ChildStderr) {
     let mut lines = BufReader::new(stderr).lines();
     loop {
         match lines.next_line().await {
-            Ok(Some(line)) => tracing::info!(target: "codex", "{line}"),
+            Ok(Some(line)) => tracing::info!(target: "codex", "{}", strip_ansi(&line)),
             Ok(None) => return,
             Err(e) => {
                 tracing::debug!(error = %e, "codex stderr ended");
@@ -239,6 +239,28 @@ async fn forward_stderr(stderr: tokio::process::ChildStderr) {
             }
         }
     }
+}
+
+/// `line` without ANSI escape sequences (codex colours its log even into a pipe).
+pub fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                // Parameters and intermediates, then one final byte in '@'..='~'.
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The codex executable: an explicit path as given, a bare name looked up on `PATH`.
@@ -290,6 +312,15 @@ mod tests {
         let got = lines(b"\xff\xfe\n{}\n", 100).await;
         assert_eq!(got.len(), 2);
         assert_eq!(got[1], Ok("{}".to_string()));
+    }
+
+    #[test]
+    fn ansi_sequences_are_stripped_from_codex_log_lines() {
+        assert_eq!(
+            strip_ansi("\u{1b}[2m2026\u{1b}[0m \u{1b}[31mERROR\u{1b}[0m x"),
+            "2026 ERROR x"
+        );
+        assert_eq!(strip_ansi("plain"), "plain");
     }
 
     #[test]

@@ -114,8 +114,15 @@ pub struct DeviceApi {
 
 impl DeviceApi {
     pub fn new(base: &str) -> Self {
+        // Polls come every 5 s, which is also a common keep-alive timeout: a pooled connection
+        // reused just as the server closes it loses the request. Idle connections are dropped
+        // well before that, so each poll starts on a live connection.
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap_or_default();
         Self {
-            http: reqwest::Client::new(),
+            http,
             base: base.trim_end_matches('/').to_string(),
         }
     }
@@ -319,13 +326,28 @@ where
     let mut interval = Duration::from_secs(code.interval.max(1));
     let lifetime = Duration::from_secs(code.expires_in);
     let mut waited = Duration::ZERO;
+    let mut failures = 0;
     loop {
         if waited > lifetime {
             return Err(LoginError::Expired);
         }
         sleep(interval).await;
         waited += interval;
-        match api.poll(&code.device_code).await? {
+        let outcome = match api.poll(&code.device_code).await {
+            Ok(outcome) => {
+                failures = 0;
+                outcome
+            }
+            // A dropped connection or a 5xx is not an answer: poll again at the next interval,
+            // unless it keeps happening.
+            Err(e) if is_transient(&e) && failures < MAX_TRANSIENT_POLL_FAILURES => {
+                failures += 1;
+                tracing::warn!(error = %e, "polling for approval failed; trying again");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        match outcome {
             PollOutcome::Granted(grant) => return Ok(grant),
             PollOutcome::Pending => {}
             PollOutcome::SlowDown => {
@@ -343,6 +365,18 @@ where
                 })
             }
         }
+    }
+}
+
+/// Consecutive failed polls (network errors, 5xx) tolerated before giving up.
+pub const MAX_TRANSIENT_POLL_FAILURES: u32 = 3;
+
+/// Whether a failed call may succeed if simply repeated.
+fn is_transient(e: &LoginError) -> bool {
+    match e {
+        LoginError::Http { .. } | LoginError::RateLimited { .. } => true,
+        LoginError::Unexpected { status, .. } => *status >= 500,
+        _ => false,
     }
 }
 
@@ -594,6 +628,63 @@ mod tests {
         );
         let e = api.poll("dc").await.expect_err("bad 200");
         assert!(!e.to_string().contains("leak"), "{e}");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn polling_rides_out_a_few_server_errors_but_not_endless_ones() -> anyhow::Result<()> {
+        let (url, _) = serve(vec![
+            (503, "worker restarted mid-request".into()),
+            err("authorization_pending"),
+            (502, "bad gateway".into()),
+            granted(),
+        ])
+        .await?;
+        let (_, sleep) = recorder();
+        let grant = poll_for_token(&DeviceApi::new(&url), &code(1, 600), sleep).await?;
+        assert_eq!(grant.anchor_id, "anc_1");
+
+        let (url, seen) = serve(vec![(503, "down".into()); 10]).await?;
+        let (_, sleep) = recorder();
+        let e = poll_for_token(&DeviceApi::new(&url), &code(1, 600), sleep)
+            .await
+            .expect_err("gives up");
+        assert!(e.to_string().contains("503"), "{e}");
+        assert_eq!(
+            seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.len(),
+            usize::try_from(MAX_TRANSIENT_POLL_FAILURES)? + 1
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn refresh_returns_the_new_pair_or_a_precise_refusal() -> anyhow::Result<()> {
+        let (url, seen) = serve(vec![
+            granted(),
+            (
+                401,
+                r#"{"error":{"code":"refresh_reused","message":"the refresh token was already used"}}"#
+                    .into(),
+            ),
+        ])
+        .await?;
+        let api = DeviceApi::new(&url);
+        let grant = api.refresh("ora_old").await?;
+        assert_eq!(grant.refresh_token, "ora_rt");
+        let e = api.refresh("ora_old").await.expect_err("refused");
+        assert!(
+            matches!(&e, LoginError::RefreshRefused { code, .. } if code == "refresh_reused"),
+            "{e}"
+        );
+        let seen = seen
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .clone();
+        assert_eq!(seen[0].path, "/auth/device/refresh");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&seen[0].body)?["refreshToken"],
+            "ora_old"
+        );
         Ok(())
     }
 

@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::{repo_root, Orbit, TempDir};
+use crate::codex::{codex_binary, CodexHome};
+use crate::mock_model::MockModel;
+use crate::{repo_root, Orbit, Session, TempDir};
 
 /// The `anchor` binary cargo built for this workspace (`ORBIT_TEST_ANCHOR` overrides).
 pub fn anchor_binary() -> Result<PathBuf> {
@@ -264,6 +266,11 @@ impl AnchorProc {
         }
     }
 
+    /// Runs another CLI command against this anchor's state directory (`status`, `stop`…).
+    pub async fn cli(&self, args: &[&str]) -> Result<String> {
+        cli(&self.state_dir, args).await
+    }
+
     /// Sends a signal (by name, e.g. `TERM`) with the system's `kill`.
     pub async fn signal(&self, name: &str) -> Result<()> {
         let pid = self.pid().ok_or_else(|| anyhow!("the anchor has exited"))?;
@@ -283,6 +290,64 @@ impl AnchorProc {
         // Let the log readers drain the pipes.
         tokio::time::sleep(Duration::from_millis(50)).await;
         Ok(status.code())
+    }
+}
+
+/// Runs `anchor <args> --state-dir <dir>` to completion: its stdout, or an error with its
+/// stderr when it fails.
+pub async fn cli(state_dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(anchor_binary()?)
+        .args(args)
+        .arg("--state-dir")
+        .arg(state_dir)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("running the anchor CLI")?;
+    if !out.status.success() {
+        bail!(
+            "`anchor {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A user with a paired, running anchor bridging the real codex, whose model is a fresh mock.
+pub struct AnchorRig {
+    pub web: Session,
+    pub paired: Paired,
+    pub mock: MockModel,
+    pub home: CodexHome,
+    pub options: AnchorOptions,
+    pub anchor: AnchorProc,
+}
+
+impl AnchorRig {
+    /// A new user of `orbit`, an anchor named `name` paired through the device flow, and
+    /// `anchor run` started (not yet necessarily connected: see [`AnchorProc::wait_status`]).
+    pub async fn start(orbit: &Orbit, name: &str) -> Result<AnchorRig> {
+        let web = orbit.new_user().await?;
+        let paired = pair(orbit, &web.access_token, name).await?;
+        let mock = MockModel::start().await?;
+        let home = CodexHome::new(&mock.base_url())?;
+        let options = AnchorOptions {
+            codex: codex_binary()?,
+            roots: vec![home.workspace().to_path_buf()],
+            env: home.env(),
+            orbit_url: None,
+        };
+        let anchor = AnchorProc::start(paired.state_dir(), &options)?;
+        Ok(AnchorRig {
+            web,
+            paired,
+            mock,
+            home,
+            options,
+            anchor,
+        })
     }
 }
 

@@ -39,6 +39,11 @@ pub use orbit_shared;
 pub mod anchor;
 pub mod api;
 
+/// Running the real `codex app-server` against the mock model, offline.
+pub mod codex;
+/// A mock of the OpenAI Responses API for codex.
+pub mod mock_model;
+
 /// The Origin the test Orbit allows (`ORBIT_ALLOWED_ORIGINS`).
 pub const ALLOWED_ORIGIN: &str = "http://allowed.test";
 
@@ -433,6 +438,15 @@ impl Orbit {
         )
     }
 
+    /// Like [`Orbit::start_in`], with extra Worker variables.
+    pub fn start_in_with(dir: &Path, secret: &str, vars: &[(&str, &str)]) -> Result<Orbit> {
+        let vars = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Orbit::launch(State::Borrowed(dir.to_path_buf()), secret.to_string(), vars)
+    }
+
     fn launch(state: State, secret: String, vars: Vec<(String, String)>) -> Result<Orbit> {
         let build = repo_root().join("worker/build");
         if !build.join("index.js").is_file() || !build.join("index_bg.wasm").is_file() {
@@ -513,7 +527,7 @@ impl Orbit {
     fn boot(&mut self) -> Result<()> {
         let mut last_error = None;
         for _attempt in 0..3 {
-            match self.boot_once() {
+            match self.boot_once(None) {
                 Ok(()) => return Ok(()),
                 Err(BootError::PortTaken(e)) => last_error = Some(e),
                 Err(BootError::Fatal(e)) => return Err(e),
@@ -522,8 +536,9 @@ impl Orbit {
         Err(last_error.unwrap_or_else(|| anyhow!("wrangler did not start")))
     }
 
-    fn boot_once(&mut self) -> std::result::Result<(), BootError> {
-        let (port, inspector) = free_ports().map_err(BootError::Fatal)?;
+    fn boot_once(&mut self, fixed_port: Option<u16>) -> std::result::Result<(), BootError> {
+        let (free, inspector) = free_ports().map_err(BootError::Fatal)?;
+        let port = fixed_port.unwrap_or(free);
         self.starts += 1;
         let mut args: Vec<String> = vec![
             "dev".into(),
@@ -599,6 +614,26 @@ impl Orbit {
     pub fn restart(&mut self) -> Result<()> {
         self.stop();
         self.boot()
+    }
+
+    /// Stops wrangler and starts it again on the same state and the same port, as a restarted
+    /// server looks to the anchors connected to it.
+    pub fn restart_same_port(&mut self) -> Result<()> {
+        let port = self.port;
+        self.stop();
+        let mut last_error = None;
+        for _attempt in 0..20 {
+            match self.boot_once(Some(port)) {
+                Ok(()) => return Ok(()),
+                // The old listener may linger for a moment after its process group is gone.
+                Err(BootError::PortTaken(e)) => {
+                    last_error = Some(e);
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(BootError::Fatal(e)) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow!("wrangler did not start on port {port}")))
     }
 
     /// Stops wrangler (its whole process group), keeping the state directory.
@@ -934,6 +969,12 @@ impl Ws {
     pub fn named(mut self, label: &str) -> Self {
         self.label = label.to_string();
         self
+    }
+
+    /// How long each wait on this socket may take (the default suits the relay alone; a turn
+    /// through codex takes longer).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
     }
 
     pub async fn send_text(&mut self, text: impl Into<String>) -> Result<()> {

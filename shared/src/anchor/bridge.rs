@@ -291,9 +291,22 @@ impl Bridge {
                 self.to_orbit_bytes = 0;
             }
             BridgeEvent::OrbitDisconnected => self.orbit_connected = false,
-            BridgeEvent::LocalFrame(text) => self.emit_orbit(text, false, &mut out),
+            BridgeEvent::LocalFrame(text) => self.local_frame(text, &mut out),
         }
         out
+    }
+
+    fn local_frame(&mut self, text: String, out: &mut Vec<BridgeAction>) {
+        if text.len() <= self.config.max_frame_bytes {
+            self.emit_orbit(text, false, out);
+            return;
+        }
+        // Orbit would refuse it and its requester would wait forever: answer with an error.
+        if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text) {
+            let id = map.get("id").filter(|id| !id.is_null());
+            let is_response = id.is_some() && !map.contains_key("method");
+            self.oversized_line(&map, id, is_response, text.len(), out);
+        }
     }
 
     /// The `anchor.hello` control frame for the current metadata.
@@ -369,13 +382,13 @@ impl Bridge {
             .and_then(Value::as_str)
             .unwrap_or("response");
         self.last_error = Some(format!(
-            "codex sent a {len}-byte {method} frame, over Orbit's {} byte limit; dropped",
+            "a {len}-byte {method} frame for Orbit is over Orbit's {} byte limit; dropped",
             self.config.max_frame_bytes
         ));
         if let (true, Some(id)) = (is_response, id) {
             self.in_flight.remove(&id.to_string());
             let message = format!(
-                "codex's answer is {len} bytes, more than Orbit relays ({} bytes); \
+                "the answer is {len} bytes, more than Orbit relays ({} bytes); \
                  ask for less (e.g. a smaller page or limit)",
                 self.config.max_frame_bytes
             );
@@ -1056,6 +1069,20 @@ mod tests {
         assert!(to_orbit(&ev(&mut b, BridgeEvent::CodexLine(note))).is_empty());
         assert_eq!(b.stats().oversized_codex_lines, 2);
         assert!(b.last_error().is_some_and(|e| e.contains("over Orbit's")));
+    }
+
+    #[test]
+    fn an_oversized_helper_answer_becomes_an_error() {
+        let mut b = bridge_with(BridgeConfig {
+            max_frame_bytes: 100,
+            ..BridgeConfig::default()
+        });
+        ev(&mut b, BridgeEvent::OrbitConnected);
+        let answer = Bridge::helper_response(&json!("h1"), Ok(json!({"data": "z".repeat(200)})));
+        let sent = to_orbit(&ev(&mut b, BridgeEvent::LocalFrame(answer)));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0]["id"], "h1");
+        assert_eq!(sent[0]["error"]["data"]["code"], "frame_too_large");
     }
 
     #[test]
