@@ -32,6 +32,8 @@ pub struct OrbitStatus {
     pub token_refreshes: u64,
     /// Frames waiting for Orbit to come back.
     pub buffered_frames: usize,
+    /// Frames dropped because the buffer for an absent Orbit was full.
+    pub dropped_frames: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,6 +312,12 @@ pub fn render_status(s: &StatusReport) -> String {
         out.push_str(&format!(
             "{} frame(s) waiting for Orbit\n",
             s.orbit.buffered_frames
+        ));
+    }
+    if s.orbit.dropped_frames > 0 {
+        out.push_str(&format!(
+            "{} frame(s) dropped while Orbit was away (buffer full)\n",
+            s.orbit.dropped_frames
         ));
     }
     if let Some(e) = &s.orbit.last_error {

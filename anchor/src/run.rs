@@ -430,5 +430,16 @@ impl Anchor {
             s.codex.last_error = Some(e.to_string());
         }
         s.orbit.buffered_frames = self.bridge.buffered_to_orbit() + self.orphaned.len();
+        let stats = self.bridge.stats();
+        let dropped = stats.to_orbit_notifications_dropped + stats.to_orbit_responses_dropped;
+        // Logged at 1, 2, 4, 8… drops, so a long outage cannot flood the log.
+        let previous = s.orbit.dropped_frames;
+        if dropped > previous && dropped.ilog2() != previous.checked_ilog2().unwrap_or(u32::MAX) {
+            tracing::warn!(
+                dropped,
+                "the buffer for Orbit is full (Orbit unreachable for long); dropping the oldest frames, notifications first"
+            );
+        }
+        s.orbit.dropped_frames = dropped;
     }
 }
