@@ -83,8 +83,8 @@ pub enum LoginError {
     Refused(String),
     #[error("cannot reach Orbit at {url}: {message}")]
     Http { url: String, message: String },
-    #[error("Orbit refused the anchor's refresh token ({code}): {message}")]
-    RefreshRefused { code: String, message: String },
+    #[error("Orbit refused the anchor's token ({code}): {message}")]
+    TokenRefused { code: String, message: String },
     #[error("Orbit is rate-limiting token refreshes; retry in {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
     #[error("unexpected answer from {url}: HTTP {status}: {body}")]
@@ -136,28 +136,28 @@ impl DeviceApi {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<(u16, String), LoginError> {
-        self.post_with_retry_after(path, body)
+        self.post_full(path, body, None)
             .await
             .map(|(status, _, text)| (status, text))
     }
 
-    /// Like `post`, also returning the `Retry-After` header (seconds) when present.
-    async fn post_with_retry_after(
+    /// Like `post`, with an optional Bearer token, also returning the `Retry-After` header
+    /// (seconds) when present.
+    async fn post_full(
         &self,
         path: &str,
         body: &serde_json::Value,
+        bearer: Option<&str>,
     ) -> Result<(u16, Option<u64>, String), LoginError> {
         let url = format!("{}{path}", self.base);
-        let resp = self
-            .http
-            .post(&url)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| LoginError::Http {
-                url: url.clone(),
-                message: e.to_string(),
-            })?;
+        let mut request = self.http.post(&url).json(body);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let resp = request.send().await.map_err(|e| LoginError::Http {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -233,34 +233,15 @@ impl DeviceApi {
 impl DeviceApi {
     /// `POST /auth/logout` with the anchor's access token: Orbit unpairs this anchor.
     pub async fn logout(&self, access_token: &str) -> Result<(), LoginError> {
-        let url = format!("{}/auth/logout", self.base);
-        let resp = self
-            .http
-            .post(&url)
-            .bearer_auth(access_token)
-            .send()
-            .await
-            .map_err(|e| LoginError::Http {
-                url: url.clone(),
-                message: e.to_string(),
-            })?;
-        let status = resp.status().as_u16();
-        if status == 200 {
-            return Ok(());
-        }
-        let text = resp.text().await.unwrap_or_default();
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        match (status, v.pointer("/error/code").and_then(|c| c.as_str())) {
-            (401, Some(code)) => Err(LoginError::RefreshRefused {
-                code: code.to_string(),
-                message: v
-                    .pointer("/error/message")
-                    .and_then(|m| m.as_str())
-                    .unwrap_or_default()
-                    .to_string(),
-            }),
+        let path = "/auth/logout";
+        let (status, _, text) = self
+            .post_full(path, &serde_json::json!({}), Some(access_token))
+            .await?;
+        match status {
+            200 => Ok(()),
+            401 => Err(refusal(&text)),
             _ => Err(LoginError::Unexpected {
-                url,
+                url: format!("{}{path}", self.base),
                 status,
                 body: truncate(&text),
             }),
@@ -268,12 +249,16 @@ impl DeviceApi {
     }
 
     /// `POST /auth/device/refresh`: trades the (single-use) refresh token for a new pair.
-    /// A 401 is [`LoginError::RefreshRefused`]: the anchor was revoked, or the token expired or
+    /// A 401 is [`LoginError::TokenRefused`]: the anchor was revoked, or the token expired or
     /// was already used; nothing but `anchor login` can fix that.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenGrant, LoginError> {
         let path = "/auth/device/refresh";
         let (status, retry_after, text) = self
-            .post_with_retry_after(path, &serde_json::json!({ "refreshToken": refresh_token }))
+            .post_full(
+                path,
+                &serde_json::json!({ "refreshToken": refresh_token }),
+                None,
+            )
             .await?;
         let unexpected = || LoginError::Unexpected {
             url: format!("{}{path}", self.base),
@@ -286,24 +271,27 @@ impl DeviceApi {
         };
         match status {
             200 => serde_json::from_str(&text).map_err(|_| unexpected()),
-            401 | 403 => {
-                let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| unexpected())?;
-                let field = |name: &str| {
-                    v.pointer(&format!("/error/{name}"))
-                        .and_then(|c| c.as_str())
-                        .unwrap_or("unknown")
-                        .to_string()
-                };
-                Err(LoginError::RefreshRefused {
-                    code: field("code"),
-                    message: field("message"),
-                })
-            }
+            401 | 403 => Err(refusal(&text)),
             429 => Err(LoginError::RateLimited {
                 retry_after_s: retry_after.unwrap_or(30),
             }),
             _ => Err(unexpected()),
         }
+    }
+}
+
+/// Orbit's `{"error":{"code","message"}}` refusal of a token.
+fn refusal(text: &str) -> LoginError {
+    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    let field = |name: &str| {
+        v.pointer(&format!("/error/{name}"))
+            .and_then(|c| c.as_str())
+            .unwrap_or("unknown")
+            .to_string()
+    };
+    LoginError::TokenRefused {
+        code: field("code"),
+        message: field("message"),
     }
 }
 
@@ -673,7 +661,7 @@ mod tests {
         assert_eq!(grant.refresh_token, "ora_rt");
         let e = api.refresh("ora_old").await.expect_err("refused");
         assert!(
-            matches!(&e, LoginError::RefreshRefused { code, .. } if code == "refresh_reused"),
+            matches!(&e, LoginError::TokenRefused { code, .. } if code == "refresh_reused"),
             "{e}"
         );
         let seen = seen

@@ -142,7 +142,7 @@ async fn logout(cfg: &Config) -> Result<()> {
                 println!("Anchor {anchor_id} unpaired: Orbit revoked it.");
                 Ok(())
             }
-            Err(e @ login::LoginError::RefreshRefused { .. }) => {
+            Err(e @ login::LoginError::TokenRefused { .. }) => {
                 println!("Orbit had already revoked this anchor ({e}).");
                 Ok(())
             }

@@ -101,7 +101,7 @@ impl TokenKeeper {
     pub async fn refresh(&mut self, now_ms: impl Fn() -> i64) -> Result<(), RefreshError> {
         let grant = match self.api.refresh(&self.creds.refresh_token).await {
             Ok(grant) => grant,
-            Err(e @ LoginError::RefreshRefused { .. }) => return Err(RefreshError::Refused(e)),
+            Err(e @ LoginError::TokenRefused { .. }) => return Err(RefreshError::Refused(e)),
             Err(e) => {
                 let retry_after_ms = match &e {
                     LoginError::RateLimited { retry_after_s } => retry_after_s.saturating_mul(1000),
