@@ -21,15 +21,24 @@ fn ready(status: &Value) -> bool {
 
 #[tokio::test]
 async fn sigterm_stops_the_anchor_cleanly_closing_its_socket_and_reaping_codex() -> Result<()> {
+    stops_cleanly_on("TERM").await
+}
+
+#[tokio::test]
+async fn sigint_stops_the_anchor_cleanly_closing_its_socket_and_reaping_codex() -> Result<()> {
+    stops_cleanly_on("INT").await
+}
+
+async fn stops_cleanly_on(signal: &str) -> Result<()> {
     require_private_netns()?;
     let orbit = Orbit::shared()?;
-    let mut rig = AnchorRig::start(orbit, "sigterm").await?;
+    let mut rig = AnchorRig::start(orbit, signal).await?;
     let status = rig.anchor.wait_status("ready", READY, ready).await?;
     let codex_pid = status["codex"]["pid"].as_u64().unwrap_or_default() as u32;
     ensure!(process_alive(codex_pid), "codex runs: {status}");
     let (mut client, _, _) = orbit.client(&rig.web).await?;
 
-    rig.anchor.signal("TERM").await?;
+    rig.anchor.signal(signal).await?;
     let code = rig.anchor.wait_exit(Duration::from_secs(10)).await?;
     assert_eq!(code, Some(0), "a clean exit:\n{}", rig.anchor.log());
     assert!(!process_alive(codex_pid), "codex was reaped, not orphaned");
