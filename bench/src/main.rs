@@ -4,8 +4,11 @@
 //! on free loopback ports, fresh state, dev API on); `--url` measures one that is already
 //! running (`make dev`). Scenarios: the loopback WebSocket echo floor, the relay round trip,
 //! fan-out to 1/10/50 clients, 1,000 idle subscribed sockets, workerd's memory before,
-//! during and after load, and the wasm bundle's size. Every loop is bounded in count and time.
+//! during and after load, the wasm bundle's size, and the real `anchor` process (its idle
+//! memory, its cost per frame, and throughput through it). Every loop is bounded in count and
+//! time.
 
+mod anchor;
 mod auth;
 mod baseline;
 mod fanout;
@@ -36,6 +39,9 @@ enum Scenario {
     Wasm,
     /// The sign-in endpoints' latency, on a private Orbit of its own (not in the default run).
     Auth,
+    /// The real `anchor run` bridging the `echo-codex` stand-in: idle RSS, overhead per frame
+    /// and pipelined throughput (builds both first; needs the harness's Orbit).
+    Anchor,
 }
 
 /// Benchmarks Orbit (SPEC §6) on this machine, over loopback only.
@@ -69,7 +75,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "floor,relay,fanout,idle,memory,wasm"
+        default_value = "floor,relay,anchor,fanout,idle,memory,wasm"
     )]
     only: Vec<Scenario>,
     /// Round trips measured (after the warm-up), for the floor and the relay each.
@@ -128,6 +134,39 @@ struct Args {
     /// The wasm bundle to size.
     #[arg(long, value_name = "FILE")]
     wasm: Option<PathBuf>,
+    /// The anchor binary to measure (default: `anchor` next to this executable, built first
+    /// with cargo when run through cargo).
+    #[arg(long, value_name = "FILE")]
+    anchor_bin: Option<PathBuf>,
+    /// Do not build the anchor and echo-codex; use the binaries next to this executable.
+    #[arg(long)]
+    anchor_no_build: bool,
+    /// Seconds the anchor idles, connected with codex ready, before its RSS is read.
+    #[arg(long, default_value_t = 3)]
+    anchor_idle: u64,
+    /// Requests one client pipelines through the anchor (and through the bench's own).
+    #[arg(long, default_value_t = 20_000)]
+    anchor_requests: u64,
+    /// ...with at most this many unanswered at a time.
+    #[arg(long, default_value_t = 256)]
+    anchor_window: usize,
+    /// Seconds one pipelined run may take.
+    #[arg(long, default_value_t = 60)]
+    anchor_timeout: u64,
+    /// Seconds the anchor's RSS is followed after the load.
+    #[arg(long, default_value_t = 5)]
+    anchor_settle: u64,
+    /// Experiment: extra environment for `anchor run` (repeatable), e.g.
+    /// `TOKIO_WORKER_THREADS=1`.
+    #[arg(long = "anchor-env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    anchor_env: Vec<(String, String)>,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
 }
 
 impl Args {
@@ -149,8 +188,34 @@ fn main() {
 
 /// Runs the benchmark; false when a scenario failed to run (missed targets are not failures).
 fn run(args: Args) -> Result<bool> {
+    // The anchor scenario's binaries are built and found before anything else runs (no Orbit
+    // yet, no other thread), and before the clock starts.
+    let mut echo_codex = None;
+    let mut setup_error = None;
+    if args.wants(Scenario::Anchor) {
+        if args.url.is_some() || args.baseline.is_some() {
+            setup_error = Some(
+                "anchor: the scenario pairs through the Orbit the bench starts itself; \
+                 not run with --url or --baseline"
+                    .to_string(),
+            );
+        } else {
+            if !args.anchor_no_build && std::env::var_os("CARGO").is_some() {
+                progress(&args, "building the anchor and echo-codex (cargo build)");
+            }
+            match anchor::binaries(args.anchor_bin.as_deref(), args.anchor_no_build) {
+                Ok(bins) => {
+                    // For the harness's `anchor_binary()` (pairing, `anchor run`, status).
+                    std::env::set_var("ORBIT_TEST_ANCHOR", &bins.anchor);
+                    echo_codex = Some(bins.echo_codex);
+                }
+                Err(e) => setup_error = Some(format!("anchor: {e:#}")),
+            }
+        }
+    }
     let started = Instant::now();
     let mut report = Report::new(Machine::probe());
+    report.errors.extend(setup_error);
     if args.wants(Scenario::Wasm) {
         let path = args
             .wasm
@@ -165,7 +230,8 @@ fn run(args: Args) -> Result<bool> {
         Scenario::Memory,
     ]
     .iter()
-    .any(|s| args.wants(*s));
+    .any(|s| args.wants(*s))
+        || echo_codex.is_some();
     let mut target = if !needs_orbit {
         None
     } else if let Some(url) = &args.url {
@@ -203,7 +269,12 @@ fn run(args: Args) -> Result<bool> {
         .map(Target::workerd_pids)
         .unwrap_or_default();
     let workerd0 = procfs::cpu_sum_secs(&pids);
-    runtime.block_on(measure(&args, target.as_ref(), &mut report));
+    runtime.block_on(measure(
+        &args,
+        target.as_ref(),
+        echo_codex.as_deref(),
+        &mut report,
+    ));
     if args.wants(Scenario::Auth) {
         progress(&args, "sign-in endpoints (a private Orbit)");
         match runtime.block_on(auth::measure(args.auth_rounds)) {
@@ -211,7 +282,12 @@ fn run(args: Args) -> Result<bool> {
             Err(e) => report.errors.push(format!("auth: {e:#}")),
         }
     }
-    let ours = (procfs::self_cpu_secs() - self0) + (procfs::cpu_sum_secs(&pids) - workerd0);
+    let anchor_cpu = report
+        .anchor
+        .as_ref()
+        .map_or(0.0, |a| a.anchor_cpu_secs + a.codex_cpu_secs);
+    let ours =
+        (procfs::self_cpu_secs() - self0) + (procfs::cpu_sum_secs(&pids) - workerd0) + anchor_cpu;
     let other = (procfs::machine_busy_secs() - busy0 - ours).max(0.0);
     report.machine.other_cpu_secs = other;
     report.machine.other_cpu_pct =
@@ -286,7 +362,12 @@ fn store_rtt(report: &mut Report, set: rtt::RttSet) {
     report.relay = relay.or(report.relay.take());
 }
 
-async fn measure(args: &Args, target: Option<&Target>, report: &mut Report) {
+async fn measure(
+    args: &Args,
+    target: Option<&Target>,
+    echo_codex: Option<&std::path::Path>,
+    report: &mut Report,
+) {
     // The floor alone when there is no Orbit to compare with; otherwise interleaved with the
     // relay below.
     let want_relay = args.wants(Scenario::Relay) && target.is_some();
@@ -331,6 +412,25 @@ async fn measure(args: &Args, target: Option<&Target>, report: &mut Report) {
         sampler.phase("relay");
         let set = rtt_on_one_thread(Some(target), args);
         store_rtt(report, set);
+    }
+    if let Some(codex) = echo_codex {
+        sampler.phase("anchor");
+        let options = anchor::Options {
+            codex: codex.to_path_buf(),
+            idle: Duration::from_secs(args.anchor_idle),
+            rtt_warmup: args.rtt_warmup,
+            rtt_samples: args.rtt_samples,
+            method: args.rtt_method.clone(),
+            requests: args.anchor_requests,
+            window: args.anchor_window,
+            timeout: Duration::from_secs(args.anchor_timeout),
+            settle: Duration::from_secs(args.anchor_settle),
+            env: args.anchor_env.clone(),
+        };
+        match anchor::run(target, &options, &|what| progress(args, what)).await {
+            Ok(r) => report.anchor = Some(r),
+            Err(e) => report.errors.push(format!("anchor: {e:#}")),
+        }
     }
     if args.wants(Scenario::Fanout) {
         for kind in &args.fanout_kind {

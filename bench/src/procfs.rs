@@ -1,4 +1,5 @@
-//! Finding Orbit's workerd processes and reading their memory and CPU time from `/proc`.
+//! Finding Orbit's workerd processes and reading their (and the anchor's) memory and CPU time
+//! from `/proc`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -160,12 +161,37 @@ pub fn workerd_for_port(port: u16) -> Vec<u32> {
 
 /// VmRSS of `pid` in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_field(pid, "VmRSS")
+}
+
+/// A numeric field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`, `RssAnon`, `Threads`…): its
+/// first number, in the unit the kernel gives (KiB for the memory fields).
+pub fn status_field(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
+}
+
+/// CPU time of `pid`'s live threads in seconds, from the scheduler's nanosecond counters
+/// (`/proc/<pid>/task/*/schedstat`): finer than [`cpu_secs`]'s clock ticks, for short
+/// phases. Threads that already exited are not counted.
+pub fn thread_cpu_secs(pid: u32) -> Option<f64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut ns = 0u64;
+    for task in tasks.filter_map(Result::ok) {
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        ns += text
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Some(ns as f64 / 1e9)
 }
 
 /// Summed VmRSS of `pids` in KiB (processes that are gone count 0).

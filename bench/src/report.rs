@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::anchor::{AnchorResult, IDLE_RSS_LIMIT_KIB, OVERHEAD_LIMIT_US};
 use crate::fanout::{FanoutResult, Kind};
 use crate::idle::IdleResult;
 use crate::memory::MemoryResult;
@@ -132,6 +133,8 @@ pub struct Report {
     pub relay: Option<RttResult>,
     pub relay_p50_ratio: Option<f64>,
     pub relay_p99_ratio: Option<f64>,
+    /// The real anchor bridging the echo-codex stand-in.
+    pub anchor: Option<AnchorResult>,
     pub fanout: Vec<FanoutResult>,
     pub idle: Vec<IdleResult>,
     pub memory: Option<MemoryResult>,
@@ -149,6 +152,11 @@ fn mib_of_kib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
+/// Decimal megabytes (the SPEC's "10 MB") of a KiB figure.
+fn mb_of_kib(kib: u64) -> f64 {
+    kib as f64 * 1024.0 / 1e6
+}
+
 impl Report {
     pub fn new(machine: Machine) -> Report {
         Report {
@@ -161,6 +169,7 @@ impl Report {
             relay: None,
             relay_p50_ratio: None,
             relay_p99_ratio: None,
+            anchor: None,
             fanout: Vec::new(),
             idle: Vec::new(),
             memory: None,
@@ -213,6 +222,28 @@ impl Report {
                     r99, relay.latency.p99_us, floor.latency.p99_us
                 ),
                 met: r99 <= 10.0,
+            });
+        }
+        if let Some(a) = &self.anchor {
+            let after = a.after_load_final.rss_kib;
+            checks.push(Check {
+                target: "anchor idle RSS ≤ 10 MB (codex excluded)".into(),
+                measured: format!(
+                    "{:.1} MB idle, {:.1} MB after load (peak {:.1} MB)",
+                    mb_of_kib(a.idle.rss_kib),
+                    mb_of_kib(after),
+                    mb_of_kib(a.peak_kib)
+                ),
+                met: a.idle.rss_kib as f64 <= IDLE_RSS_LIMIT_KIB
+                    && after as f64 <= IDLE_RSS_LIMIT_KIB,
+            });
+            checks.push(Check {
+                target: "anchor overhead per frame ≤ 50 µs".into(),
+                measured: format!(
+                    "{:.0} µs: p50 ({:.0} − {:.0} µs) / 2",
+                    a.overhead_p50_us, a.rtt_anchor.latency.p50_us, a.rtt_echo.latency.p50_us
+                ),
+                met: a.overhead_p50_us <= OVERHEAD_LIMIT_US,
             });
         }
         let thread_runs = || self.fanout.iter().filter(|f| f.kind == Kind::Thread);
@@ -356,6 +387,10 @@ impl Report {
                     ratio(r.latency.p99_us, f.latency.p99_us)
                 );
             }
+        }
+
+        if let Some(a) = &self.anchor {
+            self.anchor_table(&mut s, a);
         }
 
         if !self.fanout.is_empty() {
@@ -537,5 +572,137 @@ impl Report {
         }
         let _ = writeln!(s, "\ntotal {:.1} s", self.total_secs);
         s
+    }
+}
+
+impl Report {
+    fn anchor_table(&self, s: &mut String, a: &AnchorResult) {
+        let _ = writeln!(
+            s,
+            "\nAnchor: `anchor run` (pid {}) bridging {}",
+            a.anchor_pid, a.codex
+        );
+        let _ = writeln!(
+            s,
+            "  binary {} ({:.1} MB); connected with codex ready {:.2} s after start",
+            a.anchor_binary,
+            a.anchor_binary_bytes as f64 / 1e6,
+            a.ready_secs
+        );
+        let _ = writeln!(
+            s,
+            "  RSS (MB = 10^6 bytes): idle {:.2} (anonymous {:.2}, {} threads) after {:.0} s idle; peak {:.2}; echo-codex {:.2}",
+            mb_of_kib(a.idle.rss_kib),
+            mb_of_kib(a.idle.anon_kib),
+            a.idle.threads,
+            a.idle_secs,
+            mb_of_kib(a.peak_kib),
+            mb_of_kib(a.codex_rss_kib)
+        );
+        let series: Vec<String> = a
+            .after_load
+            .iter()
+            .map(|p| format!("{:.0}s {:.2}", p.secs, mb_of_kib(p.rss_kib)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  after load: {} (anonymous {:.2}, {} threads)",
+            series.join(", "),
+            mb_of_kib(a.after_load_final.anon_kib),
+            a.after_load_final.threads
+        );
+        let _ = writeln!(
+            s,
+            "  round trips, 1 KB requests (µs), alternating in blocks of 100"
+        );
+        let _ = writeln!(
+            s,
+            "  {:<34} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "", "samples", "min", "p50", "p95", "p99", "max"
+        );
+        for (name, r) in [
+            ("via the bench's own anchor (echo)", &a.rtt_echo),
+            ("via anchor + echo-codex", &a.rtt_anchor),
+        ] {
+            let l = &r.latency;
+            let _ = writeln!(
+                s,
+                "  {:<34} {:>7} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0}",
+                name, l.samples, l.min_us, l.p50_us, l.p95_us, l.p99_us, l.max_us
+            );
+        }
+        let p = &a.pipe.latency;
+        let _ = writeln!(
+            s,
+            "  {:<34} {:>7} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0}",
+            "bench ⇄ echo-codex over pipes",
+            p.samples,
+            p.min_us,
+            p.p50_us,
+            p.p95_us,
+            p.p99_us,
+            p.max_us
+        );
+        let _ = writeln!(
+            s,
+            "  overhead per frame, (anchor − echo) / 2: p50 {:.0} µs, p99 {:.0} µs \
+             (the codex hop alone, pipes p50 / 2: {:.0} µs)",
+            a.overhead_p50_us,
+            a.overhead_p99_us,
+            p.p50_us / 2.0
+        );
+        let _ = writeln!(
+            s,
+            "  CPU per round trip: anchor {:.0} µs, echo-codex {:.0} µs",
+            a.rtt_anchor_cpu_us, a.rtt_codex_cpu_us
+        );
+        if let Some(t) = a.throughput.first() {
+            let _ = writeln!(
+                s,
+                "  pipelined: one client, {} 1 KB requests, at most {} unanswered",
+                t.requests, t.window
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  {:<8} {:>10} {:>7} {:>7} {:>5} {:>6} {:>6} {:>9} {:>8} {:>9} {:>8} {:>10}",
+            "via",
+            "answers/s",
+            "secs",
+            "missing",
+            "dup",
+            "order",
+            "errors",
+            "anchor s",
+            "codex s",
+            "workerd s",
+            "bench s",
+            "anchor µs"
+        );
+        for t in &a.throughput {
+            let _ = writeln!(
+                s,
+                "  {:<8} {:>10.0} {:>7.2} {:>7} {:>5} {:>6} {:>6} {:>9.2} {:>8.2} {:>9.2} {:>8.2} {:>10.1}",
+                t.via,
+                t.per_sec,
+                t.elapsed_secs,
+                t.missing,
+                t.duplicates,
+                t.out_of_order,
+                t.errors,
+                t.anchor_cpu_secs,
+                t.codex_cpu_secs,
+                t.workerd_cpu_secs,
+                t.bench_cpu_secs,
+                t.anchor_cpu_secs * 1e6 / t.answered.max(1) as f64
+            );
+            if let Some(e) = &t.first_error {
+                let _ = writeln!(s, "    ! {e}");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "  (CPU seconds during the run; anchor µs: the anchor's CPU per answered request)"
+        );
     }
 }

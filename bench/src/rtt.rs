@@ -1,6 +1,8 @@
 //! Round trips: the loopback WebSocket echo floor, and the relay client → Orbit → anchor →
 //! Orbit → client. When both are measured they alternate in blocks of 100 round trips, so
-//! that both see the same machine load and the ratio stays fair on a shared machine.
+//! that both see the same machine load and the ratio stays fair on a shared machine. The
+//! anchor scenario (`anchor.rs`) alternates two relays the same way: one through the bench's
+//! own anchor, one through the real `anchor` process.
 
 use std::time::{Duration, Instant};
 
@@ -33,6 +35,8 @@ pub struct RttResult {
     pub warmup: usize,
     /// Whether the samples alternated (in blocks) with the other round trip's.
     pub interleaved: bool,
+    /// Every round trip made, warm-ups included.
+    pub round_trips: usize,
     #[serde(flatten)]
     pub latency: Latency,
 }
@@ -132,15 +136,18 @@ struct Answer {
 }
 
 /// A web client whose requests go through Orbit to the bench's own anchor, which echoes the
-/// params back as the result (so the answer is 1 KB too).
+/// params back as the result (so the answer is 1 KB too), or to an anchor running elsewhere.
 pub struct Relay {
     client: WsStream,
-    anchor: JoinHandle<Result<u64>>,
+    /// The bench's own anchor, when it is the one answering.
+    anchor: Option<JoinHandle<Result<u64>>>,
     next_id: u64,
     method: String,
 }
 
-async fn answer_requests(
+/// The bench's anchor: answers every forwarded request with its params as the result, at
+/// once. Returns how many it answered.
+pub async fn answer_requests(
     mut tx: SplitSink<WsStream, Message>,
     mut rx: SplitStream<WsStream>,
 ) -> Result<u64> {
@@ -172,10 +179,21 @@ impl Relay {
         let anchor = tokio::spawn(answer_requests(tx, rx));
         Ok(Relay {
             client,
-            anchor,
+            anchor: Some(anchor),
             next_id: 0,
             method: method.to_string(),
         })
+    }
+
+    /// Requests from `client`, a client socket of a user whose anchor is not the bench's (the
+    /// real `anchor` process); any answer with the request's id and a `result` counts.
+    pub fn with_client(client: WsStream, method: &str) -> Relay {
+        Relay {
+            client,
+            anchor: None,
+            next_id: 0,
+            method: method.to_string(),
+        }
     }
 
     /// One 1 KB request and its answer.
@@ -202,12 +220,14 @@ impl Relay {
 
     pub async fn stop(self) {
         target::close(self.client).await;
-        self.anchor.abort();
+        if let Some(anchor) = self.anchor {
+            anchor.abort();
+        }
     }
 }
 
 /// A round trip being measured.
-enum Side {
+pub enum Side {
     Floor(Floor),
     Relay(Relay),
 }
@@ -238,54 +258,90 @@ pub struct RttSet {
     pub relay: Option<Result<RttResult>>,
 }
 
-/// The floors and (given a target) the relay. They alternate in blocks of `BLOCK` recorded
-/// round trips, each block after `BLOCK_WARMUP` unrecorded ones: within a block each side
-/// runs back to back (right after the relay's, a floor round trip would find the threads
-/// asleep), and alternating spreads any change in the machine's load over all of them.
+/// The floors and (given a target) the relay, alternating (see [`alternate`]).
 pub async fn measure(
     floor: bool,
     relay: Option<(&Target, &str)>,
     warmup: usize,
     samples: usize,
 ) -> RttSet {
-    const BLOCK: usize = 100;
-    const BLOCK_WARMUP: usize = 10;
-    // (side, its samples, its error)
-    let mut sides: Vec<(Option<Side>, Vec<Duration>, Option<anyhow::Error>)> = Vec::new();
-    let mut start = |side: Result<Side>| match side {
-        Ok(s) => sides.push((Some(s), Vec::new(), None)),
-        Err(e) => sides.push((None, Vec::new(), Some(e))),
-    };
+    let mut sides = Vec::new();
     if floor {
-        start(Floor::start(false).await.map(Side::Floor));
-        start(Floor::start(true).await.map(Side::Floor));
+        sides.push(Floor::start(false).await.map(Side::Floor));
+        sides.push(Floor::start(true).await.map(Side::Floor));
     }
     if let Some((target, method)) = relay {
-        start(Relay::start(target, method).await.map(Side::Relay));
+        sides.push(Relay::start(target, method).await.map(Side::Relay));
     }
-    let interleaved = sides.len() > 1;
+    let mut results = alternate(sides, warmup, samples).await.into_iter();
+    let mut set = RttSet::default();
+    if floor {
+        set.floor = results.next();
+        set.floor_own_thread = results.next();
+    }
+    if relay.is_some() {
+        set.relay = results.next();
+    }
+    set
+}
+
+/// Measures `sides` (those that started) in turn, in blocks of `BLOCK` recorded round trips,
+/// each block after `BLOCK_WARMUP` unrecorded ones (the first after `warmup`): within a block
+/// each side runs back to back (right after the relay's, a floor round trip would find the
+/// threads asleep), and alternating spreads any change in the machine's load over all of
+/// them. One result per side, in order; the sides are stopped.
+pub async fn alternate(
+    sides: Vec<Result<Side>>,
+    warmup: usize,
+    samples: usize,
+) -> Vec<Result<RttResult>> {
+    const BLOCK: usize = 100;
+    const BLOCK_WARMUP: usize = 10;
+    struct Run {
+        side: Option<Side>,
+        times: Vec<Duration>,
+        err: Option<anyhow::Error>,
+        round_trips: usize,
+    }
+    let mut runs: Vec<Run> = sides
+        .into_iter()
+        .map(|side| {
+            let (side, err) = match side {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(e)),
+            };
+            Run {
+                side,
+                times: Vec::new(),
+                err,
+                round_trips: 0,
+            }
+        })
+        .collect();
+    let interleaved = runs.len() > 1;
     let mut warm = warmup.max(BLOCK_WARMUP);
     loop {
         let mut busy = false;
-        for (side, times, err) in sides.iter_mut() {
-            let Some(s) = side.as_mut() else { continue };
-            if times.len() >= samples {
+        for run in runs.iter_mut() {
+            let Some(s) = run.side.as_mut() else { continue };
+            if run.times.len() >= samples {
                 continue;
             }
             busy = true;
-            let want = BLOCK.min(samples - times.len());
+            let want = BLOCK.min(samples - run.times.len());
             for i in 0..warm + want {
+                run.round_trips += 1;
                 match s.once().await {
-                    Ok(d) if i >= warm => times.push(d),
+                    Ok(d) if i >= warm => run.times.push(d),
                     Ok(_) => {}
                     Err(e) => {
-                        *err = Some(e);
+                        run.err = Some(e);
                         break;
                     }
                 }
             }
-            if err.is_some() {
-                if let Some(s) = side.take() {
+            if run.err.is_some() {
+                if let Some(s) = run.side.take() {
                     s.stop().await;
                 }
             }
@@ -296,28 +352,20 @@ pub async fn measure(
         warm = BLOCK_WARMUP;
     }
     let mut results = Vec::new();
-    for (side, times, err) in sides {
-        if let Some(s) = side {
+    for run in runs {
+        if let Some(s) = run.side {
             s.stop().await;
         }
-        results.push(match err {
+        results.push(match run.err {
             Some(e) => Err(e),
             None => Ok(RttResult {
                 frame_bytes: FRAME_BYTES,
                 warmup,
                 interleaved,
-                latency: Latency::of(&times),
+                round_trips: run.round_trips,
+                latency: Latency::of(&run.times),
             }),
         });
     }
-    let mut results = results.into_iter();
-    let mut set = RttSet::default();
-    if floor {
-        set.floor = results.next();
-        set.floor_own_thread = results.next();
-    }
-    if relay.is_some() {
-        set.relay = results.next();
-    }
-    set
+    results
 }
