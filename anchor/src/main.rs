@@ -43,10 +43,27 @@ fn real_main() -> Result<()> {
     )?;
     init_tracing(cfg.log_format);
 
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    // One thread carries every frame: handing frames between worker threads cost more than
+    // the bridge's own work (docs/benchmarks.md, "Anchor"). Helpers, which may block on the
+    // disk or wait on git, get a small runtime of their own so they never hold up the bridge.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(async {
         match cli.command.unwrap_or(Command::Run) {
-            Command::Run => run(&cfg).await,
+            Command::Run => {
+                let helpers = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("anchor-helpers")
+                    .enable_all()
+                    .build()
+                    .context("starting the helpers' runtime")?;
+                let result = run(&cfg, helpers.handle().clone()).await;
+                // Helpers still running are abandoned, not waited for.
+                helpers.shutdown_background();
+                result
+            }
             Command::Login(args) => login_cmd(&cfg, &args).await,
             Command::Logout => logout(&cfg).await,
             Command::Status => status(&cfg).await,
@@ -157,7 +174,7 @@ async fn logout(cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-async fn run(cfg: &Config) -> Result<()> {
+async fn run(cfg: &Config, helpers_runtime: tokio::runtime::Handle) -> Result<()> {
     let Some(creds) = credentials::load(&cfg.state_dir).context("loading the credentials")? else {
         bail!(
             "not logged in (no credentials in {}); run `anchor login --orbit URL` first",
@@ -227,6 +244,7 @@ async fn run(cfg: &Config) -> Result<()> {
         },
         control,
         hello,
+        helpers_runtime,
         version: VERSION.to_string(),
         now_ms,
     })

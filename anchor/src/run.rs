@@ -39,6 +39,8 @@ pub struct RunConfig {
     pub helper_ctx: HelperContext,
     pub control: ControlServer,
     pub hello: AnchorHello,
+    /// Where `anchor.*` helpers run, apart from the bridge's thread.
+    pub helpers_runtime: tokio::runtime::Handle,
     pub version: String,
     pub now_ms: fn() -> i64,
 }
@@ -65,6 +67,7 @@ struct Anchor {
     helper_ctx: Arc<HelperContext>,
     helper_tx: mpsc::Sender<String>,
     helper_slots: Arc<Semaphore>,
+    helpers_runtime: tokio::runtime::Handle,
     audit: Option<Arc<AuditLog>>,
     status: Arc<Mutex<StatusReport>>,
     started: Instant,
@@ -125,6 +128,7 @@ pub async fn run(config: RunConfig) -> Result<StopReason> {
         helper_ctx: Arc::new(config.helper_ctx),
         helper_tx,
         helper_slots: Arc::new(Semaphore::new(HELPER_CONCURRENCY)),
+        helpers_runtime: config.helpers_runtime,
         audit,
         status,
         started,
@@ -283,7 +287,7 @@ impl Anchor {
         let ctx = self.helper_ctx.clone();
         let slots = self.helper_slots.clone();
         let answers = self.helper_tx.clone();
-        tokio::spawn(async move {
+        self.helpers_runtime.spawn(async move {
             let _slot = slots.acquire_owned().await;
             let answer = match helpers::handle(&ctx, &method, &params).await {
                 Ok(result) => json!({ "id": id, "result": result }),
