@@ -157,7 +157,8 @@ impl OrbitLink {
                     refreshes = self.keeper.refreshes(),
                     "access token refreshed"
                 );
-                let _ = self.events.send(OrbitEvent::Refreshed).await;
+                // Only for `anchor status`: never wait for room (see `inbound` in `connect_once`).
+                let _ = self.events.try_send(OrbitEvent::Refreshed);
                 Ok(())
             }
             Err(e) if e.is_fatal() => Err(e.to_string()),
@@ -223,6 +224,11 @@ impl OrbitLink {
 
         let mut last_heard = Instant::now();
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        // An inbound frame the event loop has no room for yet. While it waits, the socket is not
+        // read (backpressure toward Orbit), but outbound frames keep flowing: the event loop may
+        // itself be waiting for room in `queued`, and waiting on each other would deadlock.
+        let mut inbound: Option<String> = None;
+        let events = self.events.clone();
         let ending = loop {
             let refresh_at = self.refresh_instant();
             tokio::select! {
@@ -237,14 +243,14 @@ impl OrbitLink {
                         break self.disconnected(format!("sending to Orbit failed: {e}"), Some(frame), &mut queued).await;
                     }
                 }
-                message = stream.next() => {
+                permit = events.reserve(), if inbound.is_some() => {
+                    let (Ok(permit), Some(text)) = (permit, inbound.take()) else { break Ending::Shutdown };
+                    permit.send(OrbitEvent::Frame(text));
+                }
+                message = stream.next(), if inbound.is_none() => {
                     last_heard = Instant::now();
                     match message {
-                        Some(Ok(Message::Text(text))) => {
-                            if self.events.send(OrbitEvent::Frame(text.to_string())).await.is_err() {
-                                break Ending::Shutdown;
-                            }
-                        }
+                        Some(Ok(Message::Text(text))) => inbound = Some(text.to_string()),
                         Some(Ok(Message::Close(frame))) => break self.closed(frame, &mut queued).await,
                         Some(Ok(_)) => {}
                         Some(Err(e)) => break self.disconnected(format!("connection lost: {e}"), None, &mut queued).await,
@@ -291,7 +297,7 @@ impl OrbitLink {
                 // from the refresh token is the cure, and if that is refused it is final.
                 match self.keeper.refresh(self.now_ms).await {
                     Ok(()) => {
-                        let _ = self.events.send(OrbitEvent::Refreshed).await;
+                        let _ = self.events.try_send(OrbitEvent::Refreshed);
                         Ending::RetryNow(format!("the access token was refused ({code}); refreshed it"))
                     }
                     Err(e) if e.is_fatal() => Ending::Fatal(e.to_string()),
@@ -348,5 +354,141 @@ impl OrbitLink {
             })
             .await;
         Ending::Retry(reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::Credentials;
+    use crate::login::DeviceApi;
+    use tokio::net::TcpListener;
+
+    /// A link to `url` with a token that needs no refresh for an hour.
+    fn link(url: String, events: mpsc::Sender<OrbitEvent>, dir: &std::path::Path) -> OrbitLink {
+        fn now() -> i64 {
+            1_000_000
+        }
+        let creds = Credentials {
+            orbit_url: "http://127.0.0.1:9".into(),
+            anchor_id: "a1".into(),
+            access_token: "at".into(),
+            access_expires_at: now() + 3_600_000,
+            refresh_token: "rt".into(),
+        };
+        OrbitLink {
+            url,
+            keeper: TokenKeeper::new(
+                DeviceApi::new("http://127.0.0.1:9"),
+                dir.to_path_buf(),
+                creds,
+                now(),
+            ),
+            events,
+            backoff: BackoffConfig::default(),
+            now_ms: now,
+        }
+    }
+
+    /// Orbit flooding the anchor while the event loop floods Orbit: with both channels full,
+    /// neither side may wait for the other.
+    #[tokio::test]
+    async fn inbound_backpressure_never_blocks_outbound_frames() -> anyhow::Result<()> {
+        const FRAMES: usize = 600;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("ws://{}/ws/anchor", listener.local_addr()?);
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await?;
+            let ws = tokio_tungstenite::accept_async(tcp).await?;
+            let (mut sink, mut stream) = ws.split();
+            let flood = tokio::spawn(async move {
+                for n in 0..FRAMES {
+                    sink.send(Message::Text(format!("{{\"n\":{n}}}").into()))
+                        .await?;
+                }
+                Ok::<_, anyhow::Error>(sink)
+            });
+            let mut got = Vec::new();
+            while got.len() < FRAMES {
+                match stream.next().await {
+                    Some(Ok(Message::Text(t))) if !t.contains("ping") => got.push(t.to_string()),
+                    Some(Ok(_)) => {}
+                    other => anyhow::bail!("server stream ended: {other:?}"),
+                }
+            }
+            let _sink = flood.await??;
+            Ok::<_, anyhow::Error>(got)
+        });
+
+        let dir = tempfile::tempdir()?;
+        let (events_tx, mut events) = mpsc::channel(4);
+        let (_shutdown_tx, shutdown) = watch::channel(false);
+        tokio::spawn(link(url, events_tx, dir.path()).run(shutdown));
+        let outbound = match events.recv().await {
+            Some(OrbitEvent::Connected { outbound }) => outbound,
+            other => anyhow::bail!("expected Connected, got {other:?}"),
+        };
+        // Send everything without reading a single inbound event.
+        let sending = async {
+            for n in 0..FRAMES {
+                outbound.send(format!("{{\"out\":{n}}}")).await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        };
+        tokio::time::timeout(Duration::from_secs(10), sending)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("outbound frames were blocked by unread inbound ones")
+            })??;
+        let got = tokio::time::timeout(Duration::from_secs(10), server).await???;
+        assert_eq!(got.len(), FRAMES);
+        assert_eq!(got[0], "{\"out\":0}");
+        assert_eq!(got[FRAMES - 1], format!("{{\"out\":{}}}", FRAMES - 1));
+
+        // And every inbound frame is then delivered, in order.
+        for n in 0..FRAMES {
+            match tokio::time::timeout(Duration::from_secs(10), events.recv()).await? {
+                Some(OrbitEvent::Frame(text)) => assert_eq!(text, format!("{{\"n\":{n}}}")),
+                other => anyhow::bail!("frame {n}: got {other:?}"),
+            }
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn close_code_4003_is_final_and_says_revoked() -> anyhow::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("ws://{}/ws/anchor", listener.local_addr()?);
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await?;
+            let mut ws = tokio_tungstenite::accept_async(tcp).await?;
+            ws.close(Some(CloseFrame {
+                code: CloseCode::from(CLOSE_REVOKED),
+                reason: "anchor revoked".into(),
+            }))
+            .await?;
+            // Keep the socket until the anchor has read the close.
+            while ws.next().await.is_some() {}
+            Ok::<_, anyhow::Error>(())
+        });
+        let dir = tempfile::tempdir()?;
+        let (events_tx, mut events) = mpsc::channel(16);
+        let (_shutdown_tx, shutdown) = watch::channel(false);
+        let task = tokio::spawn(link(url, events_tx, dir.path()).run(shutdown));
+        let mut fatal = None;
+        while let Some(event) = tokio::time::timeout(Duration::from_secs(10), events.recv()).await?
+        {
+            if let OrbitEvent::Fatal(reason) = event {
+                fatal = Some(reason);
+                break;
+            }
+        }
+        let fatal = fatal.ok_or_else(|| anyhow::anyhow!("no Fatal event"))?;
+        assert!(
+            fatal.contains("revoked") && fatal.contains("anchor login"),
+            "{fatal}"
+        );
+        tokio::time::timeout(Duration::from_secs(5), task).await??;
+        Ok(())
     }
 }
