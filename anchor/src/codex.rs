@@ -2,11 +2,19 @@
 //!
 //! Each spawn gets a generation number; everything it reports carries it, so lines or an exit
 //! from a previous process can never be mistaken for the current one's. Stdout lines arrive in
-//! order and always before the exit report. Both directions go through bounded channels: a
+//! order and always before the exit report.
+//!
+//! Codex runs in a process group of its own, and a kill goes to the whole group: `codex` on
+//! `PATH` is often npm's Node wrapper, which on Node versions without `process.execve` runs the
+//! real binary as a child sharing our pipes, so killing the wrapper alone would leave that child
+//! running. The exit is noticed when the process ends, not when its stdout closes (a leftover
+//! grandchild may keep the pipe open); output still in the pipe is read for up to
+//! [`DRAIN_AFTER_EXIT`] first. Both directions go through bounded channels: a
 //! slow consumer stalls codex's stdout pipe (backpressure) instead of growing memory.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
@@ -15,6 +23,12 @@ use tokio::sync::{mpsc, oneshot};
 /// Longest stdout line kept. Orbit relays at most 1 MiB per frame; longer lines (up to this)
 /// are still read whole so the bridge can answer their requester with a clear error.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// How long stdout is still read after codex has exited.
+pub const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
+
+/// Longest stderr line kept whole (it is only logged).
+const MAX_STDERR_LINE: usize = 64 * 1024;
 
 /// What the process reports to the anchor's event loop.
 #[derive(Debug)]
@@ -60,7 +74,10 @@ impl CodexProcess {
         let mut command = Command::new(program);
         // The anchor's own RUST_LOG is not meant for codex (at `info` codex traces every
         // request to stderr); ORBIT_CODEX_RUST_LOG sets codex's on purpose.
-        command.arg("app-server").env_remove("RUST_LOG");
+        command
+            .arg("app-server")
+            .env_remove("RUST_LOG")
+            .process_group(0);
         if let Some(filter) = std::env::var_os("ORBIT_CODEX_RUST_LOG") {
             command.env("RUST_LOG", filter);
         }
@@ -135,7 +152,8 @@ impl CodexProcess {
     }
 }
 
-/// Reads stdout to the end, then reaps the child and reports its exit.
+/// Reads stdout until codex has exited (and its output is drained), reaps it, and reports the
+/// exit after its last line.
 async fn pump_stdout(
     mut child: Child,
     stdout: tokio::process::ChildStdout,
@@ -143,19 +161,37 @@ async fn pump_stdout(
     events: mpsc::Sender<(u64, CodexOutput)>,
     mut kill: oneshot::Receiver<()>,
 ) {
-    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+    let pid = child.id();
+    let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, stdout), MAX_LINE_BYTES);
     let mut killing = false;
+    let mut exited: Option<Option<i32>> = None;
+    let mut drain_until = tokio::time::Instant::now();
     loop {
         let next = tokio::select! {
             biased;
             _ = &mut kill, if !killing => {
                 killing = true;
+                kill_group(pid);
                 if let Err(e) = child.start_kill() {
-                    tracing::warn!(error = %e, "could not kill codex");
+                    tracing::debug!(error = %e, "codex already gone");
                 }
                 continue;
             }
-            next = read_bounded_line(&mut reader, MAX_LINE_BYTES) => next,
+            status = child.wait(), if exited.is_none() => {
+                exited = Some(match status {
+                    Ok(status) => status.code(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "waiting for codex failed");
+                        None
+                    }
+                });
+                // Nothing of codex's may outlive it (a wrapper's child, say).
+                kill_group(pid);
+                drain_until = tokio::time::Instant::now() + DRAIN_AFTER_EXIT;
+                continue;
+            }
+            _ = tokio::time::sleep_until(drain_until), if exited.is_some() => break,
+            next = lines.next_line() => next,
         };
         let output = match next {
             Ok(Some(Ok(line))) => CodexOutput::Line(line),
@@ -167,71 +203,100 @@ async fn pump_stdout(
             }
         };
         if events.send((generation, output)).await.is_err() {
-            // The anchor is shutting down; it reaps the child itself.
+            // The anchor is shutting down; dropping the child kills it.
             return;
         }
     }
-    let status = tokio::select! {
-        status = child.wait() => status,
-        _ = &mut kill, if !killing => {
-            let _ = child.start_kill();
-            child.wait().await
-        }
-    };
-    let code = match status {
-        Ok(status) => status.code(),
-        Err(e) => {
-            tracing::warn!(error = %e, "waiting for codex failed");
-            None
-        }
+    let code = match exited {
+        Some(code) => code,
+        None => match child.wait().await {
+            Ok(status) => status.code(),
+            Err(e) => {
+                tracing::warn!(error = %e, "waiting for codex failed");
+                None
+            }
+        },
     };
     let _ = events.send((generation, CodexOutput::Exited(code))).await;
 }
 
-/// One line without its newline: `Ok(Some(Ok(line)))`, or `Ok(Some(Err(len)))` for a line over
-/// `max` bytes (skipped, never held whole), or `Ok(None)` at end of file. Invalid UTF-8 is
-/// replaced rather than refused: the bridge then sees a non-JSON line and counts it.
-pub async fn read_bounded_line<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    max: usize,
-) -> std::io::Result<Option<Result<String, usize>>> {
-    let mut line = Vec::new();
-    let mut total = 0usize;
-    loop {
-        let chunk = reader.fill_buf().await?;
-        if chunk.is_empty() {
-            if total == 0 {
-                return Ok(None);
-            }
-            break;
-        }
-        let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
-            Some(i) => (i, true),
-            None => (chunk.len(), false),
-        };
-        total = total.saturating_add(take);
-        if total <= max {
-            line.extend_from_slice(&chunk[..take]);
-        } else if !line.is_empty() {
-            line = Vec::new();
-        }
-        reader.consume(if done { take + 1 } else { take });
-        if done {
-            break;
-        }
+/// SIGKILL to codex's whole process group (its pid, see `process_group(0)`).
+fn kill_group(pid: Option<u32>) {
+    let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
+        return;
+    };
+    match nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    ) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(e) => tracing::warn!(error = %e, "could not kill codex's process group"),
     }
-    if total > max {
-        return Ok(Some(Err(total)));
-    }
-    Ok(Some(Ok(String::from_utf8_lossy(&line).into_owned())))
 }
 
-/// Codex's stderr goes to the anchor's log, one event per line, so nothing blocks on it.
+/// Reads lines of at most `max` bytes. Cancel-safe: the partial line lives here, not in the
+/// future, so a `select!` that drops [`LineReader::next_line`] loses nothing.
+pub struct LineReader<R> {
+    reader: R,
+    max: usize,
+    line: Vec<u8>,
+    total: usize,
+}
+
+impl<R: AsyncBufRead + Unpin> LineReader<R> {
+    pub fn new(reader: R, max: usize) -> Self {
+        LineReader {
+            reader,
+            max,
+            line: Vec::new(),
+            total: 0,
+        }
+    }
+
+    /// One line without its newline: `Ok(Some(Ok(line)))`, or `Ok(Some(Err(len)))` for a line
+    /// over `max` bytes (skipped, never held whole), or `Ok(None)` at end of file. Invalid
+    /// UTF-8 is replaced rather than refused: the bridge then sees a non-JSON line and counts it.
+    pub async fn next_line(&mut self) -> std::io::Result<Option<Result<String, usize>>> {
+        loop {
+            let chunk = self.reader.fill_buf().await?;
+            if chunk.is_empty() {
+                if self.total == 0 && self.line.is_empty() {
+                    return Ok(None);
+                }
+                break;
+            }
+            let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
+                Some(i) => (i, true),
+                None => (chunk.len(), false),
+            };
+            self.total = self.total.saturating_add(take);
+            if self.total <= self.max {
+                self.line.extend_from_slice(&chunk[..take]);
+            } else {
+                self.line = Vec::new();
+            }
+            self.reader.consume(if done { take + 1 } else { take });
+            if done {
+                break;
+            }
+        }
+        let total = std::mem::take(&mut self.total);
+        let line = std::mem::take(&mut self.line);
+        if total > self.max {
+            return Ok(Some(Err(total)));
+        }
+        Ok(Some(Ok(String::from_utf8_lossy(&line).into_owned())))
+    }
+}
+
+/// Codex's stderr goes to the anchor's log, one event per line, so nothing blocks on it. Lines
+/// are bounded and read lossily, so odd bytes cannot stop the relay.
 async fn forward_stderr(stderr: tokio::process::ChildStderr) {
-    let mut lines = BufReader::new(stderr).lines();
+    let mut lines = LineReader::new(BufReader::new(stderr), MAX_STDERR_LINE);
     loop {
         match lines.next_line().await {
-            Ok(Some(line)) => tracing::info!(target: "codex", "{}", strip_ansi(&line)),
+            Ok(Some(Ok(line))) => tracing::info!(target: "codex", "{}", strip_ansi(&line)),
+            Ok(Some(Err(len))) => tracing::info!(target: "codex", "<a {len}-byte line, not shown>"),
             Ok(None) => return,
             Err(e) => {
                 tracing::debug!(error = %e, "codex stderr ended");
@@ -278,9 +343,9 @@ mod tests {
     use super::*;
 
     async fn lines(input: &[u8], max: usize) -> Vec<Result<String, usize>> {
-        let mut reader = BufReader::with_capacity(4, input);
+        let mut reader = LineReader::new(BufReader::with_capacity(4, input), max);
         let mut out = Vec::new();
-        while let Some(line) = read_bounded_line(&mut reader, max).await.unwrap() {
+        while let Some(line) = reader.next_line().await.unwrap() {
             out.push(line);
         }
         out
@@ -297,6 +362,49 @@ mod tests {
                 Ok("last".to_string())
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_line_reader_cancelled_mid_line_loses_nothing() {
+        let (mut writer, reader) = tokio::io::duplex(64);
+        let mut lines = LineReader::new(BufReader::new(reader), 100);
+        writer.write_all(b"{\"half\":").await.unwrap();
+        // The read is dropped while the line is incomplete (as when a select! picks another branch).
+        let cancelled = tokio::time::timeout(Duration::from_millis(50), lines.next_line()).await;
+        assert!(cancelled.is_err());
+        writer.write_all(b"1}\n").await.unwrap();
+        assert_eq!(
+            lines.next_line().await.unwrap(),
+            Some(Ok("{\"half\":1}".to_string()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_kill_reaches_codexs_children_and_the_exit_is_reported() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("fake-codex");
+        // Like npm's wrapper on old Node: a child that shares the pipes outlives the parent.
+        std::fs::write(&script, "#!/bin/sh\nsleep 300 &\necho $!\nwait\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut process = CodexProcess::spawn(&script, 7, tx).unwrap();
+        let grandchild = match rx.recv().await {
+            Some((7, CodexOutput::Line(pid))) => pid.trim().to_string(),
+            other => panic!("expected the child's pid, got {other:?}"),
+        };
+        process.kill();
+        let exit = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("the exit is reported promptly");
+        assert!(
+            matches!(exit, Some((7, CodexOutput::Exited(_)))),
+            "{exit:?}"
+        );
+        let alive = std::fs::read_to_string(format!("/proc/{grandchild}/stat"))
+            .map(|stat| !stat.contains(") Z"))
+            .unwrap_or(false);
+        assert!(!alive, "the child of codex was killed with it");
     }
 
     #[tokio::test]

@@ -81,6 +81,8 @@ pub enum LoginError {
     Expired,
     #[error("Orbit refused the device code ({0}); run `anchor login` again")]
     Refused(String),
+    #[error("cannot set up an HTTP client: {0}")]
+    Client(String),
     #[error("cannot reach Orbit at {url}: {message}")]
     Http { url: String, message: String },
     #[error("Orbit refused the anchor's token ({code}): {message}")]
@@ -113,18 +115,20 @@ pub struct DeviceApi {
 }
 
 impl DeviceApi {
-    pub fn new(base: &str) -> Self {
+    pub fn new(base: &str) -> Result<Self, LoginError> {
         // Polls come every 5 s, which is also a common keep-alive timeout: a pooled connection
         // reused just as the server closes it loses the request. Idle connections are dropped
-        // well before that, so each poll starts on a live connection.
+        // well before that, so each poll starts on a live connection. No call may hang the
+        // anchor: each has a deadline.
         let http = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(2))
+            .timeout(HTTP_TIMEOUT)
             .build()
-            .unwrap_or_default();
-        Self {
+            .map_err(|e| LoginError::Client(e.to_string()))?;
+        Ok(Self {
             http,
             base: base.trim_end_matches('/').to_string(),
-        }
+        })
     }
 
     pub fn base(&self) -> &str {
@@ -356,6 +360,9 @@ where
     }
 }
 
+/// Longest any call to Orbit's HTTP endpoints may take.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Consecutive failed polls (network errors, 5xx) tolerated before giving up.
 pub const MAX_TRANSIENT_POLL_FAILURES: u32 = 3;
 
@@ -520,7 +527,7 @@ mod tests {
             r#"{"deviceCode":"dc","userCode":"ABCD-EFGH","verificationUri":"http://o/device","verificationUriComplete":"http://o/device?code=ABCD-EFGH","expiresIn":600,"interval":5}"#.into(),
         )])
         .await?;
-        let api = DeviceApi::new(&format!("{url}/"));
+        let api = DeviceApi::new(&format!("{url}/"))?;
         let got = api.request_code(Some("box"), Some("host")).await?;
         assert_eq!(got, code(5, 600));
         let seen = seen
@@ -544,7 +551,7 @@ mod tests {
             granted(),
         ])
         .await?;
-        let api = DeviceApi::new(&url);
+        let api = DeviceApi::new(&url)?;
         let (sleeps, sleep) = recorder();
         let grant = poll_for_token(&api, &code(2, 600), sleep).await?;
         assert_eq!(grant.anchor_id, "anc_1");
@@ -578,7 +585,7 @@ mod tests {
         ] {
             let (url, _) = serve(vec![err("authorization_pending"), err(answer)]).await?;
             let (_, sleep) = recorder();
-            let e = poll_for_token(&DeviceApi::new(&url), &code(1, 600), sleep)
+            let e = poll_for_token(&DeviceApi::new(&url)?, &code(1, 600), sleep)
                 .await
                 .expect_err("must stop");
             assert!(e.to_string().contains(want), "{answer}: {e}");
@@ -590,7 +597,7 @@ mod tests {
     async fn gives_up_locally_after_expires_in() -> anyhow::Result<()> {
         let (url, seen) = serve(vec![err("authorization_pending"); 10]).await?;
         let (_, sleep) = recorder();
-        let e = poll_for_token(&DeviceApi::new(&url), &code(1, 2), sleep)
+        let e = poll_for_token(&DeviceApi::new(&url)?, &code(1, 2), sleep)
             .await
             .expect_err("must expire");
         assert!(matches!(e, LoginError::Expired), "{e}");
@@ -608,7 +615,7 @@ mod tests {
             (200, r#"{"accessToken":"leak"}"#.into()),
         ])
         .await?;
-        let api = DeviceApi::new(&url);
+        let api = DeviceApi::new(&url)?;
         let e = api.poll("dc").await.expect_err("500");
         assert!(
             e.to_string().contains("500") && e.to_string().contains("boom"),
@@ -629,12 +636,12 @@ mod tests {
         ])
         .await?;
         let (_, sleep) = recorder();
-        let grant = poll_for_token(&DeviceApi::new(&url), &code(1, 600), sleep).await?;
+        let grant = poll_for_token(&DeviceApi::new(&url)?, &code(1, 600), sleep).await?;
         assert_eq!(grant.anchor_id, "anc_1");
 
         let (url, seen) = serve(vec![(503, "down".into()); 10]).await?;
         let (_, sleep) = recorder();
-        let e = poll_for_token(&DeviceApi::new(&url), &code(1, 600), sleep)
+        let e = poll_for_token(&DeviceApi::new(&url)?, &code(1, 600), sleep)
             .await
             .expect_err("gives up");
         assert!(e.to_string().contains("503"), "{e}");
@@ -656,7 +663,7 @@ mod tests {
             ),
         ])
         .await?;
-        let api = DeviceApi::new(&url);
+        let api = DeviceApi::new(&url)?;
         let grant = api.refresh("ora_old").await?;
         assert_eq!(grant.refresh_token, "ora_rt");
         let e = api.refresh("ora_old").await.expect_err("refused");

@@ -15,7 +15,7 @@ use orbit_anchor::helpers::{self, HelperContext};
 use orbit_anchor::login::{self, DeviceApi};
 use orbit_anchor::run::{self, RunConfig, StopReason};
 use orbit_anchor::sandbox::Sandbox;
-use orbit_anchor::tokens::TokenKeeper;
+use orbit_anchor::tokens::{RefreshError, TokenKeeper};
 use orbit_anchor::{codex, orbit};
 use orbit_shared::control::AnchorHello;
 
@@ -96,7 +96,7 @@ async fn login_cmd(cfg: &Config, args: &LoginArgs) -> Result<()> {
     let Some(orbit) = cfg.orbit.as_deref() else {
         bail!("which Orbit? pass --orbit URL (or set ORBIT_URL, or `orbit` in the config file)");
     };
-    let api = DeviceApi::new(orbit);
+    let api = DeviceApi::new(orbit)?;
     let hostname = login::hostname();
     let code = api
         .request_code(args.name.as_deref(), hostname.as_deref())
@@ -140,7 +140,7 @@ async fn logout(cfg: &Config) -> Result<()> {
         println!("Not logged in (no credentials at {}).", path.display());
         return Ok(());
     };
-    let api = DeviceApi::new(&creds.orbit_url);
+    let api = DeviceApi::new(&creds.orbit_url)?;
     let anchor_id = creds.anchor_id.clone();
     let mut keeper = TokenKeeper::new(api.clone(), cfg.state_dir.clone(), creds, now_ms());
     let refreshed = if keeper.is_due(now_ms()) {
@@ -149,18 +149,21 @@ async fn logout(cfg: &Config) -> Result<()> {
         Ok(())
     };
     let revoked = match refreshed {
-        Err(e) if e.is_fatal() => {
+        Err(e @ RefreshError::Refused(_)) => {
             println!("Orbit no longer accepts this anchor's credentials ({e}).");
             Ok(())
         }
-        Err(e) => Err(anyhow::Error::new(e)),
-        Ok(()) => match api.logout(keeper.access_token()).await {
+        Err(e @ RefreshError::Transient { .. }) => Err(anyhow::Error::new(e)),
+        // Refreshed but not saved: the new token is in memory, which is all logout needs.
+        Err(RefreshError::Save(_)) | Ok(()) => match api.logout(keeper.access_token()).await {
             Ok(()) => {
                 println!("Anchor {anchor_id} unpaired: Orbit revoked it.");
                 Ok(())
             }
-            Err(e @ login::LoginError::TokenRefused { .. }) => {
-                println!("Orbit had already revoked this anchor ({e}).");
+            Err(login::LoginError::TokenRefused { code, .. })
+                if code == "anchor_revoked" || code == "session_revoked" =>
+            {
+                println!("Orbit had already revoked this anchor ({code}).");
                 Ok(())
             }
             Err(e) => Err(anyhow::Error::new(e)),
@@ -211,7 +214,7 @@ async fn run(cfg: &Config, helpers_runtime: tokio::runtime::Handle) -> Result<()
         .context("starting the control socket")?;
     tracing::info!(socket = %control.path().display(), "control socket listening");
 
-    let api = DeviceApi::new(&orbit_url);
+    let api = DeviceApi::new(&orbit_url)?;
     let hello = AnchorHello {
         anchor_id: Some(creds.anchor_id.clone()),
         name: None,

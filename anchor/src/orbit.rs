@@ -50,6 +50,22 @@ pub enum OrbitEvent {
     Fatal(String),
 }
 
+/// Sends one message, giving up after [`SILENT_LIMIT`]: a half-open connection with a full
+/// send buffer must not hold the anchor until TCP gives up (many minutes).
+async fn send_within<S>(sink: &mut S, message: Message) -> Result<(), String>
+where
+    S: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    match tokio::time::timeout(SILENT_LIMIT, sink.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "Orbit took in nothing for {} s",
+            SILENT_LIMIT.as_secs()
+        )),
+    }
+}
+
 /// `http(s)://host[/prefix]` → `ws(s)://host[/prefix]/ws/anchor`.
 ///
 /// ```
@@ -98,6 +114,9 @@ impl OrbitLink {
         let mut backoff = Backoff::new(self.backoff);
         let started = Instant::now();
         let mono_ms = move || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // An immediate retry is for a token that had just expired; twice in a row means Orbit
+        // refuses fresh tokens too, and hammering it would only burn refresh tokens.
+        let mut retried_now = false;
         loop {
             if let Err(fatal) = self.refresh_if_due().await {
                 let _ = self.events.send(OrbitEvent::Fatal(fatal)).await;
@@ -112,12 +131,14 @@ impl OrbitLink {
                     let _ = self.events.send(OrbitEvent::Fatal(reason)).await;
                     return;
                 }
-                Ending::RetryNow(reason) => {
+                Ending::RetryNow(reason) if !retried_now => {
+                    retried_now = true;
                     tracing::info!(%reason, "reconnecting to Orbit now");
                     continue;
                 }
-                Ending::Retry(reason) => reason,
+                Ending::RetryNow(reason) | Ending::Retry(reason) => reason,
             };
+            retried_now = false;
             backoff.disconnected(mono_ms());
             let delay = backoff.next_delay(rand::random::<f64>());
             tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "not connected to Orbit");
@@ -169,7 +190,11 @@ impl OrbitLink {
                 tracing::warn!(error = %source, retry_after_ms, "token refresh failed; will retry");
                 Ok(())
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => {
+                let _ = self.events.try_send(OrbitEvent::Refreshed);
+                tracing::error!(error = %e, "the refreshed token is in use but not saved");
+                Ok(())
+            }
         }
     }
 
@@ -239,13 +264,15 @@ impl OrbitLink {
                 }
                 frame = queued.recv() => {
                     let Some(frame) = frame else { break Ending::Shutdown };
-                    if let Err(e) = sink.send(Message::Text(frame.clone().into())).await {
-                        break self.disconnected(format!("sending to Orbit failed: {e}"), Some(frame), &mut queued).await;
+                    if let Err(e) = send_within(&mut sink, Message::Text(frame.clone().into())).await {
+                        break self.disconnected(format!("sending to Orbit failed: {e}"), Some(frame), inbound.take(), &mut queued).await;
                     }
                 }
                 permit = events.reserve(), if inbound.is_some() => {
                     let (Ok(permit), Some(text)) = (permit, inbound.take()) else { break Ending::Shutdown };
                     permit.send(OrbitEvent::Frame(text));
+                    // Not reading while the event loop was busy is not Orbit's silence.
+                    last_heard = Instant::now();
                 }
                 message = stream.next(), if inbound.is_none() => {
                     last_heard = Instant::now();
@@ -253,22 +280,22 @@ impl OrbitLink {
                         Some(Ok(Message::Text(text))) => inbound = Some(text.to_string()),
                         Some(Ok(Message::Close(frame))) => break self.closed(frame, &mut queued).await,
                         Some(Ok(_)) => {}
-                        Some(Err(e)) => break self.disconnected(format!("connection lost: {e}"), None, &mut queued).await,
-                        None => break self.disconnected("connection closed".into(), None, &mut queued).await,
+                        Some(Err(e)) => break self.disconnected(format!("connection lost: {e}"), None, None, &mut queued).await,
+                        None => break self.disconnected("connection closed".into(), None, None, &mut queued).await,
                     }
                 }
                 _ = ping.tick() => {
-                    if last_heard.elapsed() > SILENT_LIMIT {
-                        break self.disconnected(format!("nothing heard from Orbit for {} s", SILENT_LIMIT.as_secs()), None, &mut queued).await;
+                    if inbound.is_none() && last_heard.elapsed() > SILENT_LIMIT {
+                        break self.disconnected(format!("nothing heard from Orbit for {} s", SILENT_LIMIT.as_secs()), None, None, &mut queued).await;
                     }
-                    if let Err(e) = sink.send(Message::Text(PING_FRAME.into())).await {
-                        break self.disconnected(format!("ping failed: {e}"), None, &mut queued).await;
+                    if let Err(e) = send_within(&mut sink, Message::Text(PING_FRAME.into())).await {
+                        break self.disconnected(format!("ping failed: {e}"), None, inbound.take(), &mut queued).await;
                     }
                 }
                 _ = tokio::time::sleep_until(refresh_at) => {
                     if let Err(fatal) = self.refresh_if_due().await {
                         let close = CloseFrame { code: CloseCode::Normal, reason: "anchor stopping".into() };
-                        let _ = sink.send(Message::Close(Some(close))).await;
+                        let _ = send_within(&mut sink, Message::Close(Some(close))).await;
                         break Ending::Fatal(fatal);
                     }
                 }
@@ -301,6 +328,10 @@ impl OrbitLink {
                         Ending::RetryNow(format!("the access token was refused ({code}); refreshed it"))
                     }
                     Err(e) if e.is_fatal() => Ending::Fatal(e.to_string()),
+                    Err(e @ RefreshError::Save(_)) => {
+                        tracing::error!(error = %e, "the refreshed token is in use but not saved");
+                        Ending::RetryNow(format!("the access token was refused ({code}); refreshed it"))
+                    }
                     Err(e) => Ending::Retry(format!("the access token was refused ({code}) and refreshing failed: {e}")),
                 }
             }
@@ -327,20 +358,25 @@ impl OrbitLink {
                     .into(),
             ),
             _ => {
-                self.disconnected(format!("Orbit closed the connection ({code} {reason})"), None, queued)
+                self.disconnected(format!("Orbit closed the connection ({code} {reason})"), None, None, queued)
                     .await
             }
         }
     }
 
-    /// Reports a lost connection with the frames that never left, so none is lost.
+    /// Reports a lost connection with the frames that never left, so none is lost. `inbound` is
+    /// a frame already read from Orbit and not yet handed over: it is delivered first.
     async fn disconnected(
         &self,
         reason: String,
         failed: Option<String>,
+        inbound: Option<String>,
         queued: &mut mpsc::Receiver<String>,
     ) -> Ending {
         queued.close();
+        if let Some(text) = inbound {
+            let _ = self.events.send(OrbitEvent::Frame(text)).await;
+        }
         let mut unsent: Vec<String> = failed.into_iter().collect();
         while let Ok(frame) = queued.try_recv() {
             unsent.push(frame);
@@ -365,7 +401,11 @@ mod tests {
     use tokio::net::TcpListener;
 
     /// A link to `url` with a token that needs no refresh for an hour.
-    fn link(url: String, events: mpsc::Sender<OrbitEvent>, dir: &std::path::Path) -> OrbitLink {
+    fn link(
+        url: String,
+        events: mpsc::Sender<OrbitEvent>,
+        dir: &std::path::Path,
+    ) -> anyhow::Result<OrbitLink> {
         fn now() -> i64 {
             1_000_000
         }
@@ -376,10 +416,10 @@ mod tests {
             access_expires_at: now() + 3_600_000,
             refresh_token: "rt".into(),
         };
-        OrbitLink {
+        Ok(OrbitLink {
             url,
             keeper: TokenKeeper::new(
-                DeviceApi::new("http://127.0.0.1:9"),
+                DeviceApi::new("http://127.0.0.1:9")?,
                 dir.to_path_buf(),
                 creds,
                 now(),
@@ -387,7 +427,7 @@ mod tests {
             events,
             backoff: BackoffConfig::default(),
             now_ms: now,
-        }
+        })
     }
 
     /// Orbit flooding the anchor while the event loop floods Orbit: with both channels full,
@@ -423,7 +463,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let (events_tx, mut events) = mpsc::channel(4);
         let (_shutdown_tx, shutdown) = watch::channel(false);
-        tokio::spawn(link(url, events_tx, dir.path()).run(shutdown));
+        tokio::spawn(link(url, events_tx, dir.path())?.run(shutdown));
         let outbound = match events.recv().await {
             Some(OrbitEvent::Connected { outbound }) => outbound,
             other => anyhow::bail!("expected Connected, got {other:?}"),
@@ -474,7 +514,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let (events_tx, mut events) = mpsc::channel(16);
         let (_shutdown_tx, shutdown) = watch::channel(false);
-        let task = tokio::spawn(link(url, events_tx, dir.path()).run(shutdown));
+        let task = tokio::spawn(link(url, events_tx, dir.path())?.run(shutdown));
         let mut fatal = None;
         while let Some(event) = tokio::time::timeout(Duration::from_secs(10), events.recv()).await?
         {

@@ -27,6 +27,8 @@ use crate::tokens::TokenKeeper;
 
 /// Helper calls answered at once; more wait their turn.
 const HELPER_CONCURRENCY: usize = 8;
+/// Helper calls waiting or running at most; beyond that a call is answered `anchor_busy`.
+const HELPER_QUEUE: usize = 64;
 /// How long codex gets to exit by itself after its stdin closes, before it is killed.
 const CODEX_EXIT_GRACE: Duration = Duration::from_secs(3);
 
@@ -67,6 +69,8 @@ struct Anchor {
     helper_ctx: Arc<HelperContext>,
     helper_tx: mpsc::Sender<String>,
     helper_slots: Arc<Semaphore>,
+    /// Helper calls accepted and not yet answered.
+    helpers_pending: Arc<std::sync::atomic::AtomicUsize>,
     helpers_runtime: tokio::runtime::Handle,
     audit: Option<Arc<AuditLog>>,
     status: Arc<Mutex<StatusReport>>,
@@ -128,6 +132,7 @@ pub async fn run(config: RunConfig) -> Result<StopReason> {
         helper_ctx: Arc::new(config.helper_ctx),
         helper_tx,
         helper_slots: Arc::new(Semaphore::new(HELPER_CONCURRENCY)),
+        helpers_pending: Arc::default(),
         helpers_runtime: config.helpers_runtime,
         audit,
         status,
@@ -136,15 +141,14 @@ pub async fn run(config: RunConfig) -> Result<StopReason> {
     };
     anchor.start_codex().await;
 
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
+    // Both made once, before the loop: a listener made later misses signals already delivered.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let reason = loop {
         let restart_at = anchor.restart_at;
         tokio::select! {
-            r = tokio::signal::ctrl_c() => {
-                r.context("waiting for SIGINT")?;
-                break StopReason::Signal("SIGINT");
-            }
+            _ = sigint.recv() => break StopReason::Signal("SIGINT"),
             _ = sigterm.recv() => break StopReason::Signal("SIGTERM"),
             _ = stop_requested.notified() => break StopReason::StopRequested,
             Some((generation, output)) = codex_rx.recv() => {
@@ -232,7 +236,8 @@ impl Anchor {
             },
             BridgeAction::ToOrbit(text) => self.send_to_orbit(text).await,
             BridgeAction::HandleHelper { id, method, params } => {
-                self.spawn_helper(id, method, params)
+                // Boxed: answering `anchor_busy` feeds the bridge again (async recursion).
+                Box::pin(self.spawn_helper(id, method, params)).await
             }
             BridgeAction::OrbitControl { kind, frame } => match kind.as_str() {
                 "orbit.error" => {
@@ -283,9 +288,21 @@ impl Anchor {
         }
     }
 
-    fn spawn_helper(&self, id: Value, method: String, params: Value) {
+    async fn spawn_helper(&mut self, id: Value, method: String, params: Value) {
+        use std::sync::atomic::Ordering;
+        if self.helpers_pending.load(Ordering::Relaxed) >= HELPER_QUEUE {
+            let busy = json!({"id": id, "error": {
+                "code": orbit_shared::rpc::ROUTING_ERROR,
+                "message": format!("the anchor is already answering {HELPER_QUEUE} helper calls; retry shortly"),
+                "data": {"code": "anchor_busy"},
+            }});
+            self.feed(BridgeEvent::LocalFrame(busy.to_string())).await;
+            return;
+        }
+        self.helpers_pending.fetch_add(1, Ordering::Relaxed);
         let ctx = self.helper_ctx.clone();
         let slots = self.helper_slots.clone();
+        let pending = self.helpers_pending.clone();
         let answers = self.helper_tx.clone();
         self.helpers_runtime.spawn(async move {
             let _slot = slots.acquire_owned().await;
@@ -294,6 +311,7 @@ impl Anchor {
                 Err(e) => json!({ "id": id, "error": e.to_rpc_error() }),
             };
             let _ = answers.send(answer.to_string()).await;
+            pending.fetch_sub(1, Ordering::Relaxed);
         });
     }
 

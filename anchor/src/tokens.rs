@@ -3,8 +3,11 @@
 //! Access tokens live 15 minutes; the anchor trades its refresh token for a new pair at
 //! `POST /auth/device/refresh` a little before expiry (a quarter of the remaining life, at most a
 //! minute early), whether or not it is connected, so a reconnection never starts with a dead
-//! token. Refresh tokens are single use: the new pair is written to disk (0600) before the old
-//! one is forgotten, so a crash at any point leaves a usable token on disk.
+//! token. Refresh tokens are single use: the new pair is written to disk (0600) as soon as it
+//! arrives. Two windows remain in which a crash or failure loses it (the answer lost on the way,
+//! or the disk refusing the write); the next start then presents a spent token, which Orbit
+//! treats as reuse, and the anchor must be paired again. A failed write is reported loudly and
+//! the new pair kept in memory, so the running anchor carries on.
 
 use std::path::PathBuf;
 
@@ -40,15 +43,16 @@ pub enum RefreshError {
         source: LoginError,
         retry_after_ms: u64,
     },
-    /// The new pair could not be saved; the old refresh token is already spent.
-    #[error("saving the refreshed credentials: {0}")]
+    /// The new pair is in use but could not be saved; the refresh token on disk is already
+    /// spent, so a restart before the next successful save would need `anchor login`.
+    #[error("saving the refreshed credentials failed (they are kept in memory): {0}")]
     Save(#[from] CredentialsError),
 }
 
 impl RefreshError {
     /// Whether the anchor can carry on (and retry) after this.
     pub fn is_fatal(&self) -> bool {
-        !matches!(self, RefreshError::Transient { .. })
+        matches!(self, RefreshError::Refused(_))
     }
 }
 
@@ -116,10 +120,11 @@ impl TokenKeeper {
         };
         let now = now_ms();
         let creds = grant.into_credentials(&self.creds.orbit_url, now);
-        credentials::save(&self.state_dir, &creds)?;
         self.due_ms = refresh_due_ms(now, creds.access_expires_at);
+        // The old pair is spent: the new one is used whether or not it reaches the disk.
+        let saved = credentials::save(&self.state_dir, &creds);
         self.creds = creds;
         self.refreshes += 1;
-        Ok(())
+        saved.map_err(RefreshError::Save)
     }
 }
