@@ -190,6 +190,12 @@ pub async fn run(config: RunConfig) -> Result<StopReason> {
     Ok(reason)
 }
 
+/// Whether `frame` is an `anchor.hello` control frame.
+fn is_hello(frame: &str) -> bool {
+    serde_json::from_str::<Value>(frame)
+        .is_ok_and(|v| v.get("type").and_then(Value::as_str) == Some("anchor.hello"))
+}
+
 /// The exit code of codex generation `generation`, skipping its remaining output.
 async fn wait_for_exit(
     codex_rx: &mut mpsc::Receiver<(u64, CodexOutput)>,
@@ -337,9 +343,13 @@ impl Anchor {
                 self.feed(BridgeEvent::OrbitDisconnected).await;
                 // Written to the queue but never to the socket, then sent after the drop: keep
                 // them, in that order, for the next connection.
+                // An old `anchor.hello` among them is left out: each connection starts with a
+                // fresh one, and a stale one sent after it would overwrite newer metadata.
                 let orphaned = std::mem::take(&mut self.orphaned);
                 for frame in unsent.into_iter().chain(orphaned) {
-                    self.feed(BridgeEvent::LocalFrame(frame)).await;
+                    if !is_hello(&frame) {
+                        self.feed(BridgeEvent::LocalFrame(frame)).await;
+                    }
                 }
             }
             OrbitEvent::Refreshed => {
