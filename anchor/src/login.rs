@@ -200,22 +200,27 @@ impl DeviceApi {
         serde_json::from_str(&text).map_err(|_| unexpected())
     }
 
+    /// An answer of a token endpoint that makes no sense. A 200 body is never echoed: it
+    /// carries tokens.
+    fn unexpected_token_answer(&self, path: &str, status: u16, text: &str) -> LoginError {
+        LoginError::Unexpected {
+            url: format!("{}{path}", self.base),
+            status,
+            body: if status == 200 {
+                "<token answer not understood>".into()
+            } else {
+                truncate(text)
+            },
+        }
+    }
+
     /// One `POST /auth/device/token` poll.
     pub async fn poll(&self, device_code: &str) -> Result<PollOutcome, LoginError> {
         let path = "/auth/device/token";
         let (status, text) = self
             .post(path, &serde_json::json!({ "deviceCode": device_code }))
             .await?;
-        let unexpected = || LoginError::Unexpected {
-            url: format!("{}{path}", self.base),
-            status,
-            // Never echo a 200 body: it carries tokens.
-            body: if status == 200 {
-                "<token answer not understood>".into()
-            } else {
-                truncate(&text)
-            },
-        };
+        let unexpected = || self.unexpected_token_answer(path, status, &text);
         match status {
             200 => serde_json::from_str(&text)
                 .map(PollOutcome::Granted)
@@ -264,15 +269,7 @@ impl DeviceApi {
                 None,
             )
             .await?;
-        let unexpected = || LoginError::Unexpected {
-            url: format!("{}{path}", self.base),
-            status,
-            body: if status == 200 {
-                "<token answer not understood>".into()
-            } else {
-                truncate(&text)
-            },
-        };
+        let unexpected = || self.unexpected_token_answer(path, status, &text);
         match status {
             200 => serde_json::from_str(&text).map_err(|_| unexpected()),
             401 | 403 => Err(refusal(&text)),
