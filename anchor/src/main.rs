@@ -8,6 +8,7 @@ use clap::Parser;
 
 use orbit_anchor::audit::AuditLog;
 use orbit_anchor::cli::{Cli, Command, LoginArgs};
+use orbit_anchor::codex;
 use orbit_anchor::config::{self, Config, Defaults, LogFormat};
 use orbit_anchor::control::{self, ControlError, StatusReport};
 use orbit_anchor::credentials;
@@ -16,7 +17,7 @@ use orbit_anchor::login::{self, DeviceApi};
 use orbit_anchor::run::{self, RunConfig, StopReason};
 use orbit_anchor::sandbox::Sandbox;
 use orbit_anchor::tokens::{RefreshError, TokenKeeper};
-use orbit_anchor::{codex, orbit};
+use orbit_shared::anchor::connection::anchor_socket_url;
 use orbit_shared::control::AnchorHello;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -185,7 +186,7 @@ async fn run(cfg: &Config, helpers_runtime: tokio::runtime::Handle) -> Result<()
         );
     };
     let orbit_url = cfg.orbit.clone().unwrap_or_else(|| creds.orbit_url.clone());
-    let socket_url = orbit::anchor_socket_url(&orbit_url).map_err(anyhow::Error::msg)?;
+    let socket_url = anchor_socket_url(&orbit_url).map_err(anyhow::Error::msg)?;
     let Some(codex) = codex::resolve_program(&cfg.codex, std::env::var("PATH").ok().as_deref())
     else {
         bail!(

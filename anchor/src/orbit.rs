@@ -23,8 +23,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use orbit_shared::anchor::backoff::{Backoff, BackoffConfig};
+use orbit_shared::anchor::connection::{final_close, final_refusal};
 use orbit_shared::control::PING_FRAME;
-use orbit_shared::router::{CLOSE_REPLACED, CLOSE_REVOKED};
 
 use crate::tokens::{RefreshError, TokenKeeper};
 
@@ -64,30 +64,6 @@ where
             SILENT_LIMIT.as_secs()
         )),
     }
-}
-
-/// `http(s)://host[/prefix]` → `ws(s)://host[/prefix]/ws/anchor`.
-///
-/// ```
-/// use orbit_anchor::orbit::anchor_socket_url;
-/// assert_eq!(anchor_socket_url("https://orbit.example/").unwrap(), "wss://orbit.example/ws/anchor");
-/// assert_eq!(anchor_socket_url("http://127.0.0.1:8787").unwrap(), "ws://127.0.0.1:8787/ws/anchor");
-/// assert!(anchor_socket_url("ftp://x").is_err());
-/// ```
-pub fn anchor_socket_url(orbit: &str) -> Result<String, String> {
-    let base = orbit.trim_end_matches('/');
-    let rest = if let Some(rest) = base.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = base.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else if base.starts_with("wss://") || base.starts_with("ws://") {
-        base.to_string()
-    } else {
-        return Err(format!(
-            "the Orbit URL {orbit:?} must start with https:// (or http:// for a local Orbit)"
-        ));
-    };
-    Ok(format!("{rest}/ws/anchor"))
 }
 
 /// How one connection attempt or connection ended.
@@ -315,27 +291,35 @@ impl OrbitLink {
                     .map(str::to_owned)
             })
             .unwrap_or_default();
+        if let (401, Some(why)) = (status, final_refusal(&code)) {
+            return Ending::Fatal(why);
+        }
         match (status, code.as_str()) {
-            (401, "anchor_revoked" | "session_revoked") => Ending::Fatal(format!(
-                "Orbit refused the connection: this anchor was revoked ({code}); run `anchor login` to pair it again"
-            )),
             (401, _) => {
                 // Expired or no longer valid (e.g. Orbit's signing key changed): a fresh token
                 // from the refresh token is the cure, and if that is refused it is final.
                 match self.keeper.refresh(self.now_ms).await {
                     Ok(()) => {
                         let _ = self.events.try_send(OrbitEvent::Refreshed);
-                        Ending::RetryNow(format!("the access token was refused ({code}); refreshed it"))
+                        Ending::RetryNow(format!(
+                            "the access token was refused ({code}); refreshed it"
+                        ))
                     }
                     Err(e) if e.is_fatal() => Ending::Fatal(e.to_string()),
                     Err(e @ RefreshError::Save(_)) => {
                         tracing::error!(error = %e, "the refreshed token is in use but not saved");
-                        Ending::RetryNow(format!("the access token was refused ({code}); refreshed it"))
+                        Ending::RetryNow(format!(
+                            "the access token was refused ({code}); refreshed it"
+                        ))
                     }
-                    Err(e) => Ending::Retry(format!("the access token was refused ({code}) and refreshing failed: {e}")),
+                    Err(e) => Ending::Retry(format!(
+                        "the access token was refused ({code}) and refreshing failed: {e}"
+                    )),
                 }
             }
-            _ => Ending::Retry(format!("Orbit answered the upgrade with HTTP {status} {code}")),
+            _ => Ending::Retry(format!(
+                "Orbit answered the upgrade with HTTP {status} {code}"
+            )),
         }
     }
 
@@ -347,19 +331,16 @@ impl OrbitLink {
         let (code, reason) = frame
             .map(|f| (u16::from(f.code), f.reason.to_string()))
             .unwrap_or((1005, String::new()));
-        match code {
-            CLOSE_REVOKED => Ending::Fatal(format!(
-                "Orbit closed the connection: {} (this anchor was revoked; run `anchor login` to pair it again)",
-                if reason.is_empty() { "revoked" } else { reason.as_str() }
-            )),
-            CLOSE_REPLACED => Ending::Fatal(
-                "Orbit closed the connection: another anchor process using the same credentials connected \
-                 (only one may be connected at a time)"
-                    .into(),
-            ),
-            _ => {
-                self.disconnected(format!("Orbit closed the connection ({code} {reason})"), None, None, queued)
-                    .await
+        match final_close(code, &reason) {
+            Some(why) => Ending::Fatal(why),
+            None => {
+                self.disconnected(
+                    format!("Orbit closed the connection ({code} {reason})"),
+                    None,
+                    None,
+                    queued,
+                )
+                .await
             }
         }
     }
@@ -503,7 +484,7 @@ mod tests {
             let (tcp, _) = listener.accept().await?;
             let mut ws = tokio_tungstenite::accept_async(tcp).await?;
             ws.close(Some(CloseFrame {
-                code: CloseCode::from(CLOSE_REVOKED),
+                code: CloseCode::from(orbit_shared::router::CLOSE_REVOKED),
                 reason: "anchor revoked".into(),
             }))
             .await?;

@@ -11,25 +11,10 @@
 
 use std::path::PathBuf;
 
+use orbit_shared::anchor::connection::refresh_due_ms;
+
 use crate::credentials::{self, Credentials, CredentialsError};
 use crate::login::{DeviceApi, LoginError};
-
-/// When to refresh an access token expiring at `expires_at_ms`, seen at `now_ms`.
-///
-/// ```
-/// use orbit_anchor::tokens::refresh_due_ms;
-/// // 15 minutes left: refresh one minute before expiry.
-/// assert_eq!(refresh_due_ms(0, 900_000), 840_000);
-/// // 8 seconds left: refresh with a quarter of it (2 s) to spare.
-/// assert_eq!(refresh_due_ms(0, 8_000), 6_000);
-/// // Already expired: now.
-/// assert!(refresh_due_ms(10_000, 5_000) <= 10_000);
-/// ```
-pub fn refresh_due_ms(now_ms: i64, expires_at_ms: i64) -> i64 {
-    let left = expires_at_ms.saturating_sub(now_ms);
-    let early = (left / 4).clamp(1_000, 60_000);
-    expires_at_ms.saturating_sub(early)
-}
 
 /// Why a refresh did not give a new token.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,9 @@
 //! * [`backoff`] — exponential backoff with jitter for Orbit reconnects and codex restarts.
 //! * [`framing`] — length-prefixed JSON frames for the local status socket (`anchor status`).
 //! * [`bridge`] — the bridge between Orbit (WebSocket frames) and codex (stdio JSON lines).
+//! * [`connection`] — the Orbit socket's URL, the token refresh schedule, the final endings.
 
 pub mod backoff;
 pub mod bridge;
+pub mod connection;
 pub mod framing;
