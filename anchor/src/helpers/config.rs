@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::{path_string, req_str, HelperContext, HelperError, HelperErrorCode};
 
 /// Largest config file read or written.
-pub const CONFIG_MAX_BYTES: u64 = 1024 * 1024;
+pub const CONFIG_MAX_BYTES: u64 = super::ANSWER_BUDGET_BYTES;
 
 /// `anchor.config.read`: `{path, exists, content}`.
 pub fn read(ctx: &HelperContext) -> Result<Value, HelperError> {

@@ -11,10 +11,11 @@ use super::{opt_str, opt_u64, path_string, req_str, HelperContext, HelperError, 
 
 /// Default `maxBytes` for `anchor.file.read`.
 pub const FILE_READ_DEFAULT_BYTES: u64 = 256 * 1024;
-/// Hard cap for `anchor.file.read`.
-pub const FILE_READ_MAX_BYTES: u64 = 1024 * 1024;
-/// Hard cap for `anchor.image.read` (larger images are refused with `too_large`).
-pub const IMAGE_MAX_BYTES: u64 = 8 * 1024 * 1024;
+/// Hard cap for `anchor.file.read` (larger files are cut, with `truncated`).
+pub const FILE_READ_MAX_BYTES: u64 = super::ANSWER_BUDGET_BYTES;
+/// Hard cap for `anchor.image.read` (larger images are refused with `too_large`): base64 makes
+/// 4 bytes of 3 and needs no escaping, so 704 KiB stays under Orbit's 1 MiB frame.
+pub const IMAGE_MAX_BYTES: u64 = 704 * 1024;
 /// Maximum entries returned by `anchor.listDirs`.
 pub const LIST_DIRS_MAX_ENTRIES: usize = 1000;
 
@@ -341,5 +342,13 @@ mod tests {
             sniff_image_mime(b"RIFF\0\0\0\0WEBPVP8 "),
             Some("image/webp")
         );
+    }
+
+    #[test]
+    fn the_largest_answers_fit_in_one_orbit_frame() {
+        let frame = orbit_shared::limits::MAX_FRAME_BYTES as u64;
+        // Base64 of the largest image plus an envelope of a few hundred bytes.
+        assert!(IMAGE_MAX_BYTES.div_ceil(3) * 4 + 4096 <= frame);
+        assert!(FILE_READ_MAX_BYTES * 2 <= frame);
     }
 }

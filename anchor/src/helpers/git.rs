@@ -14,7 +14,7 @@ use tokio::process::Command;
 use super::{opt_str, opt_u64, path_string, req_str, HelperContext, HelperError, HelperErrorCode};
 
 /// Cap on captured git stdout (status, diff, log, branches).
-pub const GIT_OUTPUT_MAX_BYTES: u64 = 1024 * 1024;
+pub const GIT_OUTPUT_MAX_BYTES: u64 = super::ANSWER_BUDGET_BYTES;
 /// Maximum files listed by `anchor.git.status`.
 pub const STATUS_MAX_FILES: usize = 5000;
 /// Default and maximum `limit` for `anchor.git.log`.
