@@ -385,12 +385,7 @@ impl Anchor {
     }
 
     fn codex_ready(&mut self) {
-        let version = self
-            .bridge
-            .initialize_result()
-            .and_then(|r| r.get("userAgent"))
-            .and_then(Value::as_str)
-            .and_then(orbit_shared::anchor::bridge::codex_version_from_user_agent);
+        let version = self.bridge.codex_version().map(str::to_string);
         tracing::info!(version = ?version, "codex is ready");
         if version.is_some() && version != self.helper_ctx.codex_version {
             let mut ctx = (*self.helper_ctx).clone();

@@ -48,6 +48,20 @@ impl Rig {
         self.completed(&turn).await
     }
 
+    /// Starts a `[mock:stall]` turn on the rig's thread and waits for its first delta.
+    async fn stalled_turn(&mut self) -> Result<String> {
+        let turn = self.codex.start_turn(&self.thread, "[mock:stall]").await?;
+        let t = turn.clone();
+        self.codex
+            .recv_until(
+                "the stalled turn's first delta",
+                |m| m["method"] == "item/agentMessage/delta" && m["params"]["turnId"] == t,
+                WAIT,
+            )
+            .await?;
+        Ok(turn)
+    }
+
     async fn completed(&mut self, turn: &str) -> Result<(Value, Vec<Value>)> {
         self.codex
             .recv_until(
@@ -227,15 +241,7 @@ async fn declined_command_does_not_run() -> Result<()> {
 #[tokio::test]
 async fn interrupt_ends_a_stalled_turn() -> Result<()> {
     let mut rig = Rig::start().await?;
-    let turn = rig.codex.start_turn(&rig.thread, "[mock:stall]").await?;
-    let t = turn.clone();
-    rig.codex
-        .recv_until(
-            "the stalled turn's first delta",
-            |m| m["method"] == "item/agentMessage/delta" && m["params"]["turnId"] == t,
-            WAIT,
-        )
-        .await?;
+    let turn = rig.stalled_turn().await?;
     assert_eq!(rig.mock.open_stalls(), 1);
 
     let params = json!({ "threadId": rig.thread, "turnId": turn });
@@ -290,15 +296,7 @@ async fn model_error_400_fails_the_turn() -> Result<()> {
 #[tokio::test]
 async fn one_mock_serves_concurrent_threads() -> Result<()> {
     let mut rig = Rig::start().await?;
-    let stalled = rig.codex.start_turn(&rig.thread, "[mock:stall]").await?;
-    let t = stalled.clone();
-    rig.codex
-        .recv_until(
-            "the stalled turn's first delta",
-            |m| m["method"] == "item/agentMessage/delta" && m["params"]["turnId"] == t,
-            WAIT,
-        )
-        .await?;
+    let stalled = rig.stalled_turn().await?;
     let other = rig.codex.start_thread(&rig.home).await?;
     let prompt = format!("meanwhile {}", unique("p"));
     let turn = rig.codex.start_turn(&other, &prompt).await?;

@@ -265,6 +265,11 @@ impl Bridge {
         self.init_result.as_ref()
     }
 
+    /// Codex's version, once a codex has answered the handshake (as sent in `anchor.hello`).
+    pub fn codex_version(&self) -> Option<&str> {
+        self.config.hello.codex_version.as_deref()
+    }
+
     /// Builds the JSON-RPC response to a [`BridgeAction::HandleHelper`] request.
     pub fn helper_response(id: &Value, result: Result<Value, (&str, &str)>) -> String {
         match result {
@@ -652,7 +657,12 @@ mod tests {
 
     /// A connected bridge with a ready codex.
     fn ready() -> Bridge {
-        let mut b = bridge_with(BridgeConfig::default());
+        ready_with(BridgeConfig::default())
+    }
+
+    /// A connected bridge with a ready codex and this configuration.
+    fn ready_with(config: BridgeConfig) -> Bridge {
+        let mut b = bridge_with(config);
         ev(&mut b, BridgeEvent::OrbitConnected);
         ev(&mut b, BridgeEvent::CodexStarted);
         ev(
@@ -1006,6 +1016,7 @@ mod tests {
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0]["type"], "anchor.hello");
         assert_eq!(sent[0]["codexVersion"], "0.169.0");
+        assert_eq!(b.codex_version(), Some("0.169.0"));
         // A later reconnection carries it from the start.
         ev(&mut b, BridgeEvent::OrbitDisconnected);
         let a = ev(&mut b, BridgeEvent::OrbitConnected);
@@ -1038,16 +1049,10 @@ mod tests {
 
     #[test]
     fn oversized_codex_response_becomes_an_error_for_its_requester() {
-        let mut b = bridge_with(BridgeConfig {
+        let mut b = ready_with(BridgeConfig {
             max_frame_bytes: 200,
             ..BridgeConfig::default()
         });
-        ev(&mut b, BridgeEvent::OrbitConnected);
-        ev(&mut b, BridgeEvent::CodexStarted);
-        ev(
-            &mut b,
-            BridgeEvent::CodexLine(r#"{"id":"anchor-init-1","result":{}}"#.into()),
-        );
         ev(
             &mut b,
             BridgeEvent::OrbitFrame(r#"{"id":"orbit:c:1","method":"thread/read"}"#.into()),
