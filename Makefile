@@ -1,21 +1,26 @@
-# `make dev` runs Orbit locally, `make test` runs every test; see scripts/ for details.
+# `make dev` runs Orbit locally, `make test` runs every test; see scripts/ and docs/development.md.
 SHELL := bash
 CARGO ?= cargo
 # Wrangler/Miniflare must not phone home (tests and dev run offline).
 export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: setup build build-worker dev test fmt clean
+.PHONY: setup doctor build build-worker dev test fmt clean
 
 setup:
 	scripts/setup.sh
 
+# What the build would use and what is missing; installs nothing.
+doctor:
+	scripts/doctor.sh
+
+# worker/ → worker/build/index.js + index_bg.wasm (xtask/: cargo build, wasm-bindgen, esbuild).
 build-worker: setup
-	scripts/build-worker.sh
+	$(CARGO) xtask build-worker
 
 # The worker crate is only useful as wasm; natively it is just type-checked (make test).
 build: build-worker
-	$(CARGO) build --workspace --release --exclude orbit-worker
+	$(CARGO) build --workspace --release --exclude orbit-worker --exclude xtask
 
 dev: build
 	scripts/dev.sh
@@ -37,7 +42,7 @@ fmt:
 
 clean:
 	$(CARGO) clean
-	rm -rf worker/build .wrangler
+	rm -rf worker/build worker/build.new .wrangler
 
 # SPEC §6 benchmark (docs/benchmarks.md): starts its own Orbit; pass options with BENCH_ARGS.
 .PHONY: bench

@@ -52,6 +52,16 @@ async fn probe_hub(req: &Request, env: &Env) -> Result<Response> {
         .await
 }
 
+/// `POST /__dev/panic`: panics, so tests can prove that the Worker and its Durable Objects carry
+/// on after a panic (worker/js/entry.js replaces the wasm instance and rebuilds the objects).
+#[allow(
+    clippy::panic,
+    reason = "the deliberate panic is what this endpoint is for"
+)]
+fn deliberate_panic() -> ! {
+    panic!("deliberate panic requested through /__dev/panic");
+}
+
 pub async fn handle(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
     if !config.dev_api {
         return http::error(404, "not_found", "no such endpoint");
@@ -61,6 +71,9 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config) -> Result<Resp
     }
     if req.method() != Method::Post {
         return http::error(405, "method_not_allowed", "use POST");
+    }
+    if req.path() == "/__dev/panic" {
+        deliberate_panic();
     }
     let db = env.d1("DB")?;
     let now = now_ms();
