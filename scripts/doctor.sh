@@ -48,6 +48,9 @@ if command -v rustc >/dev/null && command -v cargo >/dev/null; then
         ;;
     missing)
         fix="make setup (fetches Debian's rust-src $release), or rustup target add $WASM_TARGET"
+        if [ ! -f "$(rustc --print sysroot)/lib/rustlib/components" ]; then
+            fix="install this rustc's std source with its package manager (Debian: apt-get install rust-src), or use rustup"
+        fi
         case "$release" in
         *-*) fix="rustup target add $WASM_TARGET, or use a stable rustc (Debian packages only releases)" ;;
         esac

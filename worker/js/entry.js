@@ -22,8 +22,14 @@ import {
 
 const instance = initState();
 
-// workers-rs' panic hook flags the instance; start a fresh one before handing it more work.
-function freshIfPanicked() {
+// Makes sure the instance that handles the next call is a sound one, before any object of the
+// old one is used: a Rust object's method checks that it belongs to the current instance first
+// and only then lets the glue replace a trapped instance, which would hand the old object's
+// pointer to the new instance's memory.
+function soundInstance() {
+  // Any call into the glue replaces an instance that trapped (abort handler)...
+  initState();
+  // ...and workers-rs' panic hook flags a panic, which is replaced here.
   if (instance.criticalError) {
     console.error("orbit: the wasm instance panicked; starting a fresh one");
     instance.criticalError = false;
@@ -33,7 +39,7 @@ function freshIfPanicked() {
 
 export default {
   fetch(request, env, ctx) {
-    freshIfPanicked();
+    soundInstance();
     return rustFetch(request, env, ctx);
   },
 };
@@ -55,7 +61,7 @@ function durableObject(RustClass) {
     }
 
     [current]() {
-      freshIfPanicked();
+      soundInstance();
       if (this.#rust === undefined || this.#instanceId !== instance.instanceId) {
         this.#rust = new RustClass(this.ctx, this.env);
         this.#instanceId = instance.instanceId;

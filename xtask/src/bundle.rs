@@ -50,9 +50,12 @@ pub fn bundle(root: &Path, staging: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Replaces `out_dir` with `staging/out`, so a failed build never leaves half a bundle behind.
+/// Replaces `out_dir` (worker/build) with `staging/out`, so a failed build never leaves half a
+/// bundle behind.
 pub fn publish(staging: &Path, out_dir: &Path) -> Result<()> {
-    let fresh = out_dir.with_extension("new");
+    let mut fresh_name = out_dir.file_name().unwrap_or_default().to_os_string();
+    fresh_name.push(".new");
+    let fresh = out_dir.with_file_name(fresh_name);
     if fresh.exists() {
         std::fs::remove_dir_all(&fresh).with_context(|| format!("removing {}", fresh.display()))?;
     }

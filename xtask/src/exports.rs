@@ -169,6 +169,8 @@ import { other } from "./index.json";
             "import { UserHub, fetch, scheduled } from \"./index.js\";\n",
         )
         .unwrap();
-        check_entry_wires_all(&glue, &entry).unwrap();
+        let wired = check_entry_wires_all(&glue, &entry);
+        let _ = std::fs::remove_dir_all(&dir);
+        wired.unwrap();
     }
 }

@@ -24,6 +24,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+/// Where workerd's bundle goes; `wrangler.toml`'s `main` names the file in it.
+const OUT_DIR: &str = "worker/build";
+
 #[derive(Parser)]
 #[command(name = "xtask", about = "Orbit's build tasks (cargo xtask <task>)")]
 struct Cli {
@@ -33,12 +36,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Build the Worker for workerd: worker/build/index.js and index_bg.wasm.
-    BuildWorker {
-        /// Where the bundle goes (replaced as a whole only when every step succeeded).
-        #[arg(long, default_value = "worker/build")]
-        out_dir: PathBuf,
-    },
+    /// Build the Worker for workerd: worker/build/index.js and index_bg.wasm (replaced only
+    /// when every step succeeded).
+    BuildWorker,
     /// Print which wasm32 standard library the build would use, and exit.
     WasmStd,
 }
@@ -47,7 +47,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let root = repo_root();
     match cli.task {
-        Task::BuildWorker { out_dir } => build_worker(&root, &root.join(out_dir)),
+        Task::BuildWorker => build_worker(&root, &root.join(OUT_DIR)),
         Task::WasmStd => {
             println!("{}", toolchain::WasmStd::detect()?);
             Ok(())

@@ -26,7 +26,9 @@ pub enum WasmStd {
 impl WasmStd {
     /// Asks the `rustc` that cargo will use.
     pub fn detect() -> Result<Self> {
-        let libdir = rustc_print(&["--print", "target-libdir", "--target", TARGET])?;
+        // A rustc that does not know the target at all has no prebuilt std for it either.
+        let libdir =
+            rustc_print(&["--print", "target-libdir", "--target", TARGET]).unwrap_or_default();
         let sysroot = rustc_print(&["--print", "sysroot"])?;
         let version = rustc_print(&["-V"])?;
         Self::choose(Path::new(&libdir), Path::new(&sysroot), &version)
@@ -120,11 +122,27 @@ mod tests {
 
     const V: &str = "rustc 1.95.0 (59807616e 2026-04-14)";
 
-    fn scratch(name: &str) -> PathBuf {
+    /// A temporary directory, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl std::ops::Deref for Scratch {
+        type Target = PathBuf;
+        fn deref(&self) -> &PathBuf {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn scratch(name: &str) -> Scratch {
         let dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        dir
+        Scratch(dir)
     }
 
     #[test]

@@ -32,7 +32,9 @@ pub fn build(root: &Path, target_dir: &Path, std: &WasmStd) -> Result<PathBuf> {
         .arg(target_dir);
     if std.builds_std() {
         // build-std is unstable; RUSTC_BOOTSTRAP lets the stable compiler build the very std
-        // it was released with. panic_abort is the only panic runtime workerd can use.
+        // it was released with. It reaches every crate of this build, so a build script that
+        // probes for nightly features finds them: one more reason for a target dir of its own.
+        // panic_abort is the only panic runtime workerd can use.
         cmd.env("RUSTC_BOOTSTRAP", "1")
             .args(["-Z", "build-std=std,panic_abort"]);
     }
