@@ -19,10 +19,7 @@ async fn a_panic_does_not_take_down_the_worker_or_strand_open_sockets() -> Resul
     let orbit = Orbit::shared()?;
     let mut rig = orbit.rig("survivor").await?;
     let thread = "thread-across-a-panic";
-    rig.client
-        .send_json(&json!({"type": "orbit.subscribe", "threadId": thread}))
-        .await?;
-    rig.client.recv_type("orbit.subscribed").await?;
+    rig.client.subscribe(thread, None).await?;
     rig.anchor.send_json(&thread_note(thread, 1)).await?;
     assert_eq!(rig.client.recv_json().await?["seq"], 1);
     let wakes_before = hub_wakes(orbit, &rig.web.user_id).await?;
