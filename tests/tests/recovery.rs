@@ -58,3 +58,26 @@ async fn a_panic_does_not_take_down_the_worker_or_strand_open_sockets() -> Resul
     assert_eq!(hub_wakes(orbit, &rig.web.user_id).await?, wakes_before + 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_stranger_cannot_panic_a_deployment_since_the_endpoint_is_dev_only() -> Result<()> {
+    // A deployment never sets ORBIT_DEV_API: the endpoint then does not exist.
+    let orbit = Orbit::start_with(&[("ORBIT_DEV_API", "0")])?;
+    let http = reqwest::Client::new();
+    let answer = http
+        .post(format!("{}/__dev/panic", orbit.base_url()))
+        .send()
+        .await?;
+    assert_eq!(answer.status(), 404);
+    let health = http
+        .get(format!("{}/health", orbit.base_url()))
+        .send()
+        .await?;
+    assert_eq!(health.status(), 200);
+    assert!(
+        !orbit.output().contains("deliberate panic"),
+        "{}",
+        orbit.output()
+    );
+    Ok(())
+}
