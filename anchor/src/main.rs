@@ -17,8 +17,8 @@ use orbit_anchor::login::{self, DeviceApi};
 use orbit_anchor::run::{self, RunConfig, StopReason};
 use orbit_anchor::sandbox::Sandbox;
 use orbit_anchor::tokens::{RefreshError, TokenKeeper};
+use orbit_protocol::control::AnchorHello;
 use orbit_shared::anchor::connection::anchor_socket_url;
-use orbit_shared::control::AnchorHello;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -22,9 +22,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use orbit_protocol::control::PING_FRAME;
 use orbit_shared::anchor::backoff::{Backoff, BackoffConfig};
 use orbit_shared::anchor::connection::{final_close, final_refusal};
-use orbit_shared::control::PING_FRAME;
 
 use crate::tokens::{RefreshError, TokenKeeper};
 
@@ -484,7 +484,7 @@ mod tests {
             let (tcp, _) = listener.accept().await?;
             let mut ws = tokio_tungstenite::accept_async(tcp).await?;
             ws.close(Some(CloseFrame {
-                code: CloseCode::from(orbit_shared::router::CLOSE_REVOKED),
+                code: CloseCode::from(orbit_protocol::close::CLOSE_REVOKED),
                 reason: "anchor revoked".into(),
             }))
             .await?;

@@ -15,8 +15,8 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
+use orbit_protocol::control::AnchorHello;
 use orbit_shared::anchor::bridge::{Bridge, BridgeAction, BridgeConfig, BridgeEvent, BridgeState};
-use orbit_shared::control::AnchorHello;
 
 use crate::audit::AuditLog;
 use crate::codex::{CodexOutput, CodexProcess};
@@ -298,7 +298,7 @@ impl Anchor {
         use std::sync::atomic::Ordering;
         if self.helpers_pending.load(Ordering::Relaxed) >= HELPER_QUEUE {
             let busy = json!({"id": id, "error": {
-                "code": orbit_shared::rpc::ROUTING_ERROR,
+                "code": orbit_protocol::rpc::RpcCode::Routing.number(),
                 "message": format!("the anchor is already answering {HELPER_QUEUE} helper calls; retry shortly"),
                 "data": {"code": "anchor_busy"},
             }});

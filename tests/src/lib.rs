@@ -32,6 +32,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub use orbit_protocol;
 pub use orbit_shared;
 
 /// A client of Orbit's HTTP API for black-box tests: each client sends its own

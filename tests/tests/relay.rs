@@ -1012,7 +1012,7 @@ fn request_of_size(id: u64, size: usize) -> String {
 #[tokio::test]
 async fn rule8_oversized_frame_is_refused_with_frame_too_large_and_socket_stays_open() -> Result<()>
 {
-    let limit = orbit_tests::orbit_shared::limits::MAX_FRAME_BYTES;
+    let limit = orbit_tests::orbit_protocol::limits::MAX_FRAME_BYTES;
     let orbit = orbit()?;
     let mut rig = orbit.rig("big").await?;
     rig.client.send_text(request_of_size(1, limit + 1)).await?;
@@ -1033,7 +1033,7 @@ async fn rule8_oversized_frame_is_refused_with_frame_too_large_and_socket_stays_
 
 #[tokio::test]
 async fn rule8_frame_at_the_limit_is_relayed_whole() -> Result<()> {
-    let limit = orbit_tests::orbit_shared::limits::MAX_FRAME_BYTES;
+    let limit = orbit_tests::orbit_protocol::limits::MAX_FRAME_BYTES;
     let orbit = orbit()?;
     let mut rig = orbit.rig("edge").await?;
     let text = request_of_size(9, limit);

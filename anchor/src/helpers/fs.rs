@@ -346,7 +346,7 @@ mod tests {
 
     #[test]
     fn the_largest_answers_fit_in_one_orbit_frame() {
-        let frame = orbit_shared::limits::MAX_FRAME_BYTES as u64;
+        let frame = orbit_protocol::limits::MAX_FRAME_BYTES as u64;
         // Base64 of the largest image plus an envelope of a few hundred bytes.
         assert!(IMAGE_MAX_BYTES.div_ceil(3) * 4 + 4096 <= frame);
         assert!(FILE_READ_MAX_BYTES * 2 <= frame);

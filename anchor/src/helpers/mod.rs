@@ -18,9 +18,9 @@ use crate::audit::AuditLog;
 use crate::sandbox::{Sandbox, SandboxError};
 
 /// Most bytes of file or command output one answer may carry. Every answer must fit in one
-/// Orbit frame (`orbit_shared::limits::MAX_FRAME_BYTES`, 1 MiB); half of it leaves room for JSON
+/// Orbit frame (`orbit_protocol::limits::MAX_FRAME_BYTES`, 1 MiB); half of it leaves room for JSON
 /// escaping and the envelope. Answers that still do not fit become `frame_too_large` errors.
-pub const ANSWER_BUDGET_BYTES: u64 = (orbit_shared::limits::MAX_FRAME_BYTES / 2) as u64;
+pub const ANSWER_BUDGET_BYTES: u64 = (orbit_protocol::limits::MAX_FRAME_BYTES / 2) as u64;
 
 /// The methods this module answers.
 pub const HELPER_METHODS: &[&str] = &[

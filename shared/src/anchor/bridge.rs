@@ -57,8 +57,8 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::anchor::backoff::{Backoff, BackoffConfig};
-use crate::control::{AnchorHello, PONG_FRAME};
-use crate::rpc::ROUTING_ERROR;
+use orbit_protocol::control::{AnchorHello, PONG_FRAME};
+const ROUTING_ERROR: i64 = orbit_protocol::rpc::RpcCode::Routing.number();
 
 /// Prefix of the anchor's own request ids toward codex.
 pub const INIT_ID_PREFIX: &str = "anchor-init-";
@@ -78,7 +78,7 @@ pub struct BridgeConfig {
     pub max_queued_to_codex_bytes: usize,
     pub max_buffered_to_orbit_frames: usize,
     pub max_buffered_to_orbit_bytes: usize,
-    /// Largest frame Orbit accepts ([`crate::limits::MAX_FRAME_BYTES`]).
+    /// Largest frame Orbit accepts ([`orbit_protocol::limits::MAX_FRAME_BYTES`]).
     pub max_frame_bytes: usize,
     pub restart_backoff: BackoffConfig,
 }
@@ -95,7 +95,7 @@ impl Default for BridgeConfig {
             max_queued_to_codex_bytes: 8 * 1024 * 1024,
             max_buffered_to_orbit_frames: 1_000,
             max_buffered_to_orbit_bytes: 8 * 1024 * 1024,
-            max_frame_bytes: crate::limits::MAX_FRAME_BYTES,
+            max_frame_bytes: orbit_protocol::limits::MAX_FRAME_BYTES,
             restart_backoff: BackoffConfig::default(),
         }
     }

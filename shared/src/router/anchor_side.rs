@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{send, send_error, Action, Router, StoreOp, CLOSE_REPLACED};
-use crate::control::{ControlFrame, OutboundControl, PONG_FRAME};
-use crate::request_id::{parse_client_request_id, server_request_key};
+use orbit_protocol::control::{Control, PONG_FRAME};
+use orbit_protocol::envelope::{Envelope, RpcKind};
+use orbit_protocol::request_id::{parse_client_request_id, server_request_key};
+use orbit_protocol::ErrorCode;
+
+use super::{id_json, send, send_error, Action, Router, StoreOp, CLOSE_REPLACED};
 use crate::router::records::{Peer, PendingRequest};
-use crate::rpc::{self, splice_seq, RpcKind, RpcPeek};
 
 /// Codex's notification that a server request was settled.
 const SERVER_REQUEST_RESOLVED: &str = "serverRequest/resolved";
@@ -44,9 +46,7 @@ impl Router {
 
     fn announce_anchor(&self, anchor_id: &str, out: &mut Vec<Action>) {
         let info = self.anchor_info(anchor_id);
-        let text: Arc<str> = OutboundControl::AnchorConnected { anchor: &info }
-            .to_text()
-            .into();
+        let text: Arc<str> = Control::AnchorConnected { anchor: info }.to_text().into();
         self.broadcast_clients(&text, out);
     }
 
@@ -54,19 +54,19 @@ impl Router {
         &mut self,
         conn: &str,
         anchor_id: &str,
-        frame: ControlFrame,
+        frame: Control,
         now_ms: u64,
         out: &mut Vec<Action>,
     ) {
         match frame {
-            ControlFrame::Ping => send(out, conn, PONG_FRAME.into()),
-            ControlFrame::Pong => {}
-            ControlFrame::AnchorHello(hello) => {
+            Control::Ping => send(out, conn, PONG_FRAME.into()),
+            Control::Pong => {}
+            Control::AnchorHello(hello) => {
                 if hello.anchor_id.as_deref().is_some_and(|id| id != anchor_id) {
                     send_error(
                         out,
                         conn,
-                        "bad_frame",
+                        ErrorCode::BadFrame,
                         "anchor.hello names another anchor than this connection's token",
                     );
                     return;
@@ -85,14 +85,16 @@ impl Router {
                 out.push(Action::Store(StoreOp::SaveAnchor(record.clone())));
                 self.announce_anchor(anchor_id, out);
             }
-            ControlFrame::Subscribe { .. }
-            | ControlFrame::Unsubscribe { .. }
-            | ControlFrame::ListAnchors => send_error(
-                out,
-                conn,
-                "bad_frame",
-                "subscriptions and anchor lists are for clients",
-            ),
+            Control::Subscribe { .. } | Control::Unsubscribe { .. } | Control::ListAnchors => {
+                send_error(
+                    out,
+                    conn,
+                    ErrorCode::BadFrame,
+                    "subscriptions and anchor lists are for clients",
+                )
+            }
+            // Frames only Orbit sends never get here (Control::parse_inbound_typed).
+            _ => {}
         }
     }
 
@@ -100,14 +102,14 @@ impl Router {
         &mut self,
         conn: &str,
         anchor_id: &str,
-        text: &str,
-        msg: &RpcPeek<'_>,
+        msg: &Envelope<'_>,
         out: &mut Vec<Action>,
     ) {
-        match msg.kind {
-            RpcKind::Response => self.anchor_response(conn, anchor_id, text, msg, out),
-            RpcKind::Request => self.server_request(anchor_id, text, msg, out),
-            RpcKind::Notification => self.anchor_notification(anchor_id, text, msg, out),
+        match msg.rpc_kind() {
+            Some(RpcKind::Response) => self.anchor_response(conn, anchor_id, msg, out),
+            Some(RpcKind::Request) => self.server_request(anchor_id, msg, out),
+            Some(RpcKind::Notification) => self.anchor_notification(anchor_id, msg, out),
+            None => {}
         }
     }
 
@@ -116,60 +118,46 @@ impl Router {
         &mut self,
         conn: &str,
         anchor_id: &str,
-        text: &str,
-        msg: &RpcPeek<'_>,
+        msg: &Envelope<'_>,
         out: &mut Vec<Action>,
     ) {
-        let Some(id) = msg.id else { return };
-        let Some((client, original)) = parse_client_request_id(id.get()) else {
+        let Some(id) = id_json(msg) else { return };
+        let Some((client, original)) = parse_client_request_id(id) else {
             send_error(
                 out,
                 conn,
-                "unknown_response_id",
+                ErrorCode::UnknownResponseId,
                 "this response answers no request Orbit forwarded",
             );
             return;
         };
         if let Some(thread_id) = msg.result_thread_id() {
-            self.bind_thread(&thread_id, anchor_id, out);
+            self.bind_thread(thread_id, anchor_id, out);
         }
         if self.peer(&client) != Some(&Peer::Client) {
             // The client left; the answer has nowhere to go.
             return;
         }
-        let forward = rpc::rewrite(text, |map| {
-            if let Ok(v) = serde_json::from_str::<Value>(&original) {
-                map.insert("id".into(), v);
-            }
-        });
-        match forward {
-            Ok(forward) => send(out, &client, forward.into()),
-            Err(err) => send_error(out, conn, "malformed_json", &err.to_string()),
-        }
+        let mut edit = msg.edit();
+        edit.set_id(&original);
+        send(out, &client, edit.finish().into());
     }
 
     /// Rule 4: a server request is numbered, remembered until answered, and delivered to the
     /// thread's subscribers (or every client when it has no thread).
-    fn server_request(
-        &mut self,
-        anchor_id: &str,
-        text: &str,
-        msg: &RpcPeek<'_>,
-        out: &mut Vec<Action>,
-    ) {
-        let Some(id) = msg.id else { return };
+    fn server_request(&mut self, anchor_id: &str, msg: &Envelope<'_>, out: &mut Vec<Action>) {
+        let Some(id) = id_json(msg) else { return };
         let number = self.next_server_request;
         let key = server_request_key(number);
-        let thread_id = msg.params_fields().thread_id;
+        let key_json = Value::String(key.clone()).to_string();
+        let thread_id = msg.thread_id().map(str::to_string);
         let with_id = |seq: Option<u64>| {
-            rpc::rewrite(text, |map| {
-                map.insert("id".into(), Value::String(key.clone()));
-                map.remove("seq");
-                if let Some(seq) = seq {
-                    map.insert("seq".into(), Value::from(seq));
-                }
-            })
-            .ok()
+            let mut edit = msg.edit();
+            edit.set_id(&key_json).remove_seq();
+            if let Some(seq) = seq {
+                edit.prepend_seq(seq);
+            }
+            Some(edit.finish())
         };
         let (seq, delivered) = match &thread_id {
             Some(thread_id) => {
@@ -189,7 +177,7 @@ impl Router {
         let request = PendingRequest {
             key,
             anchor_id: anchor_id.to_string(),
-            original_id: id.get().to_string(),
+            original_id: id.to_string(),
             thread_id,
             seq,
             text: delivered.to_string(),
@@ -201,45 +189,31 @@ impl Router {
 
     /// Rules 5 and 7: a thread's notifications are numbered, logged and sent to its
     /// subscribers; others go to every client.
-    fn anchor_notification(
-        &mut self,
-        anchor_id: &str,
-        text: &str,
-        msg: &RpcPeek<'_>,
-        out: &mut Vec<Action>,
-    ) {
-        let fields = msg.params_fields();
-        let mut rewrite_request_id = None;
-        if msg.method_str() == SERVER_REQUEST_RESOLVED {
-            if let Some(original) = &fields.request_id {
+    fn anchor_notification(&mut self, anchor_id: &str, msg: &Envelope<'_>, out: &mut Vec<Action>) {
+        let mut settled_key = None;
+        if msg.method() == SERVER_REQUEST_RESOLVED {
+            if let Some(original) = msg.request_id() {
                 if let Some(number) = self.pending_for(anchor_id, original) {
-                    rewrite_request_id = self.pending.get(&number).map(|r| r.key.clone());
+                    settled_key = self
+                        .pending
+                        .get(&number)
+                        .map(|r| Value::String(r.key.clone()).to_string());
                     self.settle(number, out);
                 }
             }
         }
-        let needs_rewrite = msg.has_seq || rewrite_request_id.is_some();
         let numbered = |seq: Option<u64>| {
-            if !needs_rewrite {
-                return Some(match seq {
-                    Some(seq) => splice_seq(text, seq),
-                    None => text.to_string(),
-                });
+            let mut edit = msg.edit();
+            edit.remove_seq();
+            if let Some(key) = &settled_key {
+                edit.set_request_id(key);
             }
-            rpc::rewrite(text, |map| {
-                map.remove("seq");
-                if let Some(seq) = seq {
-                    map.insert("seq".into(), Value::from(seq));
-                }
-                if let (Some(key), Some(Value::Object(params))) =
-                    (&rewrite_request_id, map.get_mut("params"))
-                {
-                    params.insert("requestId".into(), Value::String(key.clone()));
-                }
-            })
-            .ok()
+            if let Some(seq) = seq {
+                edit.prepend_seq(seq);
+            }
+            Some(edit.finish())
         };
-        match &fields.thread_id {
+        match msg.thread_id() {
             Some(thread_id) => {
                 self.fan_out_thread(thread_id, anchor_id, |seq| numbered(Some(seq)), out);
             }

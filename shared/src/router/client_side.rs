@@ -1,15 +1,16 @@
 //! Frames from web clients: subscriptions, requests for an anchor (rule 2), and answers to
 //! server requests (rule 4).
 
-use serde_json::Value;
+use orbit_protocol::control::{Control, PONG_FRAME};
+use orbit_protocol::envelope::{Envelope, RpcKind};
+use orbit_protocol::request_id::{
+    client_request_id, parse_server_request_key, server_request_number,
+};
+use orbit_protocol::rpc::{error_response, RpcCode};
+use orbit_protocol::ErrorCode;
 
 use super::records::ReplayLog;
-use super::{send, send_error, Action, Router, StoreOp};
-use crate::control::{ControlFrame, OutboundControl, PONG_FRAME};
-use crate::request_id::{client_request_id, parse_server_request_key, server_request_number};
-use crate::rpc::{
-    self, error_response, ParamsFields, RpcKind, RpcPeek, INVALID_REQUEST, ROUTING_ERROR,
-};
+use super::{id_json, send, send_error, Action, Router, StoreOp};
 
 /// Why a client request has no anchor to go to (SPEC §1 rule 2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,12 +22,12 @@ pub(super) enum RouteError {
 }
 
 impl RouteError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> ErrorCode {
         match self {
-            RouteError::AnchorRequired => "anchor_required",
-            RouteError::AnchorNotFound(_) => "anchor_not_found",
-            RouteError::AnchorOffline(_) => "anchor_offline",
-            RouteError::ThreadAnchorMismatch { .. } => "thread_anchor_mismatch",
+            RouteError::AnchorRequired => ErrorCode::AnchorRequired,
+            RouteError::AnchorNotFound(_) => ErrorCode::AnchorNotFound,
+            RouteError::AnchorOffline(_) => ErrorCode::AnchorOffline,
+            RouteError::ThreadAnchorMismatch { .. } => ErrorCode::ThreadAnchorMismatch,
         }
     }
 
@@ -54,26 +55,22 @@ impl Router {
     pub(super) fn client_control(
         &mut self,
         conn: &str,
-        frame: ControlFrame,
+        frame: Control,
         log: &dyn ReplayLog,
         out: &mut Vec<Action>,
     ) {
         match frame {
-            ControlFrame::Ping => send(out, conn, PONG_FRAME.into()),
-            ControlFrame::Pong => {}
-            ControlFrame::ListAnchors => {
-                let list = self.anchor_list();
-                send(
-                    out,
-                    conn,
-                    OutboundControl::Anchors { anchors: &list }.to_text().into(),
-                );
+            Control::Ping => send(out, conn, PONG_FRAME.into()),
+            Control::Pong => {}
+            Control::ListAnchors => {
+                let anchors = self.anchor_list();
+                send(out, conn, Control::Anchors { anchors }.to_text().into());
             }
-            ControlFrame::Subscribe {
+            Control::Subscribe {
                 thread_id,
                 since_seq,
             } => self.subscribe(conn, thread_id, since_seq, log, out),
-            ControlFrame::Unsubscribe { thread_id } => {
+            Control::Unsubscribe { thread_id } => {
                 let removed = self
                     .conns
                     .get_mut(conn)
@@ -91,9 +88,14 @@ impl Router {
                     }));
                 }
             }
-            ControlFrame::AnchorHello(_) => {
-                send_error(out, conn, "bad_frame", "anchor.hello is only for anchors")
-            }
+            Control::AnchorHello(_) => send_error(
+                out,
+                conn,
+                ErrorCode::BadFrame,
+                "anchor.hello is only for anchors",
+            ),
+            // Frames only Orbit sends never get here (Control::parse_inbound_typed).
+            _ => {}
         }
     }
 
@@ -114,7 +116,7 @@ impl Router {
                     "a socket may subscribe to at most {} threads",
                     self.config.max_subscriptions
                 );
-                send_error(out, conn, "too_many_subscriptions", &message);
+                send_error(out, conn, ErrorCode::TooManySubscriptions, &message);
                 return;
             }
             c.subscriptions.insert(thread_id.clone());
@@ -155,89 +157,72 @@ impl Router {
                 }
             }
         }
-        let done = OutboundControl::Subscribed {
-            thread_id: &thread_id,
+        let done = Control::Subscribed {
+            thread_id,
             seq: last,
             truncated,
         };
         send(out, conn, done.to_text().into());
     }
 
-    pub(super) fn client_rpc(
-        &mut self,
-        conn: &str,
-        text: &str,
-        msg: &RpcPeek<'_>,
-        out: &mut Vec<Action>,
-    ) {
-        match msg.kind {
-            RpcKind::Request | RpcKind::Notification => self.client_request(conn, text, msg, out),
-            RpcKind::Response => self.client_answer(conn, text, msg, out),
+    pub(super) fn client_rpc(&mut self, conn: &str, msg: &Envelope<'_>, out: &mut Vec<Action>) {
+        match msg.rpc_kind() {
+            Some(RpcKind::Request | RpcKind::Notification) => self.client_request(conn, msg, out),
+            Some(RpcKind::Response) => self.client_answer(conn, msg, out),
+            None => {}
         }
     }
 
     /// Rule 2: a client request goes to exactly one anchor, with a return address as its id.
-    fn client_request(&mut self, conn: &str, text: &str, msg: &RpcPeek<'_>, out: &mut Vec<Action>) {
-        let fields = msg.params_fields();
-        let (anchor_id, anchor_conn) = match self.route(&fields) {
+    fn client_request(&mut self, conn: &str, msg: &Envelope<'_>, out: &mut Vec<Action>) {
+        let (anchor_id, anchor_conn) = match self.route(msg.thread_id(), msg.anchor_id()) {
             Ok(target) => target,
             Err(err) => {
-                match msg.id {
+                match id_json(msg) {
                     Some(id) => send(
                         out,
                         conn,
-                        error_response(id, ROUTING_ERROR, err.code(), &err.message()).into(),
+                        error_response(id, RpcCode::Routing, err.code(), &err.message()).into(),
                     ),
                     None => send_error(out, conn, err.code(), &err.message()),
                 }
                 return;
             }
         };
-        let new_id = msg.id.map(|id| client_request_id(conn, id.get()));
-        let rewritten = rpc::rewrite(text, |map| {
-            if let Some(new_id) = new_id {
-                if let Ok(v) = serde_json::from_str::<Value>(&new_id) {
-                    map.insert("id".into(), v);
-                }
-            }
-            // `anchorId` is Orbit's routing hint, not part of codex's protocol.
-            if let Some(Value::Object(params)) = map.get_mut("params") {
-                params.remove("anchorId");
-            }
-        });
-        match rewritten {
-            Ok(forward) => {
-                if let Some(thread_id) = &fields.thread_id {
-                    if fields.anchor_id.is_some() {
-                        self.bind_thread(thread_id, &anchor_id, out);
-                    }
-                }
-                send(out, &anchor_conn, forward.into());
-            }
-            Err(err) => send_error(out, conn, "malformed_json", &err.to_string()),
+        let mut edit = msg.edit();
+        if let Some(id) = id_json(msg) {
+            edit.set_id(&client_request_id(conn, id));
         }
+        // `anchorId` is Orbit's routing hint, not part of codex's protocol.
+        edit.remove_anchor_id();
+        if let (Some(thread_id), Some(_)) = (msg.thread_id(), msg.anchor_id()) {
+            self.bind_thread(thread_id, &anchor_id, out);
+        }
+        send(out, &anchor_conn, edit.finish().into());
     }
 
     /// Picks the anchor for a client request (SPEC §1 rule 2).
-    pub(super) fn route(&self, fields: &ParamsFields) -> Result<(String, String), RouteError> {
-        let bound = fields
-            .thread_id
-            .as_ref()
+    pub(super) fn route(
+        &self,
+        thread_id: Option<&str>,
+        named: Option<&str>,
+    ) -> Result<(String, String), RouteError> {
+        let bound = thread_id
             .and_then(|t| self.threads.get(t))
             .and_then(|t| t.anchor_id.clone());
-        let anchor_id = if let Some(named) = &fields.anchor_id {
+        let anchor_id = if let Some(named) = named {
             if !self.is_known_anchor(named) {
-                return Err(RouteError::AnchorNotFound(named.clone()));
+                return Err(RouteError::AnchorNotFound(named.to_string()));
             }
-            if let (Some(bound), Some(thread_id)) = (&bound, &fields.thread_id) {
+            if let (Some(bound), Some(thread_id)) = (&bound, thread_id) {
                 if bound != named {
                     return Err(RouteError::ThreadAnchorMismatch {
-                        thread_id: thread_id.clone(),
+                        thread_id: thread_id.to_string(),
                         bound: bound.clone(),
                     });
                 }
             }
-            named.clone()
+            named.to_string()
         } else if let Some(bound) = bound {
             bound
         } else {
@@ -273,42 +258,40 @@ impl Router {
     }
 
     /// Rule 4: the first answer to a server request goes to its anchor; later ones are refused.
-    fn client_answer(&mut self, conn: &str, text: &str, msg: &RpcPeek<'_>, out: &mut Vec<Action>) {
-        let Some(id) = msg.id else { return };
-        let refuse = |out: &mut Vec<Action>, code: &str, message: &str, rpc_code: i64| {
+    fn client_answer(&mut self, conn: &str, msg: &Envelope<'_>, out: &mut Vec<Action>) {
+        let Some(id) = id_json(msg) else { return };
+        let refuse = |out: &mut Vec<Action>, rpc_code: RpcCode, code: ErrorCode, message: &str| {
             send(
                 out,
                 conn,
                 error_response(id, rpc_code, code, message).into(),
             );
         };
-        let Some(number) = parse_server_request_key(id.get())
+        let unknown = |out: &mut Vec<Action>| {
+            refuse(
+                out,
+                RpcCode::InvalidRequest,
+                ErrorCode::UnknownRequest,
+                "no server request has this id",
+            );
+        };
+        let Some(number) = parse_server_request_key(id)
             .as_deref()
             .and_then(server_request_number)
         else {
-            refuse(
-                out,
-                "unknown_request",
-                "no server request has this id",
-                INVALID_REQUEST,
-            );
+            unknown(out);
             return;
         };
         let Some(request) = self.pending.get(&number) else {
-            refuse(
-                out,
-                "unknown_request",
-                "no server request has this id",
-                INVALID_REQUEST,
-            );
+            unknown(out);
             return;
         };
         if request.resolved {
             refuse(
                 out,
-                "already_resolved",
+                RpcCode::Routing,
+                ErrorCode::AlreadyResolved,
                 "this request was already answered",
-                ROUTING_ERROR,
             );
             return;
         }
@@ -317,23 +300,14 @@ impl Router {
                 "anchor {} is offline; answer again when it is back",
                 request.anchor_id
             );
-            refuse(out, "anchor_offline", &message, ROUTING_ERROR);
+            refuse(out, RpcCode::Routing, ErrorCode::AnchorOffline, &message);
             return;
         };
-        let original = request.original_id.clone();
-        let forward = rpc::rewrite(text, |map| {
-            if let Ok(v) = serde_json::from_str::<Value>(&original) {
-                map.insert("id".into(), v);
-            }
-            map.remove("seq");
-        });
-        match forward {
-            Ok(forward) => {
-                self.settle(number, out);
-                send(out, &anchor_conn, forward.into());
-            }
-            Err(err) => send_error(out, conn, "malformed_json", &err.to_string()),
-        }
+        let mut edit = msg.edit();
+        edit.set_id(&request.original_id).remove_seq();
+        let forward = edit.finish();
+        self.settle(number, out);
+        send(out, &anchor_conn, forward.into());
     }
 
     /// Marks a server request answered and forgets the oldest settled ones past the cap.

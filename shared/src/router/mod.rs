@@ -29,10 +29,13 @@ pub use records::{
     ThreadRecord,
 };
 
-use crate::control::{AnchorInfo, OutboundControl, SocketRole};
-use crate::frame::{classify, Inbound};
-use crate::limits;
-use crate::request_id::server_request_number;
+use orbit_protocol::control::{AnchorInfo, Control, SocketRole};
+use orbit_protocol::envelope::{peek, Envelope, Kind};
+use orbit_protocol::limits;
+use orbit_protocol::request_id::server_request_number;
+use orbit_protocol::ErrorCode;
+
+pub use orbit_protocol::close::{CLOSE_REPLACED, CLOSE_REVOKED};
 
 /// Tunables, with the defaults from [`crate::limits`].
 #[derive(Debug, Clone)]
@@ -68,11 +71,6 @@ pub enum Action {
     /// Write to durable storage.
     Store(StoreOp),
 }
-
-/// WebSocket close code for an anchor connection replaced by a newer one with the same id.
-pub const CLOSE_REPLACED: u16 = 4001;
-/// WebSocket close code for a socket whose session or anchor was revoked.
-pub const CLOSE_REVOKED: u16 = 4003;
 
 #[derive(Debug, Clone, Default)]
 struct ThreadState {
@@ -201,18 +199,18 @@ impl Router {
                 subscriptions: BTreeSet::new(),
             },
         );
-        let hello = OutboundControl::Hello {
+        let hello = Control::Hello {
             role,
-            user_id: &self.user_id,
-            connection_id: &conn,
+            user_id: self.user_id.clone(),
+            connection_id: conn.clone(),
             server_time: now_ms,
         }
         .to_text();
         send(&mut out, &conn, hello.into());
         match peer {
             Peer::Client => {
-                let list = self.anchor_list();
-                let text = OutboundControl::Anchors { anchors: &list }.to_text();
+                let anchors = self.anchor_list();
+                let text = Control::Anchors { anchors }.to_text();
                 send(&mut out, &conn, text.into());
                 // Open requests that belong to no thread reach every client, late ones too.
                 for request in self.pending.values() {
@@ -240,21 +238,28 @@ impl Router {
         let Some(peer) = self.conns.get(conn).map(|c| c.peer.clone()) else {
             return out;
         };
-        match classify(text) {
+        // The one full read of the frame; everything below works on what it found.
+        let envelope = match peek(text) {
+            Ok(envelope) => envelope,
             Err(err) => {
-                let message = err.to_string();
-                send_error(&mut out, conn, err.code(), &message);
+                send_error(&mut out, conn, err.code(), &err.to_string());
+                return out;
             }
-            Ok(Inbound::Control(frame)) => match peer {
-                Peer::Client => self.client_control(conn, frame, log, &mut out),
-                Peer::Anchor { anchor_id } => {
-                    self.anchor_control(conn, &anchor_id, frame, now_ms, &mut out)
-                }
+        };
+        match envelope.kind() {
+            Kind::Control(kind) => match Control::parse_inbound_typed(text, kind) {
+                Err(err) => send_error(&mut out, conn, err.code(), &err.to_string()),
+                Ok(frame) => match peer {
+                    Peer::Client => self.client_control(conn, frame, log, &mut out),
+                    Peer::Anchor { anchor_id } => {
+                        self.anchor_control(conn, &anchor_id, frame, now_ms, &mut out)
+                    }
+                },
             },
-            Ok(Inbound::Rpc(msg)) => match peer {
-                Peer::Client => self.client_rpc(conn, text, &msg, &mut out),
+            Kind::Rpc(_) => match peer {
+                Peer::Client => self.client_rpc(conn, &envelope, &mut out),
                 Peer::Anchor { anchor_id } => {
-                    self.anchor_rpc(conn, &anchor_id, text, &msg, &mut out)
+                    self.anchor_rpc(conn, &anchor_id, &envelope, &mut out)
                 }
             },
         }
@@ -287,8 +292,8 @@ impl Router {
                 record.anchor_id.clone_from(&anchor_id);
                 record.last_seen_at = Some(now_ms);
                 out.push(Action::Store(StoreOp::SaveAnchor(record.clone())));
-                let text: Arc<str> = OutboundControl::AnchorDisconnected {
-                    anchor_id: &anchor_id,
+                let text: Arc<str> = Control::AnchorDisconnected {
+                    anchor_id: anchor_id.clone(),
                 }
                 .to_text()
                 .into();
@@ -393,7 +398,16 @@ fn send(out: &mut Vec<Action>, to: &str, text: Arc<str>) {
     });
 }
 
-fn send_error(out: &mut Vec<Action>, to: &str, code: &str, message: &str) {
-    let text = OutboundControl::Error { code, message }.to_text();
+fn send_error(out: &mut Vec<Action>, to: &str, code: ErrorCode, message: &str) {
+    let text = Control::Error {
+        code,
+        message: message.to_string(),
+    }
+    .to_text();
     send(out, to, text.into());
+}
+
+/// The id of a message as JSON text (an envelope of a request or response always has one).
+fn id_json<'a>(envelope: &Envelope<'a>) -> Option<&'a str> {
+    envelope.id().map(|id| id.get())
 }

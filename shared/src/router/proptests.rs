@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use super::sim::Sim;
 use super::RouterConfig;
-use crate::limits::MAX_FRAME_BYTES;
+use orbit_protocol::limits::MAX_FRAME_BYTES;
 
 const CLIENTS: usize = 3;
 const ANCHORS: usize = 2;

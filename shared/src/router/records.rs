@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::control::AnchorInfo;
+use orbit_protocol::control::AnchorInfo;
 
 /// A connection id: random hex chosen by the adapter when it accepts a socket.
 pub type ConnId = String;

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::sim::Sim;
 use super::{RouterConfig, CLOSE_REPLACED};
-use crate::limits::MAX_FRAME_BYTES;
+use orbit_protocol::limits::MAX_FRAME_BYTES;
 
 /// Anchor socket `a1` (anchor-1) and client sockets `c1`, `c2`, inboxes empty.
 fn one_anchor() -> Sim {
@@ -1591,4 +1591,50 @@ fn hibernating_between_any_two_steps_changes_nothing() {
     assert_eq!(seqs(&inbox["c3"]), vec![2, 3, 3, 4, 5]);
     assert!(inbox["c1"].contains(&json!({"id": 5, "result": "c1"})));
     assert!(inbox["c2"].contains(&json!({"id": 1, "result": "c2"})));
+}
+
+// Relaying stays cheap (SPEC §6): a frame is read in full once on its way through Orbit, and
+// what needs no change goes on as the same bytes.
+
+#[test]
+fn a_client_request_is_read_once_and_only_its_id_and_routing_hint_change() {
+    let mut sim = one_anchor();
+    let request = r#"{"id":7,"method":"turn/start","params":{"threadId":"t1","anchorId":"anchor-1","input":[{"type":"text","text":"hi \"there\""}]}}"#;
+    orbit_protocol::count::reset();
+    sim.send("c1", request);
+    assert_eq!(orbit_protocol::count::full_parses(), 1);
+    let forwarded = sim.take_raw("a1");
+    assert_eq!(
+        forwarded,
+        [
+            r#"{"id":"orbit:c1:7","method":"turn/start","params":{"threadId":"t1","input":[{"type":"text","text":"hi \"there\""}]}}"#
+        ]
+    );
+}
+
+#[test]
+fn a_notification_and_its_answer_are_read_once_each() {
+    let mut sim = one_anchor();
+    sim.send_json("c1", json!({"type": "orbit.subscribe", "threadId": "t1"}));
+    sim.clear_inboxes();
+    let note = r#"{"method":"item/agentMessage/delta","params":{"threadId":"t1","delta":"x"}}"#;
+    orbit_protocol::count::reset();
+    sim.send("a1", note);
+    assert_eq!(orbit_protocol::count::full_parses(), 1);
+    // Numbered by splicing `seq` in front: the rest is the anchor's own bytes.
+    assert_eq!(sim.take_raw("c1"), [format!("{{\"seq\":1,{}", &note[1..])]);
+
+    sim.send(
+        "c1",
+        r#"{"id":1,"method":"thread/read","params":{"threadId":"t1"}}"#,
+    );
+    sim.clear_inboxes();
+    let answer = r#"{"id":"orbit:c1:1","result":{"thread":{"id":"t1","items":[1,2,3]}}}"#;
+    orbit_protocol::count::reset();
+    sim.send("a1", answer);
+    assert_eq!(orbit_protocol::count::full_parses(), 1);
+    assert_eq!(
+        sim.take_raw("c1"),
+        [r#"{"id":1,"result":{"thread":{"id":"t1","items":[1,2,3]}}}"#]
+    );
 }

@@ -20,7 +20,8 @@ use worker::{
     WebSocketIncomingMessage, WebSocketPair,
 };
 
-use orbit_shared::control::{OutboundControl, PING_FRAME, PONG_FRAME};
+use orbit_protocol::control::{Control, PING_FRAME, PONG_FRAME};
+use orbit_protocol::ErrorCode;
 use orbit_shared::gate::SUBPROTOCOL;
 use orbit_shared::router::{Action, ConnId, Peer, Router, RouterConfig, StoreOp, CLOSE_REVOKED};
 
@@ -385,9 +386,9 @@ impl DurableObject for UserHub {
         let text = match message {
             WebSocketIncomingMessage::String(text) => text,
             WebSocketIncomingMessage::Binary(_) => {
-                let error = OutboundControl::Error {
-                    code: "binary_frame",
-                    message: "Orbit frames are UTF-8 JSON text",
+                let error = Control::Error {
+                    code: ErrorCode::BinaryFrame,
+                    message: "Orbit frames are UTF-8 JSON text".into(),
                 };
                 return ws.send_with_str(error.to_text());
             }

@@ -6,7 +6,7 @@
 //! Object hibernation could lose.
 //!
 //! ```
-//! use orbit_shared::request_id::{client_request_id, parse_client_request_id};
+//! use orbit_protocol::request_id::{client_request_id, parse_client_request_id};
 //! let id = client_request_id("c0ffee", "17");
 //! assert_eq!(id, r#""orbit:c0ffee:17""#);
 //! let back = parse_client_request_id(&id).unwrap();

@@ -1,0 +1,91 @@
+//! Pairing a machine: the device-code flow (RFC 8628 semantics).
+//!
+//! ```
+//! use orbit_protocol::auth::{DeviceAuthorization, DeviceCodeRequest};
+//!
+//! let ask = DeviceCodeRequest { name: Some("laptop".into()), hostname: Some("laptop.local".into()), platform: Some("linux".into()) };
+//! assert_eq!(
+//!     serde_json::to_string(&ask).unwrap(),
+//!     r#"{"name":"laptop","hostname":"laptop.local","platform":"linux"}"#
+//! );
+//! let answer: DeviceAuthorization = serde_json::from_str(
+//!     r#"{"deviceCode":"d","userCode":"ABCD-EFGH","verificationUri":"https://o.example/device",
+//!         "verificationUriComplete":"https://o.example/device?code=ABCD-EFGH","expiresIn":600,"interval":5}"#,
+//! ).unwrap();
+//! assert_eq!(answer.user_code, "ABCD-EFGH");
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /auth/device/code`: what the anchor says about itself (the user may rename it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeviceCodeRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+}
+
+/// The answer of `POST /auth/device/code`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceAuthorization {
+    /// The anchor's secret handle on the grant; it polls with it.
+    pub device_code: String,
+    /// `XXXX-XXXX`, for the user to type or check.
+    pub user_code: String,
+    pub verification_uri: String,
+    /// `verification_uri?code=XXXX-XXXX`, for a QR code or a clickable link.
+    pub verification_uri_complete: String,
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
+    pub expires_in: u64,
+    /// Seconds to wait between polls.
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
+    pub interval: u64,
+}
+
+/// `POST /auth/device/lookup` (signed in): which grant a user code names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeviceLookupRequest {
+    pub user_code: String,
+}
+
+/// The answer of `POST /auth/device/lookup`: what asked to be paired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceLookup {
+    pub user_code: String,
+    pub name: Option<String>,
+    pub hostname: Option<String>,
+    pub platform: Option<String>,
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
+    pub expires_in: u64,
+}
+
+/// `POST /auth/device/authorise` (signed in): approve (with an optional name) or deny.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeviceAuthoriseRequest {
+    pub user_code: String,
+    pub approve: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `POST /auth/device/token`: one poll. The answer is
+/// [`AnchorCredentials`](super::AnchorCredentials) or a [`DeviceTokenError`](super::DeviceTokenError).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeviceTokenRequest {
+    pub device_code: Option<String>,
+}

@@ -1,0 +1,58 @@
+//! Session credentials and their refresh.
+//!
+//! ```
+//! use orbit_protocol::auth::{AnchorCredentials, RefreshRequest};
+//!
+//! let answer: AnchorCredentials = serde_json::from_str(
+//!     r#"{"anchorId":"a1","accessToken":"eyJ…","refreshToken":"ora_…","expiresIn":900,"refreshExpiresIn":7776000}"#,
+//! ).unwrap();
+//! assert_eq!(answer.expires_in, 900);
+//! assert_eq!(
+//!     serde_json::to_string(&RefreshRequest { refresh_token: "ora_…".into() }).unwrap(),
+//!     r#"{"refreshToken":"ora_…"}"#
+//! );
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// A web session's credentials, answered by every sign-in and by `POST /auth/refresh`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct Credentials {
+    pub session_id: String,
+    /// JWT, `aud` "orbit-web".
+    pub access_token: String,
+    /// Single use; rotated by every refresh.
+    pub refresh_token: String,
+    /// Life of the access token.
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
+    pub expires_in: u64,
+    /// Life of the refresh token (and so of the session, unless refreshed).
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
+    pub refresh_expires_in: u64,
+}
+
+/// An anchor's credentials: `POST /auth/device/token` once approved, and
+/// `POST /auth/device/refresh`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct AnchorCredentials {
+    pub anchor_id: String,
+    /// JWT, `aud` "orbit-anchor", with an `aid` claim.
+    pub access_token: String,
+    pub refresh_token: String,
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
+    pub expires_in: u64,
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
+    pub refresh_expires_in: u64,
+}
+
+/// `POST /auth/refresh` and `POST /auth/device/refresh`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", default)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}

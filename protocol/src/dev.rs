@@ -1,0 +1,39 @@
+//! The development API (`ORBIT_DEV_API=1` only; `make dev` and the test suites): sessions made
+//! without signing in.
+//!
+//! ```
+//! use orbit_protocol::dev::{DevSession, DevSessionRequest};
+//! let ask = DevSessionRequest { anchor_name: Some("laptop".into()), ..DevSessionRequest::default() };
+//! assert_eq!(serde_json::to_string(&ask).unwrap(), r#"{"anchorName":"laptop"}"#);
+//! let answer: DevSession = serde_json::from_str(
+//!     r#"{"userId":"u","sessionId":"s","anchorId":"a","accessToken":"eyJ…"}"#,
+//! ).unwrap();
+//! assert_eq!(answer.anchor_id.as_deref(), Some("a"));
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /__dev/session`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevSessionRequest {
+    /// An existing user, or none to create one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Pair a new anchor with this name and answer an anchor session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_name: Option<String>,
+    /// Open another session for this existing anchor of the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_id: Option<String>,
+}
+
+/// The answer of `POST /__dev/session`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevSession {
+    pub user_id: String,
+    pub session_id: String,
+    pub anchor_id: Option<String>,
+    pub access_token: String,
+}
