@@ -99,7 +99,6 @@ pub enum Control {
         user_id: String,
         connection_id: String,
         /// Milliseconds since the Unix epoch.
-        #[cfg_attr(feature = "typescript", ts(type = "number"))]
         server_time: u64,
     },
     /// Anchor → Orbit: who the anchor is.
@@ -122,7 +121,7 @@ pub enum Control {
     Subscribe {
         thread_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[cfg_attr(feature = "typescript", ts(type = "number", optional))]
+        #[cfg_attr(feature = "typescript", ts(optional))]
         since_seq: Option<u64>,
     },
     /// Orbit → client: the subscription is live; `seq` is the thread's latest number, and
@@ -130,7 +129,6 @@ pub enum Control {
     #[serde(rename = "orbit.subscribed", rename_all = "camelCase")]
     Subscribed {
         thread_id: String,
-        #[cfg_attr(feature = "typescript", ts(type = "number"))]
         seq: u64,
         #[serde(default, skip_serializing_if = "is_false")]
         #[cfg_attr(feature = "typescript", ts(as = "Option<bool>", optional))]
@@ -155,18 +153,25 @@ fn is_false(b: &bool) -> bool {
 pub struct AnchorHello {
     /// Must equal the anchor id in the anchor's token when present.
     #[serde(default)]
+    #[cfg_attr(feature = "typescript", ts(optional = nullable))]
     pub anchor_id: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "typescript", ts(optional = nullable))]
     pub name: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "typescript", ts(optional = nullable))]
     pub hostname: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "typescript", ts(optional = nullable))]
     pub platform: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "typescript", ts(optional = nullable))]
     pub version: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "typescript", ts(as = "Option<Vec<String>>", optional))]
     pub capabilities: Vec<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "typescript", ts(optional = nullable))]
     pub codex_version: Option<String>,
 }
 
@@ -183,10 +188,8 @@ pub struct AnchorInfo {
     pub codex_version: Option<String>,
     pub online: bool,
     /// Milliseconds since the Unix epoch of the current (or last) connection.
-    #[cfg_attr(feature = "typescript", ts(type = "number | null"))]
     pub connected_at: Option<u64>,
     /// Milliseconds since the Unix epoch when the anchor was last seen connected.
-    #[cfg_attr(feature = "typescript", ts(type = "number | null"))]
     pub last_seen_at: Option<u64>,
 }
 

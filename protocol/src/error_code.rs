@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 
 macro_rules! error_codes {
     ($( $(#[doc = $doc:literal])* $variant:ident = $wire:literal, $status:expr; )*) => {
-        /// A machine-readable error code; see the [module docs](self).
+        /// A machine-readable error code: in `orbit.error` frames, in `error.data.code` of
+        /// JSON-RPC errors, and in the `/auth/*` endpoints' refusals.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
         #[serde(rename_all = "snake_case")]

@@ -23,6 +23,8 @@ pub mod error_code;
 pub mod limits;
 pub mod request_id;
 pub mod rpc;
+#[cfg(feature = "typescript")]
+pub mod typescript;
 
 pub use control::Control;
 pub use envelope::{peek, Envelope};

@@ -16,6 +16,7 @@ mod bindgen;
 mod bundle;
 mod exports;
 mod toolchain;
+mod typescript;
 mod wasm;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,9 @@ enum Task {
     BuildWorker,
     /// Print which wasm32 standard library the build would use, and exit.
     WasmStd,
+    /// Regenerate the web client's TypeScript types: web/src/lib/protocol (from orbit-protocol)
+    /// and web/src/lib/codex (from the pinned codex).
+    Typescript,
 }
 
 fn main() -> Result<()> {
@@ -48,6 +52,7 @@ fn main() -> Result<()> {
     let root = repo_root();
     match cli.task {
         Task::BuildWorker => build_worker(&root, &root.join(OUT_DIR)),
+        Task::Typescript => typescript::write(&root),
         Task::WasmStd => {
             println!("{}", toolchain::WasmStd::detect()?);
             Ok(())
@@ -86,7 +91,7 @@ fn build_worker(root: &Path, out_dir: &Path) -> Result<()> {
 }
 
 /// The workspace root: this crate lives one level below it.
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }

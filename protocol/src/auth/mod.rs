@@ -8,3 +8,10 @@ pub mod tokens;
 pub use device::*;
 pub use error::*;
 pub use tokens::*;
+
+/// Writes the TypeScript of the auth bodies not already named in
+/// [`crate::typescript::export_all`] (add new body types here).
+#[cfg(feature = "typescript")]
+pub(crate) fn export_typescript(_cfg: &ts_rs::Config) -> Result<(), ts_rs::ExportError> {
+    Ok(())
+}
