@@ -31,7 +31,8 @@ use orbit_tests::{Session, TempDir};
 use crate::memory::SettlePoint;
 use crate::procfs;
 use crate::rtt::{self, Relay, RttResult, Side};
-use crate::target::{self, Backend, Target, WsStream, FRAME_TIMEOUT};
+use crate::target::{Backend, Target, FRAME_TIMEOUT};
+use orbit_tests::Ws;
 
 /// SPEC §6's "10 MB", in KiB (decimal megabytes: the SPEC writes MiB where it means them).
 pub const IDLE_RSS_LIMIT_KIB: f64 = 10_000_000.0 / 1024.0;
@@ -294,7 +295,7 @@ pub async fn run(target: &Target, opts: &Options, progress: &dyn Fn(&str)) -> Re
         let client = if via == "echo" {
             let user = target.user_with_anchor("bench-pipeline").await?;
             let client = target.client(&user.web).await?;
-            let (tx, rx) = futures_util::StreamExt::split(user.anchor);
+            let (tx, rx) = futures_util::StreamExt::split(user.anchor.into_stream());
             echo_anchor = Some(tokio::spawn(rtt::answer_requests(tx, rx)));
             client
         } else {
@@ -467,7 +468,7 @@ struct Answer {
 
 /// Sends `opts.requests` 1 KB requests from `client`, keeping at most `opts.window`
 /// unanswered, and checks the answers.
-async fn pipeline(mut ws: WsStream, via: &str, opts: &Options) -> Result<Throughput> {
+async fn pipeline(mut ws: Ws, via: &str, opts: &Options) -> Result<Throughput> {
     let n = opts.requests.max(1);
     let window = opts.window.max(1);
     let mut seen = vec![false; usize::try_from(n + 1)?];
@@ -485,19 +486,20 @@ async fn pipeline(mut ws: WsStream, via: &str, opts: &Options) -> Result<Through
     while answered < n {
         if outstanding < window && next <= n {
             while outstanding < window && next <= n {
-                ws.feed(Message::text(rtt::request_frame(next, &opts.method)))
+                ws.stream_mut()
+                    .feed(Message::text(rtt::request_frame(next, &opts.method)))
                     .await
                     .context("sending a request")?;
                 next += 1;
                 outstanding += 1;
             }
-            ws.flush().await.context("sending requests")?;
+            ws.stream_mut().flush().await.context("sending requests")?;
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
         }
-        let text = match target::recv_text(&mut ws, left.min(FRAME_TIMEOUT)).await {
+        let text = match ws.recv_text_within(left.min(FRAME_TIMEOUT)).await {
             Ok(t) => t,
             Err(e) => {
                 first_error.get_or_insert_with(|| format!("{e:#}"));
@@ -537,7 +539,7 @@ async fn pipeline(mut ws: WsStream, via: &str, opts: &Options) -> Result<Through
             first_error.get_or_insert_with(|| orbit_tests::clip(&text));
         }
     }
-    target::close(ws).await;
+    let _ = ws.close().await;
     let elapsed = last_answer.duration_since(start).as_secs_f64();
     let missing = n - answered;
     Ok(Throughput {

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::procfs;
+use orbit_tests::Ws;
+
 use crate::target::{self, Target, WsStream};
 
 /// The size of every notification the anchor sends.
@@ -190,7 +192,7 @@ pub async fn run(
         } else {
             // Thread-less frames go to every client of the user; a barrier makes sure the
             // client is fully set up.
-            target::barrier(&mut ws).await?;
+            ws.barrier().await?;
             0
         };
         sockets.push(ws);
@@ -198,7 +200,7 @@ pub async fn run(
     }
     let pids = target.workerd_pids();
     let frames_text: Vec<String> = (0..frames).map(|n| frame(kind, &thread_id, n)).collect();
-    let (mut anchor_tx, mut anchor_rx) = user.anchor.split();
+    let (mut anchor_tx, mut anchor_rx) = user.anchor.into_stream().split();
     // Whatever Orbit says to the anchor (it should say nothing).
     let anchor_drain = tokio::spawn(async move {
         let mut said = Vec::new();
@@ -223,7 +225,7 @@ pub async fn run(
     let receivers: Vec<_> = sockets
         .into_iter()
         .zip(base)
-        .map(|(ws, b)| tokio::spawn(receive(ws, kind, b, frames, deadline)))
+        .map(|(ws, b)| tokio::spawn(receive(ws.into_stream(), kind, b, frames, deadline)))
         .collect();
     let sender = async {
         for (i, text) in frames_text.into_iter().enumerate() {
@@ -278,7 +280,10 @@ pub async fn run(
     let gaps = sum(|t| t.gaps);
     let bad_seq = sum(|t| t.bad_seq);
 
-    let closing: Vec<_> = returned.into_iter().map(target::close).collect();
+    let closing: Vec<_> = returned
+        .into_iter()
+        .map(|ws| Ws::from_stream(ws, "fan-out client").close())
+        .collect();
     join_all(closing).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), anchor_tx.close()).await;
     match tokio::time::timeout(Duration::from_secs(5), anchor_drain).await {

@@ -4,11 +4,14 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use futures_util::{stream, SinkExt, StreamExt};
+use futures_util::{stream, StreamExt};
 use serde::Serialize;
 
 use crate::stats::Latency;
-use crate::target::{self, Target, WsStream, FRAME_TIMEOUT};
+use orbit_protocol::Control;
+use orbit_tests::Ws;
+
+use crate::target::{self, Target, FRAME_TIMEOUT};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct IdleResult {
@@ -47,7 +50,7 @@ pub async fn run(
     let thread_id = orbit_tests::unique("bench-idle");
     let web = user.web.clone();
     let started = Instant::now();
-    let results: Vec<Result<WsStream>> = stream::iter(0..count)
+    let results: Vec<Result<Ws>> = stream::iter(0..count)
         .map(|_| {
             let web = web.clone();
             let thread_id = thread_id.clone();
@@ -95,8 +98,9 @@ pub async fn run(
         pings += 1;
         let t = Instant::now();
         let ok = async {
-            target::send_text(ws, r#"{"type":"ping"}"#.to_string()).await?;
-            target::recv_until(ws, "pong", FRAME_TIMEOUT, |f| f["type"] == "pong").await
+            ws.send_control(&Control::Ping).await?;
+            ws.collect_until_within("pong", FRAME_TIMEOUT, |f| f["type"] == "pong")
+                .await
         }
         .await;
         match ok {
@@ -113,12 +117,10 @@ pub async fn run(
     // One thread frame to everyone.
     let note = orbit_tests::thread_note(&thread_id, 1).to_string();
     let t = Instant::now();
-    user.anchor
-        .send(tokio_tungstenite::tungstenite::Message::text(note))
-        .await?;
+    user.anchor.send_text(note).await?;
     let got: Vec<bool> = stream::iter(sockets.iter_mut())
         .map(|ws| async {
-            target::recv_until(ws, "the broadcast", Duration::from_secs(20), |f| {
+            ws.collect_until_within("the broadcast", Duration::from_secs(20), |f| {
                 f["method"] == "item/agentMessage/delta"
             })
             .await
@@ -132,12 +134,12 @@ pub async fn run(
 
     let t = Instant::now();
     stream::iter(sockets)
-        .map(target::close)
+        .map(Ws::close)
         .buffer_unordered(64)
-        .collect::<Vec<()>>()
+        .collect::<Vec<Result<()>>>()
         .await;
     let close_secs = t.elapsed().as_secs_f64();
-    target::close(user.anchor).await;
+    let _ = user.anchor.close().await;
 
     Ok(IdleResult {
         requested: count,

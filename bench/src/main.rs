@@ -396,8 +396,8 @@ async fn measure(
         let warm = async {
             let user = target.user_with_anchor("bench-warm").await?;
             let ws = target.client(&user.web).await?;
-            target::close(ws).await;
-            target::close(user.anchor).await;
+            let _ = ws.close().await;
+            let _ = user.anchor.close().await;
             anyhow::Ok(())
         };
         if let Err(e) = warm.await {

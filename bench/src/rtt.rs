@@ -17,6 +17,8 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::stats::Latency;
+use orbit_tests::Ws;
+
 use crate::target::{self, Target, WsStream, FRAME_TIMEOUT};
 
 /// The size of the frames both round trips carry.
@@ -43,7 +45,7 @@ pub struct RttResult {
 
 /// A plain tokio-tungstenite echo server on 127.0.0.1 (in this process) and its client.
 pub struct Floor {
-    ws: WsStream,
+    ws: Ws,
     server: JoinHandle<Result<()>>,
     next_id: u64,
 }
@@ -104,8 +106,8 @@ impl Floor {
         self.next_id += 1;
         let frame = request_frame(self.next_id, "bench/echo");
         let start = Instant::now();
-        target::send_text(&mut self.ws, frame).await?;
-        let back = target::recv_text(&mut self.ws, FRAME_TIMEOUT).await?;
+        self.ws.send_text(frame).await?;
+        let back = self.ws.recv_text_within(FRAME_TIMEOUT).await?;
         let took = start.elapsed();
         if back.len() != FRAME_BYTES {
             bail!("the echo server returned {} bytes", back.len());
@@ -114,7 +116,7 @@ impl Floor {
     }
 
     pub async fn stop(self) {
-        target::close(self.ws).await;
+        let _ = self.ws.close().await;
         let _ = tokio::time::timeout(Duration::from_secs(2), self.server).await;
     }
 }
@@ -138,7 +140,7 @@ struct Answer {
 /// A web client whose requests go through Orbit to the bench's own anchor, which echoes the
 /// params back as the result (so the answer is 1 KB too), or to an anchor running elsewhere.
 pub struct Relay {
-    client: WsStream,
+    client: Ws,
     /// The bench's own anchor, when it is the one answering.
     anchor: Option<JoinHandle<Result<u64>>>,
     next_id: u64,
@@ -175,7 +177,7 @@ impl Relay {
     pub async fn start(target: &Target, method: &str) -> Result<Relay> {
         let user = target.user_with_anchor("bench-rtt").await?;
         let client = target.client(&user.web).await?;
-        let (tx, rx) = user.anchor.split();
+        let (tx, rx) = user.anchor.into_stream().split();
         let anchor = tokio::spawn(answer_requests(tx, rx));
         Ok(Relay {
             client,
@@ -187,7 +189,7 @@ impl Relay {
 
     /// Requests from `client`, a client socket of a user whose anchor is not the bench's (the
     /// real `anchor` process); any answer with the request's id and a `result` counts.
-    pub fn with_client(client: WsStream, method: &str) -> Relay {
+    pub fn with_client(client: Ws, method: &str) -> Relay {
         Relay {
             client,
             anchor: None,
@@ -202,8 +204,10 @@ impl Relay {
         let id = self.next_id;
         let frame = request_frame(id, &self.method);
         let start = Instant::now();
-        target::send_text(&mut self.client, frame).await?;
-        let text = target::recv_text(&mut self.client, FRAME_TIMEOUT)
+        self.client.send_text(frame).await?;
+        let text = self
+            .client
+            .recv_text_within(FRAME_TIMEOUT)
             .await
             .with_context(|| format!("the answer to request {id}"))?;
         let took = start.elapsed();
@@ -219,7 +223,7 @@ impl Relay {
     }
 
     pub async fn stop(self) {
-        target::close(self.client).await;
+        let _ = self.client.close().await;
         if let Some(anchor) = self.anchor {
             anchor.abort();
         }

@@ -1,24 +1,16 @@
 //! The Orbit under test: one started by the integration-test harness, or one already running
-//! (`make dev`) reached by URL; and the raw WebSocket plumbing the measurements use.
+//! (`make dev`) reached by URL. Sockets are the harness's [`Ws`]; the measurements take its raw
+//! stream where they must read and write at once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
-use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use anyhow::{anyhow, Context, Result};
 
-use orbit_tests::{NewSession, Orbit, Session};
+pub use orbit_tests::WsStream;
+use orbit_tests::{NewSession, Orbit, Session, UpgradeHeaders, Ws};
 
 use crate::baseline::{self, Baseline};
 use crate::procfs;
-
-pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long any single expected frame may take.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
@@ -137,10 +129,7 @@ impl Target {
 
     /// `POST /__dev/session`.
     pub async fn session(&self, request: NewSession) -> Result<Session> {
-        match &self.backend {
-            Backend::Harness(orbit) if !self.direct => orbit.create_session(request).await,
-            _ => external_session(&self.base, request).await,
-        }
+        orbit_tests::dev::session(&self.base, &request).await
     }
 
     /// A new user with a web session.
@@ -169,141 +158,21 @@ fn port_of(base: &str) -> Option<u16> {
     }
 }
 
-/// The dev API of an Orbit the harness did not start (the harness's own client needs an
-/// [`Orbit`] it launched itself).
-async fn external_session(base: &str, request: NewSession) -> Result<Session> {
-    let mut body = serde_json::Map::new();
-    if let Some(user) = request.user_id {
-        body.insert("userId".into(), user.into());
-    }
-    if let Some(name) = request.anchor_name {
-        body.insert("anchorName".into(), name.into());
-    }
-    if let Some(anchor) = request.anchor_id {
-        body.insert("anchorId".into(), anchor.into());
-    }
-    let url = format!("{}/__dev/session", base.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .post(&url)
-        .timeout(FRAME_TIMEOUT)
-        .json(&Value::Object(body))
-        .send()
-        .await
-        .with_context(|| format!("POST {url}"))?;
-    let status = response.status();
-    let text = response.text().await?;
-    if !status.is_success() {
-        bail!("POST {url}: HTTP {status}: {text} (is the dev API on? `make dev` sets ORBIT_DEV_API=1)");
-    }
-    let v: Value = serde_json::from_str(&text).with_context(|| format!("not JSON: {text}"))?;
-    Session::from_dev_answer(&v)
-}
-
 /// Opens a WebSocket (Nagle off) to `url`, with an optional bearer token.
-pub async fn connect(url: &str, bearer: Option<&str>) -> Result<WsStream> {
-    let mut request = url.into_client_request().context("bad URL")?;
-    if let Some(token) = bearer {
-        request.headers_mut().insert(
-            "Authorization",
-            HeaderValue::from_str(&format!("Bearer {token}"))?,
-        );
-    }
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(64 << 20))
-        .max_frame_size(Some(64 << 20));
-    let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
-    let (stream, _) = tokio::time::timeout(FRAME_TIMEOUT, connect)
-        .await
-        .map_err(|_| anyhow!("WebSocket upgrade took over {FRAME_TIMEOUT:?}"))?
-        .map_err(|e| match e {
-            tokio_tungstenite::tungstenite::Error::Http(response) => {
-                let body = response
-                    .body()
-                    .as_ref()
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .unwrap_or_default();
-                anyhow!("upgrade refused: HTTP {}: {body}", response.status())
-            }
-            other => anyhow!("upgrade failed: {other}"),
-        })?;
-    Ok(stream)
-}
-
-/// The next text frame within `within`, skipping WebSocket pings and pongs.
-pub async fn recv_text(ws: &mut WsStream, within: Duration) -> Result<String> {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, ws.next()).await {
-            Err(_) => bail!("no frame within {within:?}"),
-            Ok(None) => bail!("socket closed"),
-            Ok(Some(Err(e))) => bail!("receive failed: {e}"),
-            Ok(Some(Ok(Message::Text(t)))) => return Ok(t.to_string()),
-            Ok(Some(Ok(Message::Close(c)))) => bail!("socket closed: {c:?}"),
-            Ok(Some(Ok(_))) => continue,
-        }
-    }
-}
-
-/// The next text frame as JSON.
-pub async fn recv_json(ws: &mut WsStream, within: Duration) -> Result<Value> {
-    let text = recv_text(ws, within).await?;
-    serde_json::from_str(&text).with_context(|| format!("not JSON: {}", orbit_tests::clip(&text)))
-}
-
-/// Receives frames until one matches `pred`; returns it and how many others came first.
-pub async fn recv_until(
-    ws: &mut WsStream,
-    what: &str,
-    within: Duration,
-    mut pred: impl FnMut(&Value) -> bool,
-) -> Result<(Value, usize)> {
-    let deadline = Instant::now() + within;
-    let mut skipped = 0;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let frame = recv_json(ws, left)
-            .await
-            .with_context(|| format!("waiting for {what}"))?;
-        if pred(&frame) {
-            return Ok((frame, skipped));
-        }
-        skipped += 1;
-    }
-}
-
-pub async fn send_text(ws: &mut WsStream, text: String) -> Result<()> {
-    tokio::time::timeout(FRAME_TIMEOUT, ws.send(Message::text(text)))
-        .await
-        .map_err(|_| anyhow!("send took over {FRAME_TIMEOUT:?}"))?
-        .context("send failed")
-}
-
-/// Closes from this side and waits briefly for the peer's close.
-pub async fn close(mut ws: WsStream) {
-    let _ = tokio::time::timeout(Duration::from_secs(5), ws.close(None)).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(Ok(_)) = ws.next().await {}
-    })
-    .await;
-}
-
-/// A round trip through the user's Durable Object: a control frame of an unknown type is
-/// answered `orbit.error {unknown_type}` after everything sent before it was handled.
-pub async fn barrier(ws: &mut WsStream) -> Result<usize> {
-    let kind = format!("orbit.bench-barrier-{}", orbit_tests::random_hex(4));
-    send_text(ws, serde_json::json!({ "type": kind }).to_string()).await?;
-    let (_, skipped) = recv_until(ws, "a barrier's answer", FRAME_TIMEOUT, |f| {
-        f["type"] == "orbit.error" && f["message"].as_str().is_some_and(|m| m.contains(&kind))
-    })
-    .await?;
-    Ok(skipped)
+pub async fn connect(url: &str, bearer: Option<&str>) -> Result<Ws> {
+    let headers = UpgradeHeaders {
+        bearer,
+        ..UpgradeHeaders::default()
+    };
+    let mut ws = Ws::connect(url, url, &headers).await?;
+    ws.set_timeout(FRAME_TIMEOUT);
+    Ok(ws)
 }
 
 /// A user with one connected anchor (after its `anchor.hello`), ready for clients.
 pub struct User {
     pub web: Session,
-    pub anchor: WsStream,
+    pub anchor: Ws,
 }
 
 impl Target {
@@ -318,48 +187,32 @@ impl Target {
         )
         .await
         .context("anchor socket")?;
-        recv_until(
-            &mut anchor,
-            "the anchor's orbit.hello",
-            FRAME_TIMEOUT,
-            |f| f["type"] == "orbit.hello",
-        )
-        .await?;
-        send_text(
-            &mut anchor,
-            orbit_tests::anchor_hello(&anchor_id, name).to_string(),
-        )
-        .await?;
-        barrier(&mut anchor).await?;
+        anchor
+            .recv_until("the anchor's orbit.hello", |f| f["type"] == "orbit.hello")
+            .await?;
+        anchor
+            .send_control(&orbit_tests::anchor_hello(&anchor_id, name))
+            .await?;
+        anchor.barrier().await?;
         Ok(User { web, anchor })
     }
 
     /// A client socket of `web` after its `orbit.hello` and `orbit.anchors`.
-    pub async fn client(&self, web: &Session) -> Result<WsStream> {
+    pub async fn client(&self, web: &Session) -> Result<Ws> {
         let mut ws = connect(
             &format!("{}/ws/client", self.ws_url()),
             Some(&web.access_token),
         )
         .await
         .context("client socket")?;
-        recv_until(&mut ws, "orbit.anchors", FRAME_TIMEOUT, |f| {
-            f["type"] == "orbit.anchors"
-        })
-        .await?;
+        ws.recv_until("orbit.anchors", |f| f["type"] == "orbit.anchors")
+            .await?;
         Ok(ws)
     }
 }
 
 /// `orbit.subscribe {threadId}` and wait for `orbit.subscribed`; returns its `seq`.
-pub async fn subscribe(ws: &mut WsStream, thread_id: &str) -> Result<u64> {
-    send_text(
-        ws,
-        serde_json::json!({ "type": "orbit.subscribe", "threadId": thread_id }).to_string(),
-    )
-    .await?;
-    let (frame, _) = recv_until(ws, "orbit.subscribed", FRAME_TIMEOUT, |f| {
-        f["type"] == "orbit.subscribed" && f["threadId"] == thread_id
-    })
-    .await?;
-    Ok(frame["seq"].as_u64().unwrap_or(0))
+pub async fn subscribe(ws: &mut Ws, thread_id: &str) -> Result<u64> {
+    let (subscribed, _) = ws.subscribe(thread_id, None).await?;
+    Ok(subscribed["seq"].as_u64().unwrap_or(0))
 }

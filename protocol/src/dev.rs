@@ -37,3 +37,13 @@ pub struct DevSession {
     pub anchor_id: Option<String>,
     pub access_token: String,
 }
+
+/// `POST /__dev/revoke`: revoke a session or an anchor and close its sockets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevRevokeRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_id: Option<String>,
+}

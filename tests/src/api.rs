@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use orbit_protocol::dev::DevSession;
 use serde_json::Value;
 
 use crate::{Orbit, Session, Ws};
@@ -220,12 +221,12 @@ impl Web {
 
     /// The harness's session type, to open sockets with.
     pub fn socket_session(&self) -> Session {
-        Session {
+        Session(DevSession {
             user_id: self.user_id.clone(),
             session_id: self.session_id.clone(),
             anchor_id: None,
             access_token: self.access.clone(),
-        }
+        })
     }
 }
 

@@ -9,8 +9,10 @@
 //!   behind.
 //! * [`Orbit::shared`] is one instance per test binary, for tests that need no private one:
 //!   each test creates its own users, so they cannot see each other.
-//! * [`Ws`] is a WebSocket client whose every wait is bounded: a frame that does not come
-//!   fails the test with a message saying what was awaited.
+//! * [`Ws`] ([`ws`](crate::Ws)) is a WebSocket client whose every wait is bounded: a frame
+//!   that does not come fails the test with a message saying what was awaited. The benchmark
+//!   uses it too.
+//! * [`NewSession`] / [`Session`]: the development API's sessions, typed by `orbit-protocol`.
 //! * [`api`] is a client of Orbit's HTTP API for the black-box auth suites.
 //!
 //! Build the Worker first (`make build-worker`); the harness refuses to start without it.
@@ -23,17 +25,17 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
-use futures_util::{SinkExt, StreamExt};
+use orbit_protocol::control::{AnchorHello, Control};
 use serde_json::{json, Value};
-use tokio::net::TcpStream as TokioTcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub use orbit_protocol;
 pub use orbit_shared;
+
+pub mod dev;
+mod ws;
+
+pub use dev::{NewSession, Session};
+pub use ws::{clip, summarize, UpgradeHeaders, Ws, WsStream};
 
 /// A client of Orbit's HTTP API for black-box tests: each client sends its own
 /// `CF-Connecting-IP`, so per-address rate limits don't couple tests.
@@ -261,52 +263,6 @@ impl State {
             State::Owned(dir) => dir.path(),
             State::Borrowed(path) => path,
         }
-    }
-}
-
-/// Who a dev API session is for.
-#[derive(Debug, Clone, Default)]
-pub struct NewSession {
-    /// An existing user; none creates a new user.
-    pub user_id: Option<String>,
-    /// Pair a new anchor with this name and return an anchor token.
-    pub anchor_name: Option<String>,
-    /// Another session (anchor token) for an existing anchor.
-    pub anchor_id: Option<String>,
-}
-
-/// A session made by the dev API.
-#[derive(Debug, Clone)]
-pub struct Session {
-    pub user_id: String,
-    pub session_id: String,
-    /// Set for anchor sessions.
-    pub anchor_id: Option<String>,
-    pub access_token: String,
-}
-
-impl Session {
-    /// Reads the answer of `POST /__dev/session`.
-    pub fn from_dev_answer(v: &Value) -> Result<Session> {
-        let field = |name: &str| {
-            v[name]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| anyhow!("/__dev/session answer lacks {name}: {v}"))
-        };
-        Ok(Session {
-            user_id: field("userId")?,
-            session_id: field("sessionId")?,
-            anchor_id: v["anchorId"].as_str().map(str::to_string),
-            access_token: field("accessToken")?,
-        })
-    }
-
-    /// The anchor id of an anchor session.
-    pub fn anchor(&self) -> Result<&str> {
-        self.anchor_id
-            .as_deref()
-            .ok_or_else(|| anyhow!("session {} is not an anchor session", self.session_id))
     }
 }
 
@@ -675,39 +631,9 @@ impl Orbit {
         self.state.path()
     }
 
-    async fn dev_post(&self, path: &str, body: Value) -> Result<Value> {
-        let url = format!("{}{path}", self.base_url());
-        let response = reqwest::Client::new()
-            .post(&url)
-            .json(&body)
-            .send()
-            .await
-            .with_context(|| format!("POST {path}"))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .with_context(|| format!("POST {path}: body"))?;
-        if !status.is_success() {
-            bail!("POST {path} {body}: HTTP {status}: {text}");
-        }
-        serde_json::from_str(&text).with_context(|| format!("POST {path}: not JSON: {text}"))
-    }
-
     /// `POST /__dev/session`.
     pub async fn create_session(&self, request: NewSession) -> Result<Session> {
-        let mut body = serde_json::Map::new();
-        if let Some(user) = request.user_id {
-            body.insert("userId".into(), user.into());
-        }
-        if let Some(name) = request.anchor_name {
-            body.insert("anchorName".into(), name.into());
-        }
-        if let Some(anchor) = request.anchor_id {
-            body.insert("anchorId".into(), anchor.into());
-        }
-        let v = self.dev_post("/__dev/session", Value::Object(body)).await?;
-        Session::from_dev_answer(&v)
+        dev::session(&self.base_url(), &request).await
     }
 
     /// A new user with a web session.
@@ -746,72 +672,18 @@ impl Orbit {
 
     /// `POST /__dev/revoke`.
     pub async fn revoke(&self, session_id: Option<&str>, anchor_id: Option<&str>) -> Result<()> {
-        let mut body = serde_json::Map::new();
-        if let Some(sid) = session_id {
-            body.insert("sessionId".into(), sid.into());
-        }
-        if let Some(aid) = anchor_id {
-            body.insert("anchorId".into(), aid.into());
-        }
-        self.dev_post("/__dev/revoke", Value::Object(body)).await?;
-        Ok(())
+        dev::revoke(&self.base_url(), session_id, anchor_id).await
     }
 
     /// Opens a WebSocket as described, without reading anything from it.
     pub async fn connect_with(&self, upgrade: &Upgrade) -> Result<Ws> {
         let url = format!("{}{}", self.ws_url(), upgrade.path_and_query());
-        let mut request = url
-            .as_str()
-            .into_client_request()
-            .with_context(|| format!("bad URL {}", upgrade.path))?;
-        let headers = request.headers_mut();
-        if let Some(token) = &upgrade.bearer {
-            headers.insert(
-                "Authorization",
-                HeaderValue::from_str(&format!("Bearer {token}"))?,
-            );
-        }
-        if let Some(protocols) = &upgrade.protocols {
-            headers.insert("Sec-WebSocket-Protocol", HeaderValue::from_str(protocols)?);
-        }
-        if let Some(origin) = &upgrade.origin {
-            headers.insert("Origin", HeaderValue::from_str(origin)?);
-        }
-        // Room for frames over Orbit's 1 MiB limit, so the limit under test is Orbit's.
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(64 << 20))
-            .max_frame_size(Some(64 << 20));
-        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
-        let (stream, response) = tokio::time::timeout(DEFAULT_TIMEOUT, connect)
-            .await
-            .map_err(|_| anyhow!("upgrade to {} took over {DEFAULT_TIMEOUT:?}", upgrade.path))?
-            .map_err(|e| match e {
-                tokio_tungstenite::tungstenite::Error::Http(response) => {
-                    let body = response
-                        .body()
-                        .as_ref()
-                        .map(|b| String::from_utf8_lossy(b).into_owned())
-                        .unwrap_or_default();
-                    anyhow!(
-                        "upgrade to {} refused: HTTP {}: {body}",
-                        upgrade.path,
-                        response.status()
-                    )
-                }
-                other => anyhow!("upgrade to {} failed: {other}", upgrade.path),
-            })?;
-        let protocol = response
-            .headers()
-            .get("Sec-WebSocket-Protocol")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        Ok(Ws {
-            stream,
-            label: upgrade.path.trim_start_matches("/ws/").to_string(),
-            timeout: DEFAULT_TIMEOUT,
-            protocol,
-            barriers: 0,
-        })
+        let headers = UpgradeHeaders {
+            bearer: upgrade.bearer.as_deref(),
+            protocols: upgrade.protocols.as_deref(),
+            origin: upgrade.origin.as_deref(),
+        };
+        Ws::connect(&url, upgrade.path.trim_start_matches("/ws/"), &headers).await
     }
 
     /// Sends an upgrade request (or a plain GET) and returns the HTTP status and the JSON
@@ -945,292 +817,6 @@ fn health_ok(port: u16) -> bool {
     attempt().unwrap_or(false)
 }
 
-/// A WebSocket client whose waits are all bounded.
-#[derive(Debug)]
-pub struct Ws {
-    stream: WebSocketStream<MaybeTlsStream<TokioTcpStream>>,
-    /// Names the socket in failure messages.
-    pub label: String,
-    /// How long one expected frame may take.
-    pub timeout: Duration,
-    /// The subprotocol the server selected.
-    pub protocol: Option<String>,
-    barriers: u64,
-}
-
-/// What arrived instead of a text frame.
-enum Incoming {
-    Text(String),
-    Binary(Vec<u8>),
-    Closed(Option<(u16, String)>),
-}
-
-impl Ws {
-    /// Renames the socket in failure messages.
-    pub fn named(mut self, label: &str) -> Self {
-        self.label = label.to_string();
-        self
-    }
-
-    /// How long each wait on this socket may take (the default suits the relay alone; a turn
-    /// through codex takes longer).
-    pub fn set_timeout(&mut self, timeout: Duration) {
-        self.timeout = timeout;
-    }
-
-    pub async fn send_text(&mut self, text: impl Into<String>) -> Result<()> {
-        let text: String = text.into();
-        tokio::time::timeout(self.timeout, self.stream.send(Message::text(text)))
-            .await
-            .map_err(|_| anyhow!("{}: send took over {:?}", self.label, self.timeout))?
-            .with_context(|| format!("{}: send failed", self.label))
-    }
-
-    pub async fn send_json(&mut self, value: &Value) -> Result<()> {
-        self.send_text(value.to_string()).await
-    }
-
-    pub async fn send_binary(&mut self, bytes: Vec<u8>) -> Result<()> {
-        tokio::time::timeout(self.timeout, self.stream.send(Message::binary(bytes)))
-            .await
-            .map_err(|_| anyhow!("{}: send took over {:?}", self.label, self.timeout))?
-            .with_context(|| format!("{}: send failed", self.label))
-    }
-
-    /// Closes the socket from this side (normal closure) and waits briefly for the answer.
-    pub async fn close(mut self) -> Result<()> {
-        let _ = tokio::time::timeout(self.timeout, self.stream.close(None)).await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            while let Some(Ok(_)) = self.stream.next().await {}
-        })
-        .await;
-        Ok(())
-    }
-
-    /// The next data frame or close, skipping WebSocket pings and pongs; `None` on timeout.
-    async fn next_incoming(&mut self, deadline: Instant) -> Result<Option<Incoming>> {
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let next = match tokio::time::timeout(left, self.stream.next()).await {
-                Err(_) => return Ok(None),
-                Ok(next) => next,
-            };
-            return Ok(Some(match next {
-                None => Incoming::Closed(None),
-                Some(Err(e)) => match e {
-                    tokio_tungstenite::tungstenite::Error::ConnectionClosed
-                    | tokio_tungstenite::tungstenite::Error::AlreadyClosed => {
-                        Incoming::Closed(None)
-                    }
-                    tokio_tungstenite::tungstenite::Error::Protocol(p) => {
-                        Incoming::Closed(Some((1006, format!("protocol error: {p}"))))
-                    }
-                    tokio_tungstenite::tungstenite::Error::Io(io) => {
-                        Incoming::Closed(Some((1006, format!("I/O error: {io}"))))
-                    }
-                    other => bail!("{}: receive failed: {other}", self.label),
-                },
-                Some(Ok(Message::Text(text))) => Incoming::Text(text.to_string()),
-                Some(Ok(Message::Binary(bytes))) => Incoming::Binary(bytes.to_vec()),
-                Some(Ok(Message::Close(frame))) => {
-                    Incoming::Closed(frame.map(|f| (u16::from(f.code), f.reason.to_string())))
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-            }));
-        }
-    }
-
-    /// The next text frame as JSON, within `within`.
-    pub async fn recv_json_within(&mut self, within: Duration) -> Result<Value> {
-        let deadline = Instant::now() + within;
-        match self.next_incoming(deadline).await? {
-            None => bail!("{}: no frame arrived within {within:?}", self.label),
-            Some(Incoming::Text(text)) => serde_json::from_str(&text)
-                .with_context(|| format!("{}: a frame is not JSON: {}", self.label, clip(&text))),
-            Some(Incoming::Binary(bytes)) => {
-                bail!(
-                    "{}: a binary frame of {} bytes arrived",
-                    self.label,
-                    bytes.len()
-                )
-            }
-            Some(Incoming::Closed(close)) => {
-                bail!(
-                    "{}: the socket was closed ({close:?}) while a frame was awaited",
-                    self.label
-                )
-            }
-        }
-    }
-
-    /// The next text frame as JSON, within the socket's timeout.
-    pub async fn recv_json(&mut self) -> Result<Value> {
-        self.recv_json_within(self.timeout).await
-    }
-
-    /// The next frame, which must have `"type": kind`.
-    pub async fn recv_type(&mut self, kind: &str) -> Result<Value> {
-        let frame = self.recv_json().await?;
-        if frame["type"] != kind {
-            bail!(
-                "{}: expected a {kind} frame, got {}",
-                self.label,
-                clip(&frame.to_string())
-            );
-        }
-        Ok(frame)
-    }
-
-    /// Receives frames until one matches; returns it and the frames before it. Fails if none
-    /// matches within the socket's timeout.
-    pub async fn collect_until(
-        &mut self,
-        what: &str,
-        mut predicate: impl FnMut(&Value) -> bool,
-    ) -> Result<(Value, Vec<Value>)> {
-        let deadline = Instant::now() + self.timeout;
-        let mut before = Vec::new();
-        loop {
-            let frame = match self.next_incoming(deadline).await? {
-                None => bail!(
-                    "{}: {what} did not arrive within {:?}; {} other frames did: {}",
-                    self.label,
-                    self.timeout,
-                    before.len(),
-                    summarize(&before)
-                ),
-                Some(Incoming::Text(text)) => serde_json::from_str::<Value>(&text)
-                    .with_context(|| format!("{}: a frame is not JSON: {}", self.label, clip(&text)))?,
-                Some(Incoming::Binary(bytes)) => {
-                    bail!("{}: a binary frame of {} bytes arrived", self.label, bytes.len())
-                }
-                Some(Incoming::Closed(close)) => bail!(
-                    "{}: the socket was closed ({close:?}) while {what} was awaited; frames before: {}",
-                    self.label,
-                    summarize(&before)
-                ),
-            };
-            if predicate(&frame) {
-                return Ok((frame, before));
-            }
-            before.push(frame);
-        }
-    }
-
-    /// Receives frames until one matches the predicate, and returns it.
-    pub async fn recv_until(
-        &mut self,
-        what: &str,
-        predicate: impl FnMut(&Value) -> bool,
-    ) -> Result<Value> {
-        Ok(self.collect_until(what, predicate).await?.0)
-    }
-
-    /// Asserts that nothing arrives for `duration`.
-    pub async fn expect_silence(&mut self, duration: Duration) -> Result<()> {
-        let deadline = Instant::now() + duration;
-        match self.next_incoming(deadline).await? {
-            None => Ok(()),
-            Some(Incoming::Text(text)) => {
-                bail!("{}: expected silence, got {}", self.label, clip(&text))
-            }
-            Some(Incoming::Binary(b)) => {
-                bail!(
-                    "{}: expected silence, got a binary frame of {} bytes",
-                    self.label,
-                    b.len()
-                )
-            }
-            Some(Incoming::Closed(close)) => {
-                bail!(
-                    "{}: expected silence, but the socket closed ({close:?})",
-                    self.label
-                )
-            }
-        }
-    }
-
-    /// Waits for the server to close the socket; returns the close code and reason. Text
-    /// frames that arrive first are returned too.
-    pub async fn recv_close(&mut self) -> Result<(Option<(u16, String)>, Vec<Value>)> {
-        let deadline = Instant::now() + self.timeout;
-        let mut before = Vec::new();
-        loop {
-            match self.next_incoming(deadline).await? {
-                None => bail!(
-                    "{}: not closed within {:?}; frames meanwhile: {}",
-                    self.label,
-                    self.timeout,
-                    summarize(&before)
-                ),
-                Some(Incoming::Text(text)) => {
-                    before.push(serde_json::from_str(&text).unwrap_or(Value::String(text)))
-                }
-                Some(Incoming::Binary(_)) => {}
-                Some(Incoming::Closed(close)) => return Ok((close, before)),
-            }
-        }
-    }
-
-    /// A round trip through the user's Durable Object: every frame the object sent this
-    /// socket before it handled the barrier arrives before the barrier's answer, so the frames
-    /// returned are everything that was in flight. The barrier is a control frame of an
-    /// unknown type, answered with `orbit.error` (`unknown_type`) naming it.
-    pub async fn barrier(&mut self) -> Result<Vec<Value>> {
-        self.barriers += 1;
-        let kind = format!("orbit.test-barrier-{}-{}", self.barriers, random_hex(4));
-        self.send_json(&json!({ "type": kind })).await?;
-        let (_, before) = self
-            .collect_until(&format!("the answer to barrier {kind}"), |f| {
-                f["type"] == "orbit.error"
-                    && f["code"] == "unknown_type"
-                    && f["message"].as_str().is_some_and(|m| m.contains(&kind))
-            })
-            .await?;
-        Ok(before)
-    }
-
-    /// A barrier that must find no frame in flight.
-    pub async fn expect_nothing_pending(&mut self) -> Result<()> {
-        let before = self.barrier().await?;
-        if !before.is_empty() {
-            bail!(
-                "{}: expected no frames, got {}",
-                self.label,
-                summarize(&before)
-            );
-        }
-        Ok(())
-    }
-}
-
-/// A frame's text, cut short for failure messages.
-pub fn clip(text: &str) -> String {
-    if text.len() <= 300 {
-        return text.to_string();
-    }
-    let mut end = 300;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes)", &text[..end], text.len())
-}
-
-/// Frames, cut short for failure messages.
-pub fn summarize(frames: &[Value]) -> String {
-    let shown: Vec<String> = frames
-        .iter()
-        .take(10)
-        .map(|f| clip(&f.to_string()))
-        .collect();
-    let more = frames.len().saturating_sub(10);
-    if more > 0 {
-        format!("[{}, … {more} more]", shown.join(", "))
-    } else {
-        format!("[{}]", shown.join(", "))
-    }
-}
-
 /// A user with one web client and one paired anchor, both connected; the anchor has sent its
 /// `anchor.hello` and the client's queue is empty.
 #[derive(Debug)]
@@ -1249,7 +835,7 @@ impl Orbit {
         let anchor_session = self.pair_anchor(&web.user_id, name).await?;
         let anchor_id = anchor_session.anchor()?.to_string();
         let mut anchor = self.anchor(&anchor_session).await?;
-        anchor.send_json(&anchor_hello(&anchor_id, name)).await?;
+        anchor.send_control(&anchor_hello(&anchor_id, name)).await?;
         anchor.expect_nothing_pending().await?;
         let (client, _, _) = self.client(&web).await?;
         Ok(Rig {
@@ -1263,16 +849,15 @@ impl Orbit {
 }
 
 /// The `anchor.hello` an anchor sends after connecting.
-pub fn anchor_hello(anchor_id: &str, name: &str) -> Value {
-    json!({
-        "type": "anchor.hello",
-        "anchorId": anchor_id,
-        "name": name,
-        "hostname": format!("{name}.host"),
-        "platform": "linux",
-        "version": "0.1.0",
-        "capabilities": ["codex"],
-        "codexVersion": "0.0.0-test",
+pub fn anchor_hello(anchor_id: &str, name: &str) -> Control {
+    Control::AnchorHello(AnchorHello {
+        anchor_id: Some(anchor_id.to_string()),
+        name: Some(name.to_string()),
+        hostname: Some(format!("{name}.host")),
+        platform: Some("linux".to_string()),
+        version: Some("0.1.0".to_string()),
+        capabilities: vec!["codex".to_string()],
+        codex_version: Some("0.0.0-test".to_string()),
     })
 }
 
@@ -1282,37 +867,4 @@ pub fn thread_note(thread_id: &str, n: u64) -> Value {
         "method": "item/agentMessage/delta",
         "params": { "threadId": thread_id, "n": n, "delta": format!("chunk {n}") },
     })
-}
-
-impl Ws {
-    /// `orbit.subscribe`; returns the `orbit.subscribed` answer and the frames replayed before
-    /// it.
-    pub async fn subscribe(
-        &mut self,
-        thread_id: &str,
-        since_seq: Option<u64>,
-    ) -> Result<(Value, Vec<Value>)> {
-        let mut frame = json!({ "type": "orbit.subscribe", "threadId": thread_id });
-        if let Some(since) = since_seq {
-            frame["sinceSeq"] = since.into();
-        }
-        self.send_json(&frame).await?;
-        self.collect_until(&format!("orbit.subscribed for {thread_id}"), |f| {
-            f["type"] == "orbit.subscribed" && f["threadId"] == thread_id
-        })
-        .await
-    }
-
-    /// Receives the next frame, which must be an `orbit.error` with `code`.
-    pub async fn recv_orbit_error(&mut self, code: &str) -> Result<Value> {
-        let frame = self.recv_json().await?;
-        if frame["type"] != "orbit.error" || frame["code"] != code {
-            bail!(
-                "{}: expected orbit.error {code}, got {}",
-                self.label,
-                clip(&frame.to_string())
-            );
-        }
-        Ok(frame)
-    }
 }

@@ -10,6 +10,7 @@
 //!   recover and codes expire without long sleeps;
 //! * a private fresh one with registration closed, for bootstrap and invites.
 
+use orbit_tests::orbit_protocol::dev::DevSession;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -167,12 +168,12 @@ impl AnchorCreds {
     }
 
     fn socket_session(&self, user_id: &str) -> Session {
-        Session {
+        Session(DevSession {
             user_id: user_id.to_string(),
             session_id: String::new(),
             anchor_id: Some(self.anchor_id.clone()),
             access_token: self.access.clone(),
-        }
+        })
     }
 }
 
@@ -246,10 +247,10 @@ async fn stolen_refresh_token_replayed_after_rotation_revokes_the_session_and_cl
     assert_ne!(rotated_refresh, second.refresh);
 
     // The second device has a socket open with its fresh access token.
-    let socket_session = Session {
+    let socket_session = Session(DevSession {
         access_token: rotated_access.clone(),
-        ..second.socket_session()
-    };
+        ..second.socket_session().0
+    });
     let (mut ws, _, _) = orbit.client(&socket_session).await?;
 
     // The thief replays the old refresh token: refused, and the session is gone.
@@ -987,7 +988,7 @@ async fn a_machine_is_paired_only_by_the_users_approval_and_revoking_it_closes_i
         .anchor(&creds.socket_session(&account.web.user_id))
         .await?;
     anchor_ws
-        .send_json(&anchor_hello(&anchor_id, "laptop"))
+        .send_control(&anchor_hello(&anchor_id, "laptop"))
         .await?;
     anchor_ws.expect_nothing_pending().await?;
     let (mut client, _, listed) = orbit.client(&account.web.socket_session()).await?;

@@ -12,6 +12,7 @@
 //! * `tight()` — 2-second challenges and tiny passkey rate limits;
 //! * a private fresh one with registration closed, for bootstrap and invites.
 
+use orbit_tests::orbit_protocol::dev::DevSession;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -291,10 +292,10 @@ async fn passkey_sign_up_and_sign_in_give_sessions_whose_stolen_refresh_token_is
         .to_string();
     assert_ne!(rotated_refresh, second.refresh);
     let (mut ws, _, _) = orbit
-        .client(&Session {
+        .client(&Session(DevSession {
             access_token: rotated_access.clone(),
-            ..second.socket_session()
-        })
+            ..second.socket_session().0
+        }))
         .await?;
 
     // A thief replays the spent refresh token: the session dies, its socket closes.

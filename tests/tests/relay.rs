@@ -96,7 +96,9 @@ async fn anchors_list_shows_paired_anchors_online_and_offline() -> Result<()> {
     let offline_id = offline.anchor()?;
 
     let mut anchor = orbit.anchor(&online).await?;
-    anchor.send_json(&anchor_hello(online_id, "desk")).await?;
+    anchor
+        .send_control(&anchor_hello(online_id, "desk"))
+        .await?;
     anchor.expect_nothing_pending().await?;
 
     let (mut client, _, anchors) = orbit.client(&web).await?;
@@ -151,7 +153,7 @@ async fn presence_changes_reach_every_client_of_the_user() -> Result<()> {
         assert_eq!(connected["anchor"]["online"], true, "{connected}");
     }
 
-    anchor.send_json(&anchor_hello(anchor_id, "box")).await?;
+    anchor.send_control(&anchor_hello(anchor_id, "box")).await?;
     for c in [&mut c1, &mut c2] {
         let updated = c.recv_type("orbit.anchor-connected").await?;
         assert_eq!(
@@ -960,7 +962,7 @@ async fn rule8_bad_frames_get_orbit_error_and_the_socket_keeps_working() -> Resu
     assert_bad_frames_refused(&mut rig.client).await?;
     assert_bad_frames_refused(&mut rig.anchor).await?;
     // anchor.hello is for anchors, subscriptions for clients.
-    rig.client.send_json(&anchor_hello("x", "x")).await?;
+    rig.client.send_control(&anchor_hello("x", "x")).await?;
     rig.client.recv_orbit_error("bad_frame").await?;
     rig.anchor
         .send_json(&json!({"type": "orbit.subscribe", "threadId": "t"}))
@@ -968,7 +970,7 @@ async fn rule8_bad_frames_get_orbit_error_and_the_socket_keeps_working() -> Resu
     rig.anchor.recv_orbit_error("bad_frame").await?;
     // An anchor cannot claim another anchor's id.
     rig.anchor
-        .send_json(&anchor_hello("someone-else", "x"))
+        .send_control(&anchor_hello("someone-else", "x"))
         .await?;
     rig.anchor.recv_orbit_error("bad_frame").await?;
 

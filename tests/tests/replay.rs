@@ -290,7 +290,7 @@ async fn state_survives_a_restart_of_workerd_and_replay_continues() -> Result<()
     // The anchor comes back; numbering continues; the open request can still be answered.
     let mut anchor = orbit.anchor(&anchor_session).await?;
     anchor
-        .send_json(&anchor_hello(&anchor_id, "survivor"))
+        .send_control(&anchor_hello(&anchor_id, "survivor"))
         .await?;
     client.recv_type("orbit.anchor-connected").await?;
     client.recv_type("orbit.anchor-connected").await?;
