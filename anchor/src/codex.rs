@@ -16,9 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::lines::{lines, LineError};
 
 /// Longest stdout line kept. Orbit relays at most 1 MiB per frame; longer lines (up to this)
 /// are still read whole so the bridge can answer their requester with a clear error.
@@ -34,8 +37,9 @@ const MAX_STDERR_LINE: usize = 64 * 1024;
 #[derive(Debug)]
 pub enum CodexOutput {
     Line(String),
-    /// A line over [`MAX_LINE_BYTES`] was skipped without being kept in memory.
-    LineTooLong(usize),
+    /// A line that could not be delivered: over [`MAX_LINE_BYTES`] (skipped without being kept
+    /// in memory) or not UTF-8.
+    Lost(LineError),
     /// The process ended (`None`: killed by a signal). Sent after its last line.
     Exited(Option<i32>),
 }
@@ -162,7 +166,7 @@ async fn pump_stdout(
     mut kill: oneshot::Receiver<()>,
 ) {
     let pid = child.id();
-    let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, stdout), MAX_LINE_BYTES);
+    let mut lines = lines(stdout, MAX_LINE_BYTES);
     let mut killing = false;
     let mut exited: Option<Option<i32>> = None;
     let mut drain_until = tokio::time::Instant::now();
@@ -191,13 +195,13 @@ async fn pump_stdout(
                 continue;
             }
             _ = tokio::time::sleep_until(drain_until), if exited.is_some() => break,
-            next = lines.next_line() => next,
+            next = lines.next() => next,
         };
         let output = match next {
-            Ok(Some(Ok(line))) => CodexOutput::Line(line),
-            Ok(Some(Err(len))) => CodexOutput::LineTooLong(len),
-            Ok(None) => break,
-            Err(e) => {
+            Some(Ok(Ok(line))) => CodexOutput::Line(line),
+            Some(Ok(Err(lost))) => CodexOutput::Lost(lost),
+            None => break,
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, "reading codex stdout failed");
                 break;
             }
@@ -234,71 +238,17 @@ fn kill_group(pid: Option<u32>) {
     }
 }
 
-/// Reads lines of at most `max` bytes. Cancel-safe: the partial line lives here, not in the
-/// future, so a `select!` that drops [`LineReader::next_line`] loses nothing.
-pub struct LineReader<R> {
-    reader: R,
-    max: usize,
-    line: Vec<u8>,
-    total: usize,
-}
-
-impl<R: AsyncBufRead + Unpin> LineReader<R> {
-    pub fn new(reader: R, max: usize) -> Self {
-        LineReader {
-            reader,
-            max,
-            line: Vec::new(),
-            total: 0,
-        }
-    }
-
-    /// One line without its newline: `Ok(Some(Ok(line)))`, or `Ok(Some(Err(len)))` for a line
-    /// over `max` bytes (skipped, never held whole), or `Ok(None)` at end of file. Invalid
-    /// UTF-8 is replaced rather than refused: the bridge then sees a non-JSON line and counts it.
-    pub async fn next_line(&mut self) -> std::io::Result<Option<Result<String, usize>>> {
-        loop {
-            let chunk = self.reader.fill_buf().await?;
-            if chunk.is_empty() {
-                if self.total == 0 && self.line.is_empty() {
-                    return Ok(None);
-                }
-                break;
-            }
-            let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
-                Some(i) => (i, true),
-                None => (chunk.len(), false),
-            };
-            self.total = self.total.saturating_add(take);
-            if self.total <= self.max {
-                self.line.extend_from_slice(&chunk[..take]);
-            } else {
-                self.line = Vec::new();
-            }
-            self.reader.consume(if done { take + 1 } else { take });
-            if done {
-                break;
-            }
-        }
-        let total = std::mem::take(&mut self.total);
-        let line = std::mem::take(&mut self.line);
-        if total > self.max {
-            return Ok(Some(Err(total)));
-        }
-        Ok(Some(Ok(String::from_utf8_lossy(&line).into_owned())))
-    }
-}
-
 /// Codex's stderr goes to the anchor's log, one event per line, so nothing blocks on it. Lines
-/// are bounded and read lossily, so odd bytes cannot stop the relay.
+/// are bounded, and a line that cannot be shown is named instead, so odd bytes cannot stop the
+/// relay.
 async fn forward_stderr(stderr: tokio::process::ChildStderr) {
-    let mut lines = LineReader::new(BufReader::new(stderr), MAX_STDERR_LINE);
+    let mut lines = lines(stderr, MAX_STDERR_LINE);
     loop {
-        match lines.next_line().await {
-            Ok(Some(Ok(line))) => tracing::info!(target: "codex", "{}", strip_ansi(&line)),
-            Ok(Some(Err(len))) => tracing::info!(target: "codex", "<a {len}-byte line, not shown>"),
-            Ok(None) => return,
-            Err(e) => {
+        match lines.next().await {
+            Some(Ok(Ok(line))) => tracing::info!(target: "codex", "{}", strip_ansi(&line)),
+            Some(Ok(Err(lost))) => tracing::info!(target: "codex", "<{lost}, not shown>"),
+            None => return,
+            Some(Err(e)) => {
                 tracing::debug!(error = %e, "codex stderr ended");
                 return;
             }
@@ -342,43 +292,6 @@ pub fn resolve_program(configured: &Path, path_var: Option<&str>) -> Option<Path
 mod tests {
     use super::*;
 
-    async fn lines(input: &[u8], max: usize) -> Vec<Result<String, usize>> {
-        let mut reader = LineReader::new(BufReader::with_capacity(4, input), max);
-        let mut out = Vec::new();
-        while let Some(line) = reader.next_line().await.unwrap() {
-            out.push(line);
-        }
-        out
-    }
-
-    #[tokio::test]
-    async fn lines_are_split_on_newlines_across_buffer_boundaries() {
-        assert_eq!(
-            lines(b"{\"a\":1}\n\nxyz\nlast", 100).await,
-            vec![
-                Ok("{\"a\":1}".to_string()),
-                Ok(String::new()),
-                Ok("xyz".to_string()),
-                Ok("last".to_string())
-            ]
-        );
-    }
-
-    #[tokio::test]
-    async fn a_line_reader_cancelled_mid_line_loses_nothing() {
-        let (mut writer, reader) = tokio::io::duplex(64);
-        let mut lines = LineReader::new(BufReader::new(reader), 100);
-        writer.write_all(b"{\"half\":").await.unwrap();
-        // The read is dropped while the line is incomplete (as when a select! picks another branch).
-        let cancelled = tokio::time::timeout(Duration::from_millis(50), lines.next_line()).await;
-        assert!(cancelled.is_err());
-        writer.write_all(b"1}\n").await.unwrap();
-        assert_eq!(
-            lines.next_line().await.unwrap(),
-            Some(Ok("{\"half\":1}".to_string()))
-        );
-    }
-
     #[tokio::test]
     async fn a_kill_reaches_codexs_children_and_the_exit_is_reported() {
         use std::os::unix::fs::PermissionsExt;
@@ -401,25 +314,62 @@ mod tests {
             matches!(exit, Some((7, CodexOutput::Exited(_)))),
             "{exit:?}"
         );
-        let alive = std::fs::read_to_string(format!("/proc/{grandchild}/stat"))
-            .map(|stat| !stat.contains(") Z"))
-            .unwrap_or(false);
-        assert!(!alive, "the child of codex was killed with it");
+        // Its pipes close before it is a zombie, so the exit report may come a moment early.
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{grandchild}/stat"))
+                .map(|stat| !stat.contains(") Z"))
+                .unwrap_or(false)
+        };
+        for _ in 0..100 {
+            if !alive() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!alive(), "the child of codex was killed with it");
     }
 
     #[tokio::test]
-    async fn an_overlong_line_is_reported_by_length_and_the_next_line_survives() {
+    async fn an_overlong_stdout_line_is_reported_and_the_next_line_arrives() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("fake-codex");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nhead -c {} /dev/zero | tr '\\0' x\necho\necho '{{}}'\n",
+                MAX_LINE_BYTES + 1
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let _process = CodexProcess::spawn(&script, 3, tx).unwrap();
+        let mut got = Vec::new();
+        while let Some((3, output)) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("codex's output is reported promptly")
+        {
+            match output {
+                CodexOutput::Exited(code) => {
+                    assert_eq!(code, Some(0));
+                    break;
+                }
+                other => got.push(format!("{other:?}")),
+            }
+        }
         assert_eq!(
-            lines(b"0123456789abc\nok\n", 10).await,
-            vec![Err(13), Ok("ok".to_string())]
+            got,
+            vec![
+                format!(
+                    "{:?}",
+                    CodexOutput::Lost(LineError::TooLong {
+                        max: MAX_LINE_BYTES
+                    })
+                ),
+                format!("{:?}", CodexOutput::Line("{}".into())),
+            ]
         );
-    }
-
-    #[tokio::test]
-    async fn invalid_utf8_does_not_stop_the_reader() {
-        let got = lines(b"\xff\xfe\n{}\n", 100).await;
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[1], Ok("{}".to_string()));
     }
 
     #[test]

@@ -1,21 +1,23 @@
 //! The local control socket: `anchor.sock` in the state directory (mode 0600), carrying
-//! length-prefixed JSON frames (u32 big-endian length, then that many bytes of JSON).
+//! length-prefixed JSON frames ([`crate::framing`]).
 //!
 //! Requests: `{"cmd":"status"}` → a [`StatusReport`]; `{"cmd":"stop"}` → `{"stopping":true}` and
-//! the server's stop signal fires. Anything else → `{"error": "..."}`.
-//!
-//! The framing is `orbit_shared::anchor::framing` (sans-IO); [`FrameStream`] drives it.
+//! the server's stop signal fires. Anything else → `{"error": "..."}`, and the connection stays
+//! open; a frame over the size limit ends it.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
+use tokio_util::codec::Framed;
 
-use orbit_shared::anchor::framing::{encode, FrameDecoder, FrameError};
+use crate::framing::{FrameError, StatusCodec};
 
 pub const SOCKET_FILE: &str = "anchor.sock";
 
@@ -32,7 +34,8 @@ pub struct OrbitStatus {
     pub token_refreshes: u64,
     /// Frames waiting for Orbit to come back.
     pub buffered_frames: usize,
-    /// Frames dropped because the buffer for an absent Orbit was full.
+    /// Frames dropped because the buffer for an absent Orbit was full (the two kinds are in
+    /// [`FrameCounts`]).
     pub dropped_frames: u64,
 }
 
@@ -50,16 +53,81 @@ pub struct CodexStatus {
     pub in_flight: usize,
 }
 
+/// What the anchor refused or dropped since it started, by cause. Each of these means a client
+/// got an error instead of an answer, or lost a frame; the log says little about them, so
+/// `anchor status` is where they show.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FrameCounts {
+    /// Requests answered `anchor_busy`: the queue for a starting codex, or the helpers' queue,
+    /// was full.
+    pub busy: u64,
+    /// Requests answered `codex_exited`.
+    pub codex_exited: u64,
+    /// Frames over Orbit's 1 MiB limit (or codex lines over 16 MiB): a response became a
+    /// `frame_too_large` error, anything else was dropped.
+    pub too_large: u64,
+    /// Codex lines that are not JSON-RPC messages: dropped.
+    pub unreadable_codex_lines: u64,
+    /// Frames from Orbit the anchor could not read: dropped.
+    pub unreadable_orbit_frames: u64,
+    /// Answers to approvals of a codex that has since exited, or answered twice: dropped.
+    pub stale_answers: u64,
+    /// Notifications dropped from the full buffer for an absent Orbit.
+    pub dropped_notifications: u64,
+    /// Responses and approvals dropped from that buffer, when it held nothing else.
+    pub dropped_responses: u64,
+}
+
+impl FrameCounts {
+    /// The nonzero counts, as `anchor status` words them (the buffer's drops have a line of
+    /// their own).
+    fn summary(&self) -> Vec<String> {
+        [
+            (self.busy, "answered anchor_busy"),
+            (self.codex_exited, "answered codex_exited"),
+            (self.too_large, "too large for Orbit"),
+            (self.unreadable_codex_lines, "unreadable from codex"),
+            (self.unreadable_orbit_frames, "unreadable from Orbit"),
+            (self.stale_answers, "stale approval answers"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect()
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusReport {
     pub orbit: OrbitStatus,
     pub codex: CodexStatus,
+    /// Absent from the answer of an older anchor.
+    #[serde(default)]
+    pub frames: FrameCounts,
     pub version: String,
     pub uptime_s: u64,
 }
 
-/// Supplies the anchor's current state (the bridge implements this; closures work too).
+/// A request to the running anchor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "cmd", rename_all = "lowercase")]
+pub enum ControlRequest {
+    Status,
+    Stop,
+}
+
+/// The running anchor's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ControlAnswer {
+    Error { error: String },
+    Stopping { stopping: bool },
+    Status(Box<StatusReport>),
+}
+
+/// Supplies the anchor's current state (`anchor run` passes a closure).
 pub trait StatusProvider: Send + Sync + 'static {
     fn status(&self) -> StatusReport;
 }
@@ -85,7 +153,7 @@ pub enum ControlError {
         source: std::io::Error,
     },
     #[error("control frame: {0}")]
-    Frame(FrameError),
+    Frame(#[from] FrameError),
 }
 
 /// The socket's path in `state_dir`.
@@ -93,46 +161,22 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
     state_dir.join(SOCKET_FILE)
 }
 
-/// A stream carrying control frames, decoded with [`FrameDecoder`].
-pub struct FrameStream<S> {
-    io: S,
-    decoder: FrameDecoder,
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> FrameStream<S> {
-    pub fn new(io: S) -> Self {
-        Self {
-            io,
-            decoder: FrameDecoder::new(),
-        }
-    }
-
-    /// The next frame; `Ok(None)` when the peer closed the stream.
-    pub async fn recv(&mut self) -> Result<Option<serde_json::Value>, ControlError> {
-        let mut chunk = [0u8; 4096];
-        loop {
-            if let Some(frame) = self.decoder.next_frame() {
-                return frame.map(Some).map_err(ControlError::Frame);
-            }
-            let n = self.io.read(&mut chunk).await.map_err(io_err)?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.decoder.push(&chunk[..n]);
-        }
-    }
-
-    pub async fn send(&mut self, value: &serde_json::Value) -> Result<(), ControlError> {
-        let bytes = encode(value).map_err(ControlError::Frame)?;
-        self.io.write_all(&bytes).await.map_err(io_err)?;
-        self.io.flush().await.map_err(io_err)
-    }
-}
+/// The server's end of a connection: requests in (read as JSON, so that an unknown command
+/// gets its own answer), answers out.
+type ServerStream<S> = Framed<S, StatusCodec<Value, ControlAnswer>>;
 
 fn io_err(source: std::io::Error) -> ControlError {
     ControlError::Io {
         path: PathBuf::new(),
         source,
+    }
+}
+
+/// A frame error as [`ControlError`], I/O errors keeping their own kind.
+fn frame_err(e: FrameError) -> ControlError {
+    match e {
+        FrameError::Io(source) => io_err(source),
+        other => ControlError::Frame(other),
     }
 }
 
@@ -203,55 +247,40 @@ async fn handle(
     provider: Arc<dyn StatusProvider>,
     stop: Arc<Notify>,
 ) -> Result<(), ControlError> {
-    let mut stream = FrameStream::new(stream);
-    loop {
-        let req = match stream.recv().await {
-            Ok(Some(req)) => req,
-            Ok(None) => return Ok(()),
-            Err(ControlError::Frame(e @ FrameError::Malformed(_))) => {
-                stream
-                    .send(&serde_json::json!({ "error": e.to_string() }))
-                    .await?;
-                continue;
-            }
-            Err(e) => return Err(e),
+    let mut stream: ServerStream<UnixStream> = Framed::new(stream, StatusCodec::new());
+    while let Some(frame) = stream.next().await {
+        let (answer, stopping) = match frame.map_err(frame_err)? {
+            Ok(req) => dispatch(&req, provider.as_ref()),
+            Err(malformed) => (
+                ControlAnswer::Error {
+                    error: malformed.to_string(),
+                },
+                false,
+            ),
         };
-        let (answer, stopping) = dispatch(&req, provider.as_ref());
-        stream.send(&answer).await?;
+        stream.send(answer).await.map_err(frame_err)?;
         if stopping {
             stop.notify_one();
         }
     }
+    Ok(())
 }
 
 /// Answers one request; the flag says whether the anchor should stop.
-pub fn dispatch(
-    req: &serde_json::Value,
-    provider: &dyn StatusProvider,
-) -> (serde_json::Value, bool) {
-    match req.get("cmd").and_then(|c| c.as_str()) {
-        Some("status") => (
-            serde_json::to_value(provider.status())
-                .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() })),
-            false,
-        ),
-        Some("stop") => (serde_json::json!({ "stopping": true }), true),
-        Some(other) => (
-            serde_json::json!({ "error": format!("unknown command {other:?}") }),
-            false,
-        ),
-        None => (
-            serde_json::json!({ "error": "request needs a string \"cmd\"" }),
-            false,
-        ),
+fn dispatch(req: &Value, provider: &dyn StatusProvider) -> (ControlAnswer, bool) {
+    let error = |error: String| (ControlAnswer::Error { error }, false);
+    match req.get("cmd").and_then(Value::as_str) {
+        Some("status") => (ControlAnswer::Status(Box::new(provider.status())), false),
+        Some("stop") => (ControlAnswer::Stopping { stopping: true }, true),
+        Some(other) => error(format!("unknown command {other:?}")),
+        None => error("request needs a string \"cmd\"".to_string()),
     }
 }
 
-/// Client side: sends one request to the running anchor and returns its answer.
-pub async fn request(
-    state_dir: &Path,
-    req: &serde_json::Value,
-) -> Result<serde_json::Value, ControlError> {
+/// Client side: sends one request to the running anchor and returns its answer, as JSON (so
+/// `anchor status --log-format json` shows all the anchor said, fields newer than this client
+/// included).
+pub async fn request(state_dir: &Path, req: ControlRequest) -> Result<Value, ControlError> {
     let path = socket_path(state_dir);
     let stream = match UnixStream::connect(&path).await {
         Ok(s) => s,
@@ -265,15 +294,26 @@ pub async fn request(
         }
         Err(source) => return Err(ControlError::Io { path, source }),
     };
-    let mut stream = FrameStream::new(stream);
-    stream.send(req).await?;
-    stream.recv().await?.ok_or_else(|| ControlError::Io {
-        path,
-        source: std::io::Error::new(
+    exchange(stream, req).await.map_err(|e| match e {
+        ControlError::Io { source, .. } => ControlError::Io { path, source },
+        other => other,
+    })
+}
+
+async fn exchange<S, Q>(stream: S, req: Q) -> Result<Value, ControlError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    Q: Serialize,
+{
+    let mut stream = Framed::new(stream, StatusCodec::<Value, Q>::new());
+    stream.send(req).await.map_err(frame_err)?;
+    match stream.next().await {
+        Some(frame) => Ok(frame.map_err(frame_err)??),
+        None => Err(io_err(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,
             "the anchor closed the connection without answering",
-        ),
-    })
+        ))),
+    }
 }
 
 /// Human-readable rendering of a status answer for `anchor status`.
@@ -316,8 +356,15 @@ pub fn render_status(s: &StatusReport) -> String {
     }
     if s.orbit.dropped_frames > 0 {
         out.push_str(&format!(
-            "{} frame(s) dropped while Orbit was away (buffer full)\n",
-            s.orbit.dropped_frames
+            "{} frame(s) dropped while Orbit was away (buffer full): {} notification(s), {} response(s)\n",
+            s.orbit.dropped_frames, s.frames.dropped_notifications, s.frames.dropped_responses
+        ));
+    }
+    let refused = s.frames.summary();
+    if !refused.is_empty() {
+        out.push_str(&format!(
+            "frames refused or dropped: {}\n",
+            refused.join(", ")
         ));
     }
     if let Some(e) = &s.orbit.last_error {
@@ -332,6 +379,7 @@ pub fn render_status(s: &StatusReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncWriteExt;
 
     fn report() -> StatusReport {
         StatusReport {
@@ -339,6 +387,7 @@ mod tests {
                 connected: false,
                 url: Some("http://o".into()),
                 last_error: Some("connection refused".into()),
+                dropped_frames: 3,
                 ..OrbitStatus::default()
             },
             codex: CodexStatus {
@@ -347,68 +396,78 @@ mod tests {
                 restarts: 1,
                 ..CodexStatus::default()
             },
+            frames: FrameCounts {
+                busy: 2,
+                too_large: 1,
+                dropped_notifications: 2,
+                dropped_responses: 1,
+                ..FrameCounts::default()
+            },
             version: "0.1.0".into(),
             uptime_s: 3,
         }
     }
 
-    #[tokio::test]
-    async fn frames_round_trip() -> anyhow::Result<()> {
-        let (a, b) = tokio::io::duplex(4096);
-        let (mut a, mut b) = (FrameStream::new(a), FrameStream::new(b));
-        let v = serde_json::json!({"cmd": "status", "x": [1, 2, 3], "pad": "x".repeat(200)});
-        a.send(&v).await?;
-        drop(a);
-        assert_eq!(b.recv().await?, Some(v));
-        assert_eq!(b.recv().await?, None, "clean EOF");
-        Ok(())
-    }
-
-    #[tokio::test]
-    async fn oversized_frames_are_refused() -> anyhow::Result<()> {
-        let (mut a, b) = tokio::io::duplex(64);
-        let mut b = FrameStream::new(b);
-        a.write_all(&(u32::MAX).to_be_bytes()).await?;
-        assert!(matches!(
-            b.recv().await,
-            Err(ControlError::Frame(FrameError::TooLarge { .. }))
-        ));
-        Ok(())
-    }
-
-    #[tokio::test]
-    async fn malformed_frames_get_an_error_answer() -> anyhow::Result<()> {
+    /// A control server on a fresh state directory.
+    async fn serving(
+        stop: Arc<Notify>,
+    ) -> anyhow::Result<(tempfile::TempDir, tokio::task::JoinHandle<()>)> {
         let dir = tempfile::tempdir()?;
         let server = ControlServer::bind(dir.path()).await?;
-        let task = tokio::spawn(server.serve(Arc::new(report), Arc::new(Notify::new())));
+        let mode = std::fs::metadata(server.path())?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let task = tokio::spawn(server.serve(Arc::new(report), stop));
+        Ok((dir, task))
+    }
+
+    #[tokio::test]
+    async fn oversized_frames_end_the_connection_unanswered() -> anyhow::Result<()> {
+        let (dir, task) = serving(Arc::new(Notify::new())).await?;
+        let mut raw = UnixStream::connect(socket_path(dir.path())).await?;
+        raw.write_all(&(u32::MAX).to_be_bytes()).await?;
+        let mut s = Framed::new(raw, StatusCodec::<Value, Value>::new());
+        assert!(s.next().await.is_none(), "closed without an answer");
+        task.abort();
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn malformed_frames_get_an_error_answer_and_the_connection_goes_on() -> anyhow::Result<()>
+    {
+        let (dir, task) = serving(Arc::new(Notify::new())).await?;
         let mut raw = UnixStream::connect(socket_path(dir.path())).await?;
         raw.write_all(&[0, 0, 0, 3]).await?;
         raw.write_all(b"{{{").await?;
-        let mut s = FrameStream::new(raw);
+        let mut s = Framed::new(raw, StatusCodec::<Value, ControlRequest>::new());
         let v = s
-            .recv()
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("no answer"))?;
+            .next()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("no answer"))???;
         assert!(
-            v["error"].as_str().is_some_and(|e| e.contains("malformed")),
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("malformed JSON in frame: ")),
             "{v}"
         );
-        s.send(&serde_json::json!({"cmd": "status"})).await?;
+        s.send(ControlRequest::Status).await?;
         let v = s
-            .recv()
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("no answer"))?;
+            .next()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("no answer"))???;
         assert_eq!(v["uptimeS"], 3);
         task.abort();
         Ok(())
     }
 
     #[test]
-    fn status_json_shape() -> anyhow::Result<()> {
-        let v = serde_json::to_value(report())?;
+    fn status_json_shape_and_rendering() -> anyhow::Result<()> {
+        let v = serde_json::to_value(ControlAnswer::Status(Box::new(report())))?;
         assert_eq!(v["orbit"]["connected"], false);
         assert_eq!(v["orbit"]["lastError"], "connection refused");
         assert_eq!(v["codex"]["pid"], 42);
+        assert_eq!(v["frames"]["busy"], 2);
+        assert_eq!(v["frames"]["tooLarge"], 1);
+        assert_eq!(v["frames"]["unreadableCodexLines"], 0);
         assert_eq!(v["uptimeS"], 3);
         assert_eq!(v["version"], "0.1.0");
         let text = render_status(&report());
@@ -416,17 +475,32 @@ mod tests {
             text.contains("pid 42") && text.contains("last Orbit error: connection refused"),
             "{text}"
         );
+        assert!(
+            text.contains(
+                "frames refused or dropped: 2 answered anchor_busy, 1 too large for Orbit\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("3 frame(s) dropped while Orbit was away (buffer full): 2 notification(s), 1 response(s)"),
+            "{text}"
+        );
+        let quiet = StatusReport::default();
+        assert!(!render_status(&quiet).contains("frames refused"));
+        // An older anchor's answer, without `frames`, still reads.
+        let mut old = v.clone();
+        old.as_object_mut().map(|o| o.remove("frames"));
+        assert_eq!(
+            serde_json::from_value::<StatusReport>(old)?.frames,
+            FrameCounts::default()
+        );
         Ok(())
     }
 
     #[tokio::test]
     async fn serves_status_and_stop_over_the_socket() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let server = ControlServer::bind(dir.path()).await?;
-        let mode = std::fs::metadata(server.path())?.permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
         let stop = Arc::new(Notify::new());
-        let task = tokio::spawn(server.serve(Arc::new(report), stop.clone()));
+        let (dir, task) = serving(stop.clone()).await?;
 
         // A second anchor must not steal the socket.
         assert!(matches!(
@@ -434,26 +508,39 @@ mod tests {
             Err(ControlError::AlreadyRunning { .. })
         ));
 
-        let v = request(dir.path(), &serde_json::json!({"cmd": "status"})).await?;
+        let v = request(dir.path(), ControlRequest::Status).await?;
         assert_eq!(serde_json::from_value::<StatusReport>(v)?, report());
-        let v = request(dir.path(), &serde_json::json!({"cmd": "dance"})).await?;
-        assert!(v["error"].as_str().is_some_and(|e| e.contains("dance")));
+        let path = socket_path(dir.path());
+        for (req, want) in [
+            (
+                serde_json::json!({"cmd": "dance"}),
+                "unknown command \"dance\"",
+            ),
+            (
+                serde_json::json!({"cmd": 7}),
+                "request needs a string \"cmd\"",
+            ),
+            (serde_json::json!([1]), "request needs a string \"cmd\""),
+        ] {
+            let v = exchange(UnixStream::connect(&path).await?, &req).await?;
+            assert_eq!(v["error"], want, "{req}");
+        }
 
         let stopped = stop.notified();
-        let v = request(dir.path(), &serde_json::json!({"cmd": "stop"})).await?;
+        let v = request(dir.path(), ControlRequest::Stop).await?;
         assert_eq!(v["stopping"], true);
         tokio::time::timeout(std::time::Duration::from_secs(5), stopped).await?;
 
         task.abort();
         let _ = task.await;
-        assert!(!socket_path(dir.path()).exists(), "socket removed on drop");
+        assert!(!path.exists(), "socket removed on drop");
         Ok(())
     }
 
     #[tokio::test]
     async fn client_says_when_no_anchor_runs() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
-        let err = request(dir.path(), &serde_json::json!({"cmd": "status"}))
+        let err = request(dir.path(), ControlRequest::Status)
             .await
             .expect_err("nothing is listening");
         assert!(matches!(err, ControlError::NotRunning { .. }), "{err}");
@@ -462,7 +549,7 @@ mod tests {
         // A stale socket file (left by a crashed anchor) is also "not running", and is replaced.
         let path = socket_path(dir.path());
         drop(std::os::unix::net::UnixListener::bind(&path)?);
-        let err = request(dir.path(), &serde_json::json!({"cmd": "status"}))
+        let err = request(dir.path(), ControlRequest::Status)
             .await
             .expect_err("stale socket");
         assert!(matches!(err, ControlError::NotRunning { .. }), "{err}");

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use orbit_protocol::auth::AnchorCredentials;
 use serde::{Deserialize, Serialize};
 
 pub const CREDENTIALS_FILE: &str = "credentials.json";
@@ -21,6 +22,21 @@ pub struct Credentials {
     /// Milliseconds since the epoch.
     pub access_expires_at: i64,
     pub refresh_token: String,
+}
+
+impl Credentials {
+    /// The credentials to save from a grant of Orbit's, received at `now_ms` (ms since the
+    /// epoch).
+    pub fn from_grant(grant: AnchorCredentials, orbit_url: &str, now_ms: i64) -> Self {
+        let lifetime_ms = i64::try_from(grant.expires_in.saturating_mul(1000)).unwrap_or(i64::MAX);
+        Credentials {
+            orbit_url: orbit_url.to_string(),
+            anchor_id: grant.anchor_id,
+            access_token: grant.access_token,
+            access_expires_at: now_ms.saturating_add(lifetime_ms),
+            refresh_token: grant.refresh_token,
+        }
+    }
 }
 
 impl fmt::Debug for Credentials {

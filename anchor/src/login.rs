@@ -7,70 +7,41 @@
 use std::future::Future;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::credentials::Credentials;
+use orbit_protocol::auth::{
+    AnchorCredentials, ApiErrorBody, DeviceAuthorization, DeviceCodeRequest, DeviceTokenError,
+    DeviceTokenRequest, RefreshRequest,
+};
+use orbit_protocol::ErrorCode;
+use serde::Serialize;
 
 /// How much `slow_down` adds to the polling interval (RFC 8628 §3.5).
 pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceCode {
-    pub device_code: String,
-    pub user_code: String,
-    pub verification_uri: String,
-    pub verification_uri_complete: String,
-    /// Seconds.
-    pub expires_in: u64,
-    /// Seconds.
-    pub interval: u64,
-}
-
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TokenGrant {
-    pub anchor_id: String,
-    pub access_token: String,
-    pub refresh_token: String,
-    /// Seconds.
-    pub expires_in: u64,
-    /// Seconds.
-    pub refresh_expires_in: u64,
-}
-
-impl std::fmt::Debug for TokenGrant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenGrant")
-            .field("anchor_id", &self.anchor_id)
-            .field("expires_in", &self.expires_in)
-            .field("refresh_expires_in", &self.refresh_expires_in)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TokenGrant {
-    /// Credentials to save, given the current time in ms since the epoch.
-    pub fn into_credentials(self, orbit_url: &str, now_ms: i64) -> Credentials {
-        let lifetime_ms = i64::try_from(self.expires_in.saturating_mul(1000)).unwrap_or(i64::MAX);
-        Credentials {
-            orbit_url: orbit_url.to_string(),
-            anchor_id: self.anchor_id,
-            access_token: self.access_token,
-            access_expires_at: now_ms.saturating_add(lifetime_ms),
-            refresh_token: self.refresh_token,
-        }
-    }
-}
-
 /// One answer of `POST /auth/device/token`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum PollOutcome {
-    Granted(TokenGrant),
+    Granted(AnchorCredentials),
     Pending,
     SlowDown,
     /// A terminal refusal: `access_denied`, `expired_token`, `invalid_grant`, `invalid_request`, …
-    Refused(String),
+    Refused(ErrorCode),
+}
+
+/// Never shows the tokens of a grant (they would end up in logs).
+impl std::fmt::Debug for PollOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PollOutcome::Granted(grant) => f
+                .debug_struct("Granted")
+                .field("anchor_id", &grant.anchor_id)
+                .field("expires_in", &grant.expires_in)
+                .field("refresh_expires_in", &grant.refresh_expires_in)
+                .finish_non_exhaustive(),
+            PollOutcome::Pending => f.write_str("Pending"),
+            PollOutcome::SlowDown => f.write_str("SlowDown"),
+            PollOutcome::Refused(code) => f.debug_tuple("Refused").field(code).finish(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,13 +51,20 @@ pub enum LoginError {
     #[error("the code expired before it was approved; run `anchor login` again")]
     Expired,
     #[error("Orbit refused the device code ({0}); run `anchor login` again")]
-    Refused(String),
+    Refused(ErrorCode),
     #[error("cannot set up an HTTP client: {0}")]
     Client(String),
     #[error("cannot reach Orbit at {url}: {message}")]
     Http { url: String, message: String },
-    #[error("Orbit refused the anchor's token ({code}): {message}")]
-    TokenRefused { code: String, message: String },
+    /// `code` is `None` when the refusal could not be read.
+    #[error(
+        "Orbit refused the anchor's token ({}): {message}",
+        code.map_or("unknown", ErrorCode::as_str)
+    )]
+    TokenRefused {
+        code: Option<ErrorCode>,
+        message: String,
+    },
     #[error("Orbit is rate-limiting token refreshes; retry in {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
     #[error("unexpected answer from {url}: HTTP {status}: {body}")]
@@ -95,16 +73,6 @@ pub enum LoginError {
         status: u16,
         body: String,
     },
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CodeRequest<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    hostname: Option<&'a str>,
-    platform: &'a str,
 }
 
 /// A thin client for the device endpoints.
@@ -135,11 +103,7 @@ impl DeviceApi {
         &self.base
     }
 
-    async fn post(
-        &self,
-        path: &str,
-        body: &serde_json::Value,
-    ) -> Result<(u16, String), LoginError> {
+    async fn post(&self, path: &str, body: &impl Serialize) -> Result<(u16, String), LoginError> {
         self.post_full(path, body, None)
             .await
             .map(|(status, _, text)| (status, text))
@@ -150,7 +114,7 @@ impl DeviceApi {
     async fn post_full(
         &self,
         path: &str,
-        body: &serde_json::Value,
+        body: &impl Serialize,
         bearer: Option<&str>,
     ) -> Result<(u16, Option<u64>, String), LoginError> {
         let url = format!("{}{path}", self.base);
@@ -180,13 +144,12 @@ impl DeviceApi {
         &self,
         name: Option<&str>,
         hostname: Option<&str>,
-    ) -> Result<DeviceCode, LoginError> {
-        let req = CodeRequest {
-            name,
-            hostname,
-            platform: std::env::consts::OS,
+    ) -> Result<DeviceAuthorization, LoginError> {
+        let body = DeviceCodeRequest {
+            name: name.map(str::to_string),
+            hostname: hostname.map(str::to_string),
+            platform: Some(std::env::consts::OS.to_string()),
         };
-        let body = serde_json::to_value(&req).unwrap_or(serde_json::Value::Null);
         let path = "/auth/device/code";
         let (status, text) = self.post(path, &body).await?;
         let unexpected = || LoginError::Unexpected {
@@ -217,23 +180,26 @@ impl DeviceApi {
     /// One `POST /auth/device/token` poll.
     pub async fn poll(&self, device_code: &str) -> Result<PollOutcome, LoginError> {
         let path = "/auth/device/token";
-        let (status, text) = self
-            .post(path, &serde_json::json!({ "deviceCode": device_code }))
-            .await?;
+        let body = DeviceTokenRequest {
+            device_code: Some(device_code.to_string()),
+        };
+        let (status, text) = self.post(path, &body).await?;
         let unexpected = || self.unexpected_token_answer(path, status, &text);
         match status {
             200 => serde_json::from_str(&text)
                 .map(PollOutcome::Granted)
                 .map_err(|_| unexpected()),
-            400 => {
-                let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| unexpected())?;
-                match v.get("error").and_then(|e| e.as_str()) {
-                    Some("authorization_pending") => Ok(PollOutcome::Pending),
-                    Some("slow_down") => Ok(PollOutcome::SlowDown),
-                    Some(code) => Ok(PollOutcome::Refused(code.to_string())),
-                    None => Err(unexpected()),
-                }
-            }
+            400 => match serde_json::from_str::<DeviceTokenError>(&text) {
+                Ok(DeviceTokenError {
+                    error: ErrorCode::AuthorizationPending,
+                }) => Ok(PollOutcome::Pending),
+                Ok(DeviceTokenError {
+                    error: ErrorCode::SlowDown,
+                }) => Ok(PollOutcome::SlowDown),
+                Ok(DeviceTokenError { error }) => Ok(PollOutcome::Refused(error)),
+                // A code this anchor does not know is no answer it could act on.
+                Err(_) => Err(unexpected()),
+            },
             _ => Err(unexpected()),
         }
     }
@@ -244,7 +210,7 @@ impl DeviceApi {
     pub async fn logout(&self, access_token: &str) -> Result<(), LoginError> {
         let path = "/auth/logout";
         let (status, _, text) = self
-            .post_full(path, &serde_json::json!({}), Some(access_token))
+            .post_full(path, &serde_json::Map::new(), Some(access_token))
             .await?;
         match status {
             200 => Ok(()),
@@ -260,15 +226,12 @@ impl DeviceApi {
     /// `POST /auth/device/refresh`: trades the (single-use) refresh token for a new pair.
     /// A 401 is [`LoginError::TokenRefused`]: the anchor was revoked, or the token expired or
     /// was already used; nothing but `anchor login` can fix that.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenGrant, LoginError> {
+    pub async fn refresh(&self, refresh_token: &str) -> Result<AnchorCredentials, LoginError> {
         let path = "/auth/device/refresh";
-        let (status, retry_after, text) = self
-            .post_full(
-                path,
-                &serde_json::json!({ "refreshToken": refresh_token }),
-                None,
-            )
-            .await?;
+        let body = RefreshRequest {
+            refresh_token: refresh_token.to_string(),
+        };
+        let (status, retry_after, text) = self.post_full(path, &body, None).await?;
         let unexpected = || self.unexpected_token_answer(path, status, &text);
         match status {
             200 => serde_json::from_str(&text).map_err(|_| unexpected()),
@@ -283,16 +246,15 @@ impl DeviceApi {
 
 /// Orbit's `{"error":{"code","message"}}` refusal of a token.
 fn refusal(text: &str) -> LoginError {
-    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-    let field = |name: &str| {
-        v.pointer(&format!("/error/{name}"))
-            .and_then(|c| c.as_str())
-            .unwrap_or("unknown")
-            .to_string()
-    };
-    LoginError::TokenRefused {
-        code: field("code"),
-        message: field("message"),
+    match serde_json::from_str::<ApiErrorBody>(text) {
+        Ok(ApiErrorBody { error }) => LoginError::TokenRefused {
+            code: Some(error.code),
+            message: error.message,
+        },
+        Err(_) => LoginError::TokenRefused {
+            code: None,
+            message: truncate(text),
+        },
     }
 }
 
@@ -305,9 +267,9 @@ fn truncate(s: &str) -> String {
 /// Gives up locally, as `expired_token` would, once the sleeps add up past `expiresIn`.
 pub async fn poll_for_token<S, F>(
     api: &DeviceApi,
-    code: &DeviceCode,
+    code: &DeviceAuthorization,
     mut sleep: S,
-) -> Result<TokenGrant, LoginError>
+) -> Result<AnchorCredentials, LoginError>
 where
     S: FnMut(Duration) -> F,
     F: Future<Output = ()>,
@@ -347,9 +309,9 @@ where
                 );
             }
             PollOutcome::Refused(code) => {
-                return Err(match code.as_str() {
-                    "access_denied" => LoginError::AccessDenied,
-                    "expired_token" => LoginError::Expired,
+                return Err(match code {
+                    ErrorCode::AccessDenied => LoginError::AccessDenied,
+                    ErrorCode::ExpiredToken => LoginError::Expired,
                     _ => LoginError::Refused(code),
                 })
             }
@@ -397,93 +359,56 @@ pub fn open_browser(url: &str) {
 }
 
 #[cfg(test)]
-pub(crate) mod mock {
-    //! A tiny scripted HTTP/1.1 server on 127.0.0.1: one request per connection, answers in order.
-
-    use std::sync::{Arc, Mutex};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
-
-    #[derive(Debug, Clone)]
-    pub struct Seen {
-        pub path: String,
-        pub body: String,
-    }
-
-    pub async fn serve(
-        answers: Vec<(u16, String)>,
-    ) -> std::io::Result<(String, Arc<Mutex<Vec<Seen>>>)> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        tokio::spawn(async move {
-            for (status, body) in answers {
-                let Ok((mut sock, _)) = listener.accept().await else {
-                    return;
-                };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let (head_end, content_len) = loop {
-                    let Ok(n) = sock.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
-                        let len = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        break (i + 4, len);
-                    }
-                };
-                while buf.len() < head_end + content_len {
-                    let Ok(n) = sock.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let path = head
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or_default()
-                    .to_string();
-                let req_body = String::from_utf8_lossy(&buf[head_end..]).to_string();
-                if let Ok(mut l) = log.lock() {
-                    l.push(Seen {
-                        path,
-                        body: req_body,
-                    });
-                }
-                let resp = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = sock.write_all(resp.as_bytes()).await;
-                let _ = sock.shutdown().await;
-            }
-        });
-        Ok((url, seen))
-    }
-}
-
-#[cfg(test)]
 mod tests {
-    use super::mock::serve;
     use super::*;
+    use std::collections::VecDeque;
     use std::sync::{Arc, Mutex};
+    use wiremock::matchers::{bearer_token, method, path};
+    use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-    fn code(interval: u64, expires_in: u64) -> DeviceCode {
-        DeviceCode {
+    /// Answers in the order given, whatever is asked; then `503 script exhausted`.
+    struct Script(Mutex<VecDeque<ResponseTemplate>>);
+
+    impl Respond for Script {
+        fn respond(&self, _: &Request) -> ResponseTemplate {
+            self.0
+                .lock()
+                .ok()
+                .and_then(|mut answers| answers.pop_front())
+                .unwrap_or_else(|| ResponseTemplate::new(503).set_body_string("script exhausted"))
+        }
+    }
+
+    fn answer(status: u16, body: &str) -> ResponseTemplate {
+        ResponseTemplate::new(status)
+            .insert_header("content-type", "application/json")
+            .set_body_string(body)
+    }
+
+    /// A server answering every POST with `answers`, in order.
+    async fn serve(answers: Vec<ResponseTemplate>) -> MockServer {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(Script(Mutex::new(answers.into())))
+            .mount(&server)
+            .await;
+        server
+    }
+
+    /// The requests the server saw, as (path, JSON body).
+    async fn seen(server: &MockServer) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
+        let requests = server
+            .received_requests()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("request recording is off"))?;
+        requests
+            .iter()
+            .map(|r| Ok((r.url.path().to_string(), serde_json::from_slice(&r.body)?)))
+            .collect()
+    }
+
+    fn code(interval: u64, expires_in: u64) -> DeviceAuthorization {
+        DeviceAuthorization {
             device_code: "dc".into(),
             user_code: "ABCD-EFGH".into(),
             verification_uri: "http://o/device".into(),
@@ -493,14 +418,14 @@ mod tests {
         }
     }
 
-    fn err(code: &str) -> (u16, String) {
-        (400, format!("{{\"error\":\"{code}\"}}"))
+    fn err(code: &str) -> ResponseTemplate {
+        answer(400, &format!("{{\"error\":\"{code}\"}}"))
     }
 
-    fn granted() -> (u16, String) {
-        (
+    fn granted() -> ResponseTemplate {
+        answer(
             200,
-            r#"{"anchorId":"anc_1","accessToken":"at","refreshToken":"ora_rt","expiresIn":900,"refreshExpiresIn":2592000}"#.into(),
+            r#"{"anchorId":"anc_1","accessToken":"at","refreshToken":"ora_rt","expiresIn":900,"refreshExpiresIn":2592000}"#,
         )
     }
 
@@ -519,36 +444,37 @@ mod tests {
 
     #[tokio::test]
     async fn requests_a_code() -> anyhow::Result<()> {
-        let (url, seen) = serve(vec![(
-            200,
-            r#"{"deviceCode":"dc","userCode":"ABCD-EFGH","verificationUri":"http://o/device","verificationUriComplete":"http://o/device?code=ABCD-EFGH","expiresIn":600,"interval":5}"#.into(),
-        )])
-        .await?;
-        let api = DeviceApi::new(&format!("{url}/"))?;
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/auth/device/code"))
+            .respond_with(answer(
+                200,
+                r#"{"deviceCode":"dc","userCode":"ABCD-EFGH","verificationUri":"http://o/device","verificationUriComplete":"http://o/device?code=ABCD-EFGH","expiresIn":600,"interval":5}"#,
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let api = DeviceApi::new(&format!("{}/", server.uri()))?;
         let got = api.request_code(Some("box"), Some("host")).await?;
         assert_eq!(got, code(5, 600));
-        let seen = seen
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .clone();
-        assert_eq!(seen[0].path, "/auth/device/code");
-        let body: serde_json::Value = serde_json::from_str(&seen[0].body)?;
-        assert_eq!(body["name"], "box");
-        assert_eq!(body["hostname"], "host");
+        let seen = seen(&server).await?;
+        assert_eq!(seen[0].1["name"], "box");
+        assert_eq!(seen[0].1["hostname"], "host");
+        assert_eq!(seen[0].1["platform"], std::env::consts::OS);
         Ok(())
     }
 
     #[tokio::test]
     async fn polls_at_interval_and_honours_slow_down() -> anyhow::Result<()> {
-        let (url, seen) = serve(vec![
+        let server = serve(vec![
             err("authorization_pending"),
             err("slow_down"),
             err("authorization_pending"),
             err("slow_down"),
             granted(),
         ])
-        .await?;
-        let api = DeviceApi::new(&url)?;
+        .await;
+        let api = DeviceApi::new(&server.uri())?;
         let (sleeps, sleep) = recorder();
         let grant = poll_for_token(&api, &code(2, 600), sleep).await?;
         assert_eq!(grant.anchor_id, "anc_1");
@@ -560,59 +486,52 @@ mod tests {
             .map(|d| d.as_secs())
             .collect();
         assert_eq!(secs, vec![2, 2, 7, 7, 12]);
-        let seen = seen
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .clone();
+        let seen = seen(&server).await?;
         assert_eq!(seen.len(), 5);
-        assert!(seen.iter().all(|s| s.path == "/auth/device/token"));
-        assert_eq!(
-            serde_json::from_str::<serde_json::Value>(&seen[0].body)?["deviceCode"],
-            "dc"
-        );
+        assert!(seen.iter().all(|(path, _)| path == "/auth/device/token"));
+        assert_eq!(seen[0].1, serde_json::json!({"deviceCode": "dc"}));
         Ok(())
     }
 
     #[tokio::test]
     async fn stops_on_access_denied_and_expiry() -> anyhow::Result<()> {
-        for (answer, want) in [
+        for (refusal, want) in [
             ("access_denied", "denied"),
             ("expired_token", "expired"),
             ("invalid_grant", "invalid_grant"),
         ] {
-            let (url, _) = serve(vec![err("authorization_pending"), err(answer)]).await?;
+            let server = serve(vec![err("authorization_pending"), err(refusal)]).await;
             let (_, sleep) = recorder();
-            let e = poll_for_token(&DeviceApi::new(&url)?, &code(1, 600), sleep)
+            let e = poll_for_token(&DeviceApi::new(&server.uri())?, &code(1, 600), sleep)
                 .await
                 .expect_err("must stop");
-            assert!(e.to_string().contains(want), "{answer}: {e}");
+            assert!(e.to_string().contains(want), "{refusal}: {e}");
+            assert_eq!(seen(&server).await?.len(), 2, "{refusal}");
         }
         Ok(())
     }
 
     #[tokio::test]
     async fn gives_up_locally_after_expires_in() -> anyhow::Result<()> {
-        let (url, seen) = serve(vec![err("authorization_pending"); 10]).await?;
+        let server = serve(vec![err("authorization_pending"); 10]).await;
         let (_, sleep) = recorder();
-        let e = poll_for_token(&DeviceApi::new(&url)?, &code(1, 2), sleep)
+        let e = poll_for_token(&DeviceApi::new(&server.uri())?, &code(1, 2), sleep)
             .await
             .expect_err("must expire");
         assert!(matches!(e, LoginError::Expired), "{e}");
-        assert_eq!(
-            seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.len(),
-            3
-        );
+        assert_eq!(seen(&server).await?.len(), 3);
         Ok(())
     }
 
     #[tokio::test]
     async fn unexpected_answers_are_errors_without_tokens() -> anyhow::Result<()> {
-        let (url, _) = serve(vec![
-            (500, "boom".into()),
-            (200, r#"{"accessToken":"leak"}"#.into()),
+        let server = serve(vec![
+            answer(500, "boom"),
+            answer(200, r#"{"accessToken":"leak"}"#),
+            err("no_such_code"),
         ])
-        .await?;
-        let api = DeviceApi::new(&url)?;
+        .await;
+        let api = DeviceApi::new(&server.uri())?;
         let e = api.poll("dc").await.expect_err("500");
         assert!(
             e.to_string().contains("500") && e.to_string().contains("boom"),
@@ -620,30 +539,34 @@ mod tests {
         );
         let e = api.poll("dc").await.expect_err("bad 200");
         assert!(!e.to_string().contains("leak"), "{e}");
+        // A refusal this anchor cannot read is shown as it came, and not retried.
+        let e = api.poll("dc").await.expect_err("unknown code");
+        assert!(e.to_string().contains("no_such_code"), "{e}");
+        assert!(!is_transient(&e), "{e}");
         Ok(())
     }
 
     #[tokio::test]
     async fn polling_rides_out_a_few_server_errors_but_not_endless_ones() -> anyhow::Result<()> {
-        let (url, _) = serve(vec![
-            (503, "worker restarted mid-request".into()),
+        let server = serve(vec![
+            answer(503, "worker restarted mid-request"),
             err("authorization_pending"),
-            (502, "bad gateway".into()),
+            answer(502, "bad gateway"),
             granted(),
         ])
-        .await?;
+        .await;
         let (_, sleep) = recorder();
-        let grant = poll_for_token(&DeviceApi::new(&url)?, &code(1, 600), sleep).await?;
+        let grant = poll_for_token(&DeviceApi::new(&server.uri())?, &code(1, 600), sleep).await?;
         assert_eq!(grant.anchor_id, "anc_1");
 
-        let (url, seen) = serve(vec![(503, "down".into()); 10]).await?;
+        let server = serve(vec![answer(503, "down"); 10]).await;
         let (_, sleep) = recorder();
-        let e = poll_for_token(&DeviceApi::new(&url)?, &code(1, 600), sleep)
+        let e = poll_for_token(&DeviceApi::new(&server.uri())?, &code(1, 600), sleep)
             .await
             .expect_err("gives up");
         assert!(e.to_string().contains("503"), "{e}");
         assert_eq!(
-            seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.len(),
+            seen(&server).await?.len(),
             usize::try_from(MAX_TRANSIENT_POLL_FAILURES)? + 1
         );
         Ok(())
@@ -651,47 +574,83 @@ mod tests {
 
     #[tokio::test]
     async fn refresh_returns_the_new_pair_or_a_precise_refusal() -> anyhow::Result<()> {
-        let (url, seen) = serve(vec![
+        let server = serve(vec![
             granted(),
-            (
+            answer(
                 401,
-                r#"{"error":{"code":"refresh_reused","message":"the refresh token was already used"}}"#
-                    .into(),
+                r#"{"error":{"code":"refresh_reused","message":"the refresh token was already used"}}"#,
             ),
+            ResponseTemplate::new(429).insert_header("retry-after", "7"),
         ])
-        .await?;
-        let api = DeviceApi::new(&url)?;
+        .await;
+        let api = DeviceApi::new(&server.uri())?;
         let grant = api.refresh("ora_old").await?;
         assert_eq!(grant.refresh_token, "ora_rt");
         let e = api.refresh("ora_old").await.expect_err("refused");
         assert!(
-            matches!(&e, LoginError::TokenRefused { code, .. } if code == "refresh_reused"),
+            matches!(
+                &e,
+                LoginError::TokenRefused {
+                    code: Some(ErrorCode::RefreshReused),
+                    ..
+                }
+            ),
             "{e}"
         );
-        let seen = seen
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .clone();
-        assert_eq!(seen[0].path, "/auth/device/refresh");
-        assert_eq!(
-            serde_json::from_str::<serde_json::Value>(&seen[0].body)?["refreshToken"],
-            "ora_old"
+        assert!(e.to_string().contains("refresh_reused"), "{e}");
+        let e = api.refresh("ora_old").await.expect_err("rate-limited");
+        assert!(
+            matches!(e, LoginError::RateLimited { retry_after_s: 7 }),
+            "{e}"
+        );
+        let seen = seen(&server).await?;
+        assert_eq!(seen[0].0, "/auth/device/refresh");
+        assert_eq!(seen[0].1, serde_json::json!({"refreshToken": "ora_old"}));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn logout_presents_the_access_token_and_reads_the_refusal() -> anyhow::Result<()> {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/auth/logout"))
+            .and(bearer_token("at"))
+            .respond_with(answer(200, "{}"))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/auth/logout"))
+            .respond_with(answer(
+                401,
+                r#"{"error":{"code":"anchor_revoked","message":"the anchor was revoked"}}"#,
+            ))
+            .mount(&server)
+            .await;
+        let api = DeviceApi::new(&server.uri())?;
+        api.logout("at").await?;
+        let e = api.logout("at").await.expect_err("revoked");
+        assert!(
+            matches!(&e, LoginError::TokenRefused { code: Some(ErrorCode::AnchorRevoked), message } if message == "the anchor was revoked"),
+            "{e}"
         );
         Ok(())
     }
 
     #[test]
-    fn grant_becomes_credentials() {
-        let g = TokenGrant {
+    fn a_grant_becomes_credentials_and_is_never_shown() {
+        let grant = AnchorCredentials {
             anchor_id: "a".into(),
-            access_token: "at".into(),
-            refresh_token: "rt".into(),
+            access_token: "secret-at".into(),
+            refresh_token: "secret-rt".into(),
             expires_in: 900,
             refresh_expires_in: 1,
         };
-        assert!(!format!("{g:?}").contains("at\""));
-        let c = g.into_credentials("http://o", 1_000);
+        let shown = format!("{:?}", PollOutcome::Granted(grant.clone()));
+        assert!(!shown.contains("secret"), "{shown}");
+        let c = crate::credentials::Credentials::from_grant(grant, "http://o", 1_000);
         assert_eq!(c.access_expires_at, 901_000);
         assert_eq!(c.orbit_url, "http://o");
+        assert_eq!(c.refresh_token, "secret-rt");
     }
 }

@@ -10,15 +10,16 @@ use orbit_anchor::audit::AuditLog;
 use orbit_anchor::cli::{Cli, Command, LoginArgs};
 use orbit_anchor::codex;
 use orbit_anchor::config::{self, Config, Defaults, LogFormat};
-use orbit_anchor::control::{self, ControlError, StatusReport};
-use orbit_anchor::credentials;
+use orbit_anchor::connection::anchor_socket_url;
+use orbit_anchor::control::{self, ControlError, ControlRequest, StatusReport};
+use orbit_anchor::credentials::{self, Credentials};
 use orbit_anchor::helpers::{self, HelperContext};
 use orbit_anchor::login::{self, DeviceApi};
 use orbit_anchor::run::{self, RunConfig, StopReason};
 use orbit_anchor::sandbox::Sandbox;
 use orbit_anchor::tokens::{RefreshError, TokenKeeper};
 use orbit_protocol::control::AnchorHello;
-use orbit_shared::anchor::connection::anchor_socket_url;
+use orbit_protocol::ErrorCode;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -124,7 +125,7 @@ async fn login_cmd(cfg: &Config, args: &LoginArgs) -> Result<()> {
         .await
         .context("pairing failed")?;
     let anchor_id = grant.anchor_id.clone();
-    let creds = grant.into_credentials(api.base(), now_ms());
+    let creds = Credentials::from_grant(grant, api.base(), now_ms());
     credentials::save(&cfg.state_dir, &creds).context("saving the credentials")?;
     println!(
         "Paired as anchor {anchor_id}. Credentials saved to {}.",
@@ -161,9 +162,10 @@ async fn logout(cfg: &Config) -> Result<()> {
                 println!("Anchor {anchor_id} unpaired: Orbit revoked it.");
                 Ok(())
             }
-            Err(login::LoginError::TokenRefused { code, .. })
-                if code == "anchor_revoked" || code == "session_revoked" =>
-            {
+            Err(login::LoginError::TokenRefused {
+                code: Some(code @ (ErrorCode::AnchorRevoked | ErrorCode::SessionRevoked)),
+                ..
+            }) => {
                 println!("Orbit had already revoked this anchor ({code}).");
                 Ok(())
             }
@@ -267,7 +269,7 @@ fn not_running(e: ControlError) -> anyhow::Error {
 }
 
 async fn status(cfg: &Config) -> Result<()> {
-    let v = control::request(&cfg.state_dir, &serde_json::json!({ "cmd": "status" }))
+    let v = control::request(&cfg.state_dir, ControlRequest::Status)
         .await
         .map_err(not_running)?;
     if let Some(e) = v.get("error") {
@@ -285,7 +287,7 @@ async fn status(cfg: &Config) -> Result<()> {
 }
 
 async fn stop(cfg: &Config) -> Result<()> {
-    let v = control::request(&cfg.state_dir, &serde_json::json!({ "cmd": "stop" }))
+    let v = control::request(&cfg.state_dir, ControlRequest::Stop)
         .await
         .map_err(not_running)?;
     if v.get("stopping").and_then(|s| s.as_bool()) == Some(true) {

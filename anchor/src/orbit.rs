@@ -22,10 +22,11 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use orbit_protocol::auth::ApiErrorBody;
 use orbit_protocol::control::PING_FRAME;
-use orbit_shared::anchor::backoff::{Backoff, BackoffConfig};
-use orbit_shared::anchor::connection::{final_close, final_refusal};
 
+use crate::backoff::{Backoff, BackoffConfig};
+use crate::connection::{final_close, final_refusal};
 use crate::tokens::{RefreshError, TokenKeeper};
 
 /// How often the anchor pings Orbit.
@@ -283,18 +284,14 @@ impl OrbitLink {
     /// A refused upgrade: 401 `token_expired` is cured by a refresh; a revocation is final;
     /// anything else is retried later.
     async fn refused(&mut self, status: u16, body: &str) -> Ending {
-        let code = serde_json::from_str::<serde_json::Value>(body)
+        let code = serde_json::from_str::<ApiErrorBody>(body)
             .ok()
-            .and_then(|v| {
-                v.pointer("/error/code")
-                    .and_then(|c| c.as_str())
-                    .map(str::to_owned)
-            })
-            .unwrap_or_default();
-        if let (401, Some(why)) = (status, final_refusal(&code)) {
+            .map(|refusal| refusal.error.code);
+        if let (401, Some(why)) = (status, code.and_then(final_refusal)) {
             return Ending::Fatal(why);
         }
-        match (status, code.as_str()) {
+        let code = code.map_or("", |code| code.as_str());
+        match (status, code) {
             (401, _) => {
                 // Expired or no longer valid (e.g. Orbit's signing key changed): a fresh token
                 // from the refresh token is the cure, and if that is refused it is final.

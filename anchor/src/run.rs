@@ -1,7 +1,7 @@
 //! `anchor run`: the event loop that carries out the bridge's decisions.
 //!
-//! One task owns the [`Bridge`] (`orbit_shared::anchor::bridge`, where every routing and
-//! supervision decision is made and unit-tested) and feeds it events from four sources: codex's
+//! One task owns the [`Bridge`] ([`crate::bridge`], where every routing and supervision
+//! decision is made and unit-tested) and feeds it events from four sources: codex's
 //! stdout ([`crate::codex`]), the Orbit connection task ([`crate::orbit`]), finished helper
 //! calls, and the codex restart timer. It performs the actions the bridge returns. Everything
 //! between them is a bounded channel: when Orbit or codex is slow, the loop waits instead of
@@ -12,17 +12,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde_json::{json, Value};
+use orbit_protocol::control::{AnchorHello, Control};
+use orbit_protocol::envelope::{peek, Kind};
+use orbit_protocol::ErrorCode;
+use serde_json::json;
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
-use orbit_protocol::control::AnchorHello;
-use orbit_shared::anchor::bridge::{Bridge, BridgeAction, BridgeConfig, BridgeEvent, BridgeState};
-
 use crate::audit::AuditLog;
+use crate::bridge::{Bridge, BridgeAction, BridgeConfig, BridgeEvent, BridgeState};
 use crate::codex::{CodexOutput, CodexProcess};
-use crate::control::{ControlServer, StatusReport};
+use crate::control::{ControlServer, FrameCounts, StatusReport};
 use crate::helpers::{self, HelperContext};
 use crate::orbit::{OrbitEvent, OrbitLink};
+use orbit_protocol::rpc;
 use crate::tokens::TokenKeeper;
 
 /// Helper calls answered at once; more wait their turn.
@@ -71,6 +73,8 @@ struct Anchor {
     helper_slots: Arc<Semaphore>,
     /// Helper calls accepted and not yet answered.
     helpers_pending: Arc<std::sync::atomic::AtomicUsize>,
+    /// Helper calls answered `anchor_busy` (the bridge counts its own refusals).
+    helpers_refused: u64,
     helpers_runtime: tokio::runtime::Handle,
     audit: Option<Arc<AuditLog>>,
     status: Arc<Mutex<StatusReport>>,
@@ -133,6 +137,7 @@ pub async fn run(config: RunConfig) -> Result<StopReason> {
         helper_tx,
         helper_slots: Arc::new(Semaphore::new(HELPER_CONCURRENCY)),
         helpers_pending: Arc::default(),
+        helpers_refused: 0,
         helpers_runtime: config.helpers_runtime,
         audit,
         status,
@@ -192,8 +197,7 @@ pub async fn run(config: RunConfig) -> Result<StopReason> {
 
 /// Whether `frame` is an `anchor.hello` control frame.
 fn is_hello(frame: &str) -> bool {
-    serde_json::from_str::<Value>(frame)
-        .is_ok_and(|v| v.get("type").and_then(Value::as_str) == Some("anchor.hello"))
+    peek(frame).is_ok_and(|e| e.kind() == Kind::Control("anchor.hello"))
 }
 
 /// The exit code of codex generation `generation`, skipping its remaining output.
@@ -241,17 +245,17 @@ impl Anchor {
                 None => tracing::warn!("a frame for codex arrived with no codex running"),
             },
             BridgeAction::ToOrbit(text) => self.send_to_orbit(text).await,
-            BridgeAction::HandleHelper { id, method, params } => {
+            BridgeAction::HandleHelper { id, method, frame } => {
                 // Boxed: answering `anchor_busy` feeds the bridge again (async recursion).
-                Box::pin(self.spawn_helper(id, method, params)).await
+                Box::pin(self.spawn_helper(id, method, frame)).await
             }
-            BridgeAction::OrbitControl { kind, frame } => match kind.as_str() {
-                "orbit.error" => {
-                    tracing::warn!(%frame, "Orbit refused a frame from the anchor");
-                    self.set_orbit_error(format!("Orbit refused a frame: {frame}"));
-                }
-                _ => tracing::debug!(%kind, "control frame from Orbit"),
-            },
+            BridgeAction::OrbitControl(Control::Error { code, message }) => {
+                tracing::warn!(%code, %message, "Orbit refused a frame from the anchor");
+                self.set_orbit_error(format!("Orbit refused a frame: {code}: {message}"));
+            }
+            BridgeAction::OrbitControl(control) => {
+                tracing::debug!(?control, "control frame from Orbit");
+            }
             BridgeAction::RestartCodexAfter(delay) => {
                 tracing::warn!(
                     restart_in_ms = delay.as_millis() as u64,
@@ -273,6 +277,9 @@ impl Anchor {
                 tracing::info!(%method, %request_id, %decision, "approval answered");
                 if let Some(audit) = &self.audit {
                     let time_ms = u64::try_from((self.now_ms)()).unwrap_or(0);
+                    // The id as it was on the wire: a JSON string or number.
+                    let request_id = serde_json::from_str::<serde_json::Value>(&request_id)
+                        .unwrap_or(serde_json::Value::String(request_id));
                     let summary = json!({ "requestId": request_id });
                     if let Err(e) = audit.approval(time_ms, &method, Some(summary), &decision) {
                         tracing::warn!(error = %e, "failed to write the audit log");
@@ -294,15 +301,15 @@ impl Anchor {
         }
     }
 
-    async fn spawn_helper(&mut self, id: Value, method: String, params: Value) {
+    async fn spawn_helper(&mut self, id: String, method: String, frame: String) {
         use std::sync::atomic::Ordering;
         if self.helpers_pending.load(Ordering::Relaxed) >= HELPER_QUEUE {
-            let busy = json!({"id": id, "error": {
-                "code": orbit_protocol::rpc::RpcCode::Routing.number(),
-                "message": format!("the anchor is already answering {HELPER_QUEUE} helper calls; retry shortly"),
-                "data": {"code": "anchor_busy"},
-            }});
-            self.feed(BridgeEvent::LocalFrame(busy.to_string())).await;
+            self.helpers_refused += 1;
+            let message = format!(
+                "the anchor is already answering {HELPER_QUEUE} helper calls; retry shortly"
+            );
+            let busy = rpc::error_response(&id, ErrorCode::AnchorBusy, &message);
+            self.feed(BridgeEvent::LocalFrame(busy)).await;
             return;
         }
         self.helpers_pending.fetch_add(1, Ordering::Relaxed);
@@ -312,11 +319,8 @@ impl Anchor {
         let answers = self.helper_tx.clone();
         self.helpers_runtime.spawn(async move {
             let _slot = slots.acquire_owned().await;
-            let answer = match helpers::handle(&ctx, &method, &params).await {
-                Ok(result) => json!({ "id": id, "result": result }),
-                Err(e) => json!({ "id": id, "error": e.to_rpc_error() }),
-            };
-            let _ = answers.send(answer.to_string()).await;
+            let answer = helpers::answer(&ctx, &id, &method, &frame).await;
+            let _ = answers.send(answer).await;
             pending.fetch_sub(1, Ordering::Relaxed);
         });
     }
@@ -373,8 +377,9 @@ impl Anchor {
                     self.codex_ready();
                 }
             }
-            CodexOutput::LineTooLong(len) => {
-                tracing::warn!(len, "codex wrote a line too long to keep; dropped");
+            CodexOutput::Lost(lost) => {
+                tracing::warn!("codex wrote {lost}; dropped");
+                self.feed(BridgeEvent::CodexLineLost(lost)).await;
             }
             CodexOutput::Exited(code) => {
                 tracing::warn!(?code, "codex exited");
@@ -443,13 +448,7 @@ impl Anchor {
         };
         s.codex.running = self.codex.is_some();
         s.codex.pid = self.codex.as_ref().and_then(|c| c.pid);
-        s.codex.state = match self.bridge.state() {
-            BridgeState::Starting => "starting",
-            BridgeState::Initializing => "initializing",
-            BridgeState::Ready => "ready",
-            BridgeState::Restarting => "restarting",
-        }
-        .to_string();
+        s.codex.state = self.bridge.state().as_str().to_string();
         s.codex.restarts = u32::try_from(self.bridge.stats().codex_restarts).unwrap_or(u32::MAX);
         s.codex.version = self.helper_ctx.codex_version.clone();
         s.codex.in_flight = self.bridge.in_flight();
@@ -458,6 +457,16 @@ impl Anchor {
         }
         s.orbit.buffered_frames = self.bridge.buffered_to_orbit() + self.orphaned.len();
         let stats = self.bridge.stats();
+        s.frames = FrameCounts {
+            busy: stats.busy_rejections + self.helpers_refused,
+            codex_exited: stats.failed_on_exit,
+            too_large: stats.too_large,
+            unreadable_codex_lines: stats.unreadable_codex_lines,
+            unreadable_orbit_frames: stats.unreadable_orbit_frames,
+            stale_answers: stats.stale_answers_dropped,
+            dropped_notifications: stats.to_orbit_notifications_dropped,
+            dropped_responses: stats.to_orbit_responses_dropped,
+        };
         let dropped = stats.to_orbit_notifications_dropped + stats.to_orbit_responses_dropped;
         // Logged at 1, 2, 4, 8… drops, so a long outage cannot flood the log.
         let previous = s.orbit.dropped_frames;

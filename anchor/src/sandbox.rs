@@ -7,6 +7,8 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+use orbit_protocol::ErrorCode;
+
 /// Why a path was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -38,13 +40,13 @@ pub enum SandboxError {
 }
 
 impl SandboxError {
-    /// Stable machine-readable code (`data.code` in JSON-RPC errors).
-    pub fn code(&self) -> &'static str {
+    /// The machine-readable code (`data.code` in JSON-RPC errors).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            SandboxError::PathNotAllowed(_) => "path_not_allowed",
-            SandboxError::NotFound(_) => "not_found",
+            SandboxError::PathNotAllowed(_) => ErrorCode::PathNotAllowed,
+            SandboxError::NotFound(_) => ErrorCode::NotFound,
             SandboxError::InvalidRoot { .. } | SandboxError::NoRoots | SandboxError::Io { .. } => {
-                "io_error"
+                ErrorCode::IoError
             }
         }
     }
@@ -213,12 +215,12 @@ mod tests {
     fn dotdot_escape_refused() {
         let (_t, _root, sb) = setup();
         let e = sb.resolve("../outside.txt").unwrap_err();
-        assert_eq!(e.code(), "path_not_allowed");
+        assert_eq!(e.code(), ErrorCode::PathNotAllowed);
         let e = sb.resolve("proj/../../alice/secret").unwrap_err();
-        assert_eq!(e.code(), "path_not_allowed");
+        assert_eq!(e.code(), ErrorCode::PathNotAllowed);
         // Missing file outside: still path_not_allowed, not not_found.
         let e = sb.resolve("../nope/nothing").unwrap_err();
-        assert_eq!(e.code(), "path_not_allowed");
+        assert_eq!(e.code(), ErrorCode::PathNotAllowed);
     }
 
     #[test]
@@ -226,9 +228,12 @@ mod tests {
         let (_t, _root, sb) = setup();
         assert_eq!(
             sb.resolve("/etc/passwd").unwrap_err().code(),
-            "path_not_allowed"
+            ErrorCode::PathNotAllowed
         );
-        assert_eq!(sb.resolve("/").unwrap_err().code(), "path_not_allowed");
+        assert_eq!(
+            sb.resolve("/").unwrap_err().code(),
+            ErrorCode::PathNotAllowed
+        );
     }
 
     #[test]
@@ -236,11 +241,11 @@ mod tests {
         let (_t, root, sb) = setup();
         let sibling = root.parent().unwrap().join("alice/secret");
         let e = sb.resolve(sibling.to_str().unwrap()).unwrap_err();
-        assert_eq!(e.code(), "path_not_allowed");
+        assert_eq!(e.code(), ErrorCode::PathNotAllowed);
         let e = sb
             .resolve(root.parent().unwrap().join("alice").to_str().unwrap())
             .unwrap_err();
-        assert_eq!(e.code(), "path_not_allowed");
+        assert_eq!(e.code(), ErrorCode::PathNotAllowed);
     }
 
     #[test]
@@ -249,15 +254,18 @@ mod tests {
         let base = root.parent().unwrap().to_path_buf();
         symlink(base.join("outside.txt"), root.join("escape")).unwrap();
         symlink(base.join("alice"), root.join("escdir")).unwrap();
-        assert_eq!(sb.resolve("escape").unwrap_err().code(), "path_not_allowed");
+        assert_eq!(
+            sb.resolve("escape").unwrap_err().code(),
+            ErrorCode::PathNotAllowed
+        );
         assert_eq!(
             sb.resolve("escdir/secret").unwrap_err().code(),
-            "path_not_allowed"
+            ErrorCode::PathNotAllowed
         );
         // New file under a symlinked dir pointing outside.
         assert_eq!(
             sb.resolve("escdir/newfile").unwrap_err().code(),
-            "path_not_allowed"
+            ErrorCode::PathNotAllowed
         );
         symlink(root.join("proj/src"), root.join("inlink")).unwrap();
         assert_eq!(
@@ -273,7 +281,7 @@ mod tests {
         symlink(base.join("does-not-exist"), root.join("dangling")).unwrap();
         assert_eq!(
             sb.resolve("dangling").unwrap_err().code(),
-            "path_not_allowed"
+            ErrorCode::PathNotAllowed
         );
     }
 
@@ -286,7 +294,10 @@ mod tests {
             root.join("proj/new.txt")
         );
         // Parent missing inside the root: not_found.
-        assert_eq!(sb.resolve("nope/new.txt").unwrap_err().code(), "not_found");
+        assert_eq!(
+            sb.resolve("nope/new.txt").unwrap_err().code(),
+            ErrorCode::NotFound
+        );
     }
 
     #[test]
@@ -300,7 +311,10 @@ mod tests {
         assert_eq!(sb.resolve_path(Path::new(name)).unwrap(), dir);
         let sb2 = Sandbox::new(vec![dir.clone()]).unwrap();
         assert_eq!(sb2.resolve("").unwrap(), dir);
-        assert_eq!(sb2.resolve("..").unwrap_err().code(), "path_not_allowed");
+        assert_eq!(
+            sb2.resolve("..").unwrap_err().code(),
+            ErrorCode::PathNotAllowed
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use orbit_shared::anchor::connection::refresh_due_ms;
+use crate::connection::refresh_due_ms;
 
 use crate::credentials::{self, Credentials, CredentialsError};
 use crate::login::{DeviceApi, LoginError};
@@ -104,7 +104,7 @@ impl TokenKeeper {
             }
         };
         let now = now_ms();
-        let creds = grant.into_credentials(&self.creds.orbit_url, now);
+        let creds = Credentials::from_grant(grant, &self.creds.orbit_url, now);
         self.due_ms = refresh_due_ms(now, creds.access_expires_at);
         // The old pair is spent: the new one is used whether or not it reaches the disk.
         let saved = credentials::save(&self.state_dir, &creds);

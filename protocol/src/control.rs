@@ -238,6 +238,16 @@ impl Control {
         serde_json::to_string(self).unwrap_or_else(|_| String::from(r#"{"type":"orbit.error"}"#))
     }
 
+    /// Parses a frame Orbit sent (what a client or an anchor reads), of any type.
+    pub fn parse(text: &str) -> Result<Control, ControlError> {
+        #[cfg(any(test, feature = "count-parses"))]
+        crate::count::full_parse();
+        serde_json::from_str::<Control>(text).map_err(|err| ControlError::BadShape {
+            kind: String::from("control"),
+            detail: err.to_string(),
+        })
+    }
+
     /// Parses a frame a client or an anchor sent, whose `type` is not yet known.
     pub fn parse_inbound(text: &str) -> Result<Control, ControlError> {
         #[derive(Deserialize)]

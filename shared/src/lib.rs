@@ -11,10 +11,8 @@
 //! * [`router`] — the per-user relay as a sans-IO state machine (events in, actions out).
 //! * [`token`] — access tokens (HS256 JWT) and their verification.
 //! * [`auth`] — sign-in and pairing: TOTP, sealed secrets, refresh tokens, device codes, rate limits.
-//! * [`anchor`] — the anchor's sans-IO core: backoff, status-socket framing, the Orbit↔codex bridge.
 //! * [`webauthn`] — passkeys: a clock-free WebAuthn relying-party verifier and its options.
 
-pub mod anchor;
 pub mod auth;
 pub mod gate;
 pub mod router;

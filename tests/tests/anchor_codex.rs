@@ -180,6 +180,22 @@ async fn an_approved_command_runs_and_its_output_and_completion_reach_the_client
         "item/commandExecution/requestApproval"
     );
     assert_eq!(decisions[0]["outcome"], "accept");
+    let request_id = &decisions[0]["params"]["requestId"];
+    assert!(
+        request_id.is_number() || request_id.is_string(),
+        "the audit names codex's own request id: {decisions:?}"
+    );
+    // Every line codex wrote and every frame Orbit sent was read; nothing was refused.
+    let status = rig.anchor.status().await?;
+    assert_eq!(
+        status["frames"],
+        json!({
+            "busy": 0, "codexExited": 0, "tooLarge": 0, "unreadableCodexLines": 0,
+            "unreadableOrbitFrames": 0, "staleAnswers": 0, "droppedNotifications": 0,
+            "droppedResponses": 0,
+        }),
+        "{status}"
+    );
     Ok(())
 }
 
@@ -308,6 +324,7 @@ async fn helpers_are_answered_by_the_anchor_and_refuse_paths_outside_the_roots()
             refused["error"]["data"]["code"], "path_not_allowed",
             "{id}: {refused}"
         );
+        assert_eq!(refused["error"]["code"], -32001, "{id}: {refused}");
     }
 
     let info = call(&mut client, "info", "anchor.info", json!({})).await?;

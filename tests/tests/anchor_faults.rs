@@ -88,10 +88,15 @@ async fn status_reports_orbit_codex_version_and_uptime_in_both_formats() -> Resu
     assert_eq!(status["codex"]["version"], "0.169.0");
     assert!(status["codex"]["pid"].as_u64().is_some(), "{status}");
     assert!(status["uptimeS"].is_u64(), "{status}");
+    assert_eq!(status["frames"]["busy"], 0, "{status}");
     let human = rig.anchor.cli(&["status"]).await?;
     assert!(
         human.contains("orbit: connected") && human.contains("version 0.169.0"),
         "{human}"
+    );
+    assert!(
+        !human.contains("frames refused"),
+        "nothing refused, nothing said: {human}"
     );
     Ok(())
 }

@@ -7,7 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use super::{path_string, req_str, HelperContext, HelperError, HelperErrorCode};
+use super::{path_string, req_str, HelperContext, HelperError};
+use orbit_protocol::ErrorCode;
 
 /// Largest config file read or written.
 pub const CONFIG_MAX_BYTES: u64 = super::ANSWER_BUDGET_BYTES;
@@ -28,13 +29,12 @@ pub fn read(ctx: &HelperContext) -> Result<Value, HelperError> {
         .map_err(|e| HelperError::io("read config", &e))?;
     if buf.len() as u64 > CONFIG_MAX_BYTES {
         return Err(HelperError::new(
-            HelperErrorCode::TooLarge,
+            ErrorCode::TooLarge,
             "config.toml is larger than 1 MiB",
         ));
     }
-    let content = String::from_utf8(buf).map_err(|_| {
-        HelperError::new(HelperErrorCode::IoError, "config.toml is not valid UTF-8")
-    })?;
+    let content = String::from_utf8(buf)
+        .map_err(|_| HelperError::new(ErrorCode::IoError, "config.toml is not valid UTF-8"))?;
     Ok(json!({"path": path_string(&path), "exists": true, "content": content}))
 }
 
@@ -44,7 +44,7 @@ pub fn write(ctx: &HelperContext, params: &Value) -> Result<Value, HelperError> 
     let content = req_str(params, "content")?;
     if content.len() as u64 > CONFIG_MAX_BYTES {
         return Err(HelperError::new(
-            HelperErrorCode::TooLarge,
+            ErrorCode::TooLarge,
             "config is larger than 1 MiB",
         ));
     }
@@ -83,9 +83,10 @@ pub fn write(ctx: &HelperContext, params: &Value) -> Result<Value, HelperError> 
 
 #[cfg(test)]
 mod tests {
+    use super::super::handle;
     use super::super::test_support::ctx;
-    use super::super::{handle, HelperErrorCode};
     use super::*;
+    use orbit_protocol::ErrorCode;
     use std::os::unix::fs::PermissionsExt;
 
     #[tokio::test]
@@ -118,12 +119,12 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(e.code, HelperErrorCode::InvalidParams);
+        assert_eq!(e.code, ErrorCode::InvalidParams);
         assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
         let e = handle(&c, "anchor.config.write", &json!({}))
             .await
             .unwrap_err();
-        assert_eq!(e.code, HelperErrorCode::InvalidParams);
+        assert_eq!(e.code, ErrorCode::InvalidParams);
         // No temp files left behind.
         let names: Vec<_> = std::fs::read_dir(&c.codex_home)
             .unwrap()

@@ -7,7 +7,8 @@ use std::path::Path;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::{opt_str, opt_u64, path_string, req_str, HelperContext, HelperError, HelperErrorCode};
+use super::{opt_str, opt_u64, path_string, req_str, HelperContext, HelperError};
+use orbit_protocol::ErrorCode;
 
 /// Default `maxBytes` for `anchor.file.read`.
 pub const FILE_READ_DEFAULT_BYTES: u64 = 256 * 1024;
@@ -162,16 +163,13 @@ pub fn read_image(ctx: &HelperContext, params: &Value) -> Result<Value, HelperEr
     let (file, size) = open_regular(&path)?;
     if size > IMAGE_MAX_BYTES {
         return Err(HelperError::new(
-            HelperErrorCode::TooLarge,
+            ErrorCode::TooLarge,
             format!("image is {size} bytes; the limit is {IMAGE_MAX_BYTES}"),
         ));
     }
     let buf = read_up_to(file, IMAGE_MAX_BYTES + 1)?;
     if buf.len() as u64 > IMAGE_MAX_BYTES {
-        return Err(HelperError::new(
-            HelperErrorCode::TooLarge,
-            "image too large",
-        ));
+        return Err(HelperError::new(ErrorCode::TooLarge, "image too large"));
     }
     let mime = sniff_image_mime(&buf)
         .ok_or_else(|| HelperError::invalid_params("file is not a recognised image"))?;
@@ -185,9 +183,10 @@ pub fn read_image(ctx: &HelperContext, params: &Value) -> Result<Value, HelperEr
 
 #[cfg(test)]
 mod tests {
+    use super::super::handle;
     use super::super::test_support::ctx;
-    use super::super::{handle, HelperErrorCode};
     use super::*;
+    use orbit_protocol::ErrorCode;
 
     #[tokio::test]
     async fn list_dirs_only_dirs_sorted_and_sandboxed() {
@@ -227,15 +226,15 @@ mod tests {
         let e = handle(&c, "anchor.listDirs", &json!({"path": "out-link"}))
             .await
             .unwrap_err();
-        assert_eq!(e.code, HelperErrorCode::PathNotAllowed);
+        assert_eq!(e.code, ErrorCode::PathNotAllowed);
         let e = handle(&c, "anchor.listDirs", &json!({"path": "file.txt"}))
             .await
             .unwrap_err();
-        assert_eq!(e.code, HelperErrorCode::InvalidParams);
+        assert_eq!(e.code, ErrorCode::InvalidParams);
         let e = handle(&c, "anchor.listDirs", &json!({"path": "missing"}))
             .await
             .unwrap_err();
-        assert_eq!(e.code, HelperErrorCode::NotFound);
+        assert_eq!(e.code, ErrorCode::NotFound);
     }
 
     #[tokio::test]
@@ -300,19 +299,19 @@ mod tests {
         let e = handle(&c, "anchor.file.read", &json!({"path": "nope.txt"}))
             .await
             .unwrap_err();
-        assert_eq!(e.code, HelperErrorCode::NotFound);
+        assert_eq!(e.code, ErrorCode::NotFound);
         let e = handle(&c, "anchor.file.read", &json!({"path": "/etc/hostname"}))
             .await
             .unwrap_err();
-        assert_eq!(e.code, HelperErrorCode::PathNotAllowed);
+        assert_eq!(e.code, ErrorCode::PathNotAllowed);
         let e = handle(&c, "anchor.file.read", &json!({}))
             .await
             .unwrap_err();
-        assert_eq!(e.code, HelperErrorCode::InvalidParams);
+        assert_eq!(e.code, ErrorCode::InvalidParams);
         let e = handle(&c, "anchor.file.read", &json!({"path": "."}))
             .await
             .unwrap_err();
-        assert_eq!(e.code, HelperErrorCode::InvalidParams);
+        assert_eq!(e.code, ErrorCode::InvalidParams);
     }
 
     #[tokio::test]
@@ -335,7 +334,7 @@ mod tests {
         let e = handle(&c, "anchor.image.read", &json!({"path": "x.png"}))
             .await
             .unwrap_err();
-        assert_eq!(e.code, HelperErrorCode::InvalidParams);
+        assert_eq!(e.code, ErrorCode::InvalidParams);
         assert_eq!(sniff_image_mime(b"\xff\xd8\xff\xe0"), Some("image/jpeg"));
         assert_eq!(sniff_image_mime(b"GIF89a.."), Some("image/gif"));
         assert_eq!(

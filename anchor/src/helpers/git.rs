@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
-use super::{opt_str, opt_u64, path_string, req_str, HelperContext, HelperError, HelperErrorCode};
+use super::{opt_str, opt_u64, path_string, req_str, HelperContext, HelperError};
+use orbit_protocol::ErrorCode;
 
 /// Cap on captured git stdout (status, diff, log, branches).
 pub const GIT_OUTPUT_MAX_BYTES: u64 = super::ANSWER_BUDGET_BYTES;
@@ -60,12 +61,9 @@ async fn run_git(dir: &Path, args: &[&str], cap: u64) -> Result<GitOutput, Helpe
         .kill_on_drop(true);
     let mut child = cmd
         .spawn()
-        .map_err(|e| HelperError::new(HelperErrorCode::IoError, format!("cannot run git: {e}")))?;
+        .map_err(|e| HelperError::new(ErrorCode::IoError, format!("cannot run git: {e}")))?;
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err(HelperError::new(
-            HelperErrorCode::IoError,
-            "git pipes missing",
-        ));
+        return Err(HelperError::new(ErrorCode::IoError, "git pipes missing"));
     };
     let work = async {
         let mut out = Vec::new();
@@ -84,7 +82,7 @@ async fn run_git(dir: &Path, args: &[&str], cap: u64) -> Result<GitOutput, Helpe
         Ok::<_, std::io::Error>((out, err, status, truncated))
     };
     match tokio::time::timeout(GIT_TIMEOUT, work).await {
-        Err(_) => Err(HelperError::new(HelperErrorCode::IoError, "git timed out")),
+        Err(_) => Err(HelperError::new(ErrorCode::IoError, "git timed out")),
         Ok(Err(e)) => Err(HelperError::io("git", &e)),
         Ok(Ok((stdout, stderr, status, truncated))) => Ok(GitOutput {
             stdout,
@@ -98,10 +96,10 @@ async fn run_git(dir: &Path, args: &[&str], cap: u64) -> Result<GitOutput, Helpe
 
 fn git_failed(what: &str, out: &GitOutput) -> HelperError {
     if out.stderr.contains("not a git repository") {
-        HelperError::new(HelperErrorCode::NotARepository, "not a git repository")
+        HelperError::new(ErrorCode::NotARepository, "not a git repository")
     } else {
         HelperError::new(
-            HelperErrorCode::IoError,
+            ErrorCode::IoError,
             format!("git {what} failed: {}", out.stderr),
         )
     }
@@ -124,14 +122,14 @@ async fn repo_root(ctx: &HelperContext, params: &Value) -> Result<PathBuf, Helpe
     if top.is_empty() {
         // Inside a .git directory or a bare repository: no work tree.
         return Err(HelperError::new(
-            HelperErrorCode::NotARepository,
+            ErrorCode::NotARepository,
             "not inside a git work tree",
         ));
     }
     let top = std::fs::canonicalize(&top).map_err(|e| HelperError::io("repository root", &e))?;
     if !ctx.sandbox.is_allowed(&top) {
         return Err(HelperError::new(
-            HelperErrorCode::PathNotAllowed,
+            ErrorCode::PathNotAllowed,
             "the repository root lies outside the allowed roots",
         ));
     }
@@ -436,9 +434,10 @@ pub async fn branches(ctx: &HelperContext, params: &Value) -> Result<Value, Help
 
 #[cfg(test)]
 mod tests {
+    use super::super::handle;
     use super::super::test_support::ctx;
-    use super::super::{handle, HelperErrorCode};
     use super::*;
+    use orbit_protocol::ErrorCode;
 
     fn git(dir: &Path, args: &[&str]) {
         let st = std::process::Command::new("git")
@@ -506,13 +505,13 @@ mod tests {
             "anchor.git.branches",
         ] {
             let e = handle(&c, m, &json!({"path": "plain"})).await.unwrap_err();
-            assert_eq!(e.code, HelperErrorCode::NotARepository, "{m}: {e}");
-            assert_eq!(e.to_rpc_error()["data"]["code"], "not_a_repository");
+            assert_eq!(e.code, ErrorCode::NotARepository, "{m}: {e}");
+            assert_eq!(e.code.as_str(), "not_a_repository");
         }
         let e = handle(&c, "anchor.git.status", &json!({"path": "/"}))
             .await
             .unwrap_err();
-        assert_eq!(e.code, HelperErrorCode::PathNotAllowed);
+        assert_eq!(e.code, ErrorCode::PathNotAllowed);
     }
 
     #[tokio::test]
@@ -600,7 +599,7 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(e.code, HelperErrorCode::PathNotAllowed);
+        assert_eq!(e.code, ErrorCode::PathNotAllowed);
 
         let v = handle(&c, "anchor.git.log", &json!({"path": "r", "limit": 1}))
             .await

@@ -12,9 +12,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use orbit_protocol::ErrorCode;
 use serde_json::{json, Value};
 
 use crate::audit::AuditLog;
+use orbit_protocol::rpc;
 use crate::sandbox::{Sandbox, SandboxError};
 
 /// Most bytes of file or command output one answer may carry. Every answer must fit in one
@@ -22,7 +24,10 @@ use crate::sandbox::{Sandbox, SandboxError};
 /// escaping and the envelope. Answers that still do not fit become `frame_too_large` errors.
 pub const ANSWER_BUDGET_BYTES: u64 = (orbit_protocol::limits::MAX_FRAME_BYTES / 2) as u64;
 
-/// The methods this module answers.
+/// What every helper method's name starts with; such requests never reach codex.
+pub const HELPER_PREFIX: &str = "anchor.";
+
+/// The methods this module answers (announced in `anchor.hello` as capabilities).
 pub const HELPER_METHODS: &[&str] = &[
     "anchor.listDirs",
     "anchor.git.status",
@@ -35,11 +40,6 @@ pub const HELPER_METHODS: &[&str] = &[
     "anchor.config.write",
     "anchor.info",
 ];
-
-/// True if `method` is one of the `anchor.*` helpers answered by [`handle`].
-pub fn is_helper_method(method: &str) -> bool {
-    HELPER_METHODS.contains(&method)
-}
 
 /// Everything the helpers need, supplied by the anchor.
 #[derive(Debug, Clone)]
@@ -70,109 +70,67 @@ impl HelperContext {
     }
 }
 
-/// Machine-readable helper error codes (`data.code`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HelperErrorCode {
-    /// Path outside every allowed root.
-    PathNotAllowed,
-    /// Path does not exist.
-    NotFound,
-    /// Path is not inside a git work tree.
-    NotARepository,
-    /// Bad or missing parameters.
-    InvalidParams,
-    /// Not an `anchor.*` helper.
-    UnknownMethod,
-    /// Content exceeds the hard cap.
-    TooLarge,
-    /// Filesystem or subprocess failure.
-    IoError,
-}
-
-impl HelperErrorCode {
-    /// The `data.code` string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HelperErrorCode::PathNotAllowed => "path_not_allowed",
-            HelperErrorCode::NotFound => "not_found",
-            HelperErrorCode::NotARepository => "not_a_repository",
-            HelperErrorCode::InvalidParams => "invalid_params",
-            HelperErrorCode::UnknownMethod => "unknown_method",
-            HelperErrorCode::TooLarge => "too_large",
-            HelperErrorCode::IoError => "io_error",
-        }
-    }
-
-    /// The JSON-RPC `error.code`.
-    pub fn rpc_code(self) -> i64 {
-        match self {
-            HelperErrorCode::InvalidParams => -32602,
-            HelperErrorCode::UnknownMethod => -32601,
-            HelperErrorCode::PathNotAllowed => -32001,
-            HelperErrorCode::NotFound => -32002,
-            HelperErrorCode::NotARepository => -32003,
-            HelperErrorCode::TooLarge => -32004,
-            HelperErrorCode::IoError => -32000,
-        }
-    }
-}
-
-/// A helper failure, convertible into a JSON-RPC error object.
+/// A helper failure; its code is the answer's `error.data.code` (and picks `error.code`, see
+/// [`orbit_protocol::rpc`]).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct HelperError {
-    /// Machine-readable code.
-    pub code: HelperErrorCode,
-    /// Human-readable message.
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl HelperError {
-    /// Builds an error.
-    pub fn new(code: HelperErrorCode, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
         }
     }
 
-    /// `invalid_params`.
     pub fn invalid_params(message: impl Into<String>) -> Self {
-        Self::new(HelperErrorCode::InvalidParams, message)
+        Self::new(ErrorCode::InvalidParams, message)
     }
 
-    /// `io_error`.
+    /// `not_found` for a missing file, else `io_error`.
     pub fn io(context: &str, e: &std::io::Error) -> Self {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Self::new(HelperErrorCode::NotFound, format!("{context}: {e}"))
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            ErrorCode::NotFound
         } else {
-            Self::new(HelperErrorCode::IoError, format!("{context}: {e}"))
-        }
-    }
-
-    /// The JSON-RPC error code.
-    pub fn rpc_code(&self) -> i64 {
-        self.code.rpc_code()
-    }
-
-    /// `{"code", "message", "data": {"code"}}`, ready for a JSON-RPC error response.
-    pub fn to_rpc_error(&self) -> Value {
-        json!({
-            "code": self.rpc_code(),
-            "message": self.message,
-            "data": { "code": self.code.as_str() },
-        })
+            ErrorCode::IoError
+        };
+        Self::new(code, format!("{context}: {e}"))
     }
 }
 
 impl From<SandboxError> for HelperError {
     fn from(e: SandboxError) -> Self {
-        let code = match e {
-            SandboxError::PathNotAllowed(_) => HelperErrorCode::PathNotAllowed,
-            SandboxError::NotFound(_) => HelperErrorCode::NotFound,
-            _ => HelperErrorCode::IoError,
-        };
-        Self::new(code, e.to_string())
+        Self::new(e.code(), e.to_string())
+    }
+}
+
+/// Answers the `anchor.*` request `frame` (whose id, as JSON text, is `id_json`): the JSON-RPC
+/// response to send back. Its `params` are read here, where the helper runs, not on the
+/// bridge's thread, which only peeked at the frame.
+pub async fn answer(ctx: &HelperContext, id_json: &str, method: &str, frame: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Request {
+        #[serde(default)]
+        params: Value,
+    }
+    let params = match serde_json::from_str::<Request>(frame) {
+        Ok(request) => request.params,
+        Err(e) => {
+            let message = format!("params cannot be read: {e}");
+            return rpc::error_response(id_json, ErrorCode::InvalidParams, &message);
+        }
+    };
+    match handle(ctx, method, &params).await {
+        // A Value has only string keys: serialising it cannot fail.
+        Ok(result) => rpc::result_response(
+            id_json,
+            &serde_json::to_string(&result).unwrap_or_else(|_| "null".into()),
+        ),
+        Err(e) => rpc::error_response(id_json, e.code, &e.message),
     }
 }
 
@@ -215,7 +173,7 @@ async fn dispatch(ctx: &HelperContext, method: &str, params: &Value) -> Result<V
         "anchor.config.write" => config::write(ctx, params),
         "anchor.info" => Ok(info::info(ctx)),
         other => Err(HelperError::new(
-            HelperErrorCode::UnknownMethod,
+            ErrorCode::UnknownMethod,
             format!("unknown anchor method: {other}"),
         )),
     }
@@ -301,11 +259,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn method_names() {
-        assert!(is_helper_method("anchor.git.status"));
-        assert!(is_helper_method("anchor.info"));
-        assert!(!is_helper_method("anchor.hello"));
-        assert!(!is_helper_method("thread/list"));
+    fn every_helper_method_has_the_prefix() {
+        assert!(HELPER_METHODS.iter().all(|m| m.starts_with(HELPER_PREFIX)));
     }
 
     #[tokio::test]
@@ -313,14 +268,40 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let ctx = test_support::ctx(tmp.path());
         let e = handle(&ctx, "anchor.nope", &Value::Null).await.unwrap_err();
-        assert_eq!(e.code, HelperErrorCode::UnknownMethod);
-        let v = e.to_rpc_error();
-        assert_eq!(v["code"], -32601);
-        assert_eq!(v["data"]["code"], "unknown_method");
+        assert_eq!(e.code, ErrorCode::UnknownMethod);
+        let frame = r#"{"id":"orbit:c:1","method":"anchor.nope","params":{}}"#;
+        let v: Value =
+            serde_json::from_str(&answer(&ctx, r#""orbit:c:1""#, "anchor.nope", frame).await)
+                .unwrap();
+        assert_eq!(v["id"], "orbit:c:1");
+        assert_eq!(v["error"]["code"], -32601);
+        assert_eq!(v["error"]["data"]["code"], "unknown_method");
         let e = handle(&ctx, "anchor.file.read", &json!([1]))
             .await
             .unwrap_err();
-        assert_eq!(e.code, HelperErrorCode::InvalidParams);
+        assert_eq!(e.code, ErrorCode::InvalidParams);
+    }
+
+    #[tokio::test]
+    async fn answers_carry_the_request_id_and_the_result() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ctx = test_support::ctx(tmp.path());
+        std::fs::write(tmp.path().join("f.txt"), "hi").unwrap();
+        let frame = r#"{"id":7,"method":"anchor.file.read","params":{"path":"f.txt"}}"#;
+        let v: Value =
+            serde_json::from_str(&answer(&ctx, "7", "anchor.file.read", frame).await).unwrap();
+        assert_eq!(v["id"], 7);
+        assert_eq!(v["result"]["content"], "hi");
+        // Without params, a helper sees `null`, as before.
+        let frame = r#"{"id":8,"method":"anchor.info"}"#;
+        let v: Value =
+            serde_json::from_str(&answer(&ctx, "8", "anchor.info", frame).await).unwrap();
+        assert_eq!(v["result"]["anchorVersion"], "0.1.0");
+        let frame = r#"{"id":9,"method":"anchor.file.read","params":{"path":"/etc/passwd"}}"#;
+        let v: Value =
+            serde_json::from_str(&answer(&ctx, "9", "anchor.file.read", frame).await).unwrap();
+        assert_eq!(v["error"]["code"], -32001);
+        assert_eq!(v["error"]["data"]["code"], "path_not_allowed");
     }
 
     #[tokio::test]

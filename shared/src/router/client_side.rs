@@ -6,7 +6,7 @@ use orbit_protocol::envelope::{Envelope, RpcKind};
 use orbit_protocol::request_id::{
     client_request_id, parse_server_request_key, server_request_number,
 };
-use orbit_protocol::rpc::{error_response, RpcCode};
+use orbit_protocol::rpc::error_response;
 use orbit_protocol::ErrorCode;
 
 use super::records::ReplayLog;
@@ -182,7 +182,7 @@ impl Router {
                     Some(id) => send(
                         out,
                         conn,
-                        error_response(id, RpcCode::Routing, err.code(), &err.message()).into(),
+                        error_response(id, err.code(), &err.message()).into(),
                     ),
                     None => send_error(out, conn, err.code(), &err.message()),
                 }
@@ -270,7 +270,6 @@ impl Router {
         let unknown = |out: &mut Vec<Action>| {
             refuse(
                 out,
-                RpcCode::InvalidRequest,
                 ErrorCode::UnknownRequest,
                 "no server request has this id",
             );
@@ -289,7 +288,6 @@ impl Router {
         if request.resolved {
             refuse(
                 out,
-                RpcCode::Routing,
                 ErrorCode::AlreadyResolved,
                 "this request was already answered",
             );
@@ -300,7 +298,7 @@ impl Router {
                 "anchor {} is offline; answer again when it is back",
                 request.anchor_id
             );
-            refuse(out, RpcCode::Routing, ErrorCode::AnchorOffline, &message);
+            refuse(out, ErrorCode::AnchorOffline, &message);
             return;
         };
         let mut edit = msg.edit();

@@ -2,7 +2,8 @@
 //!
 //! Randomness and time are passed in (a value in `[0, 1)` and monotonic milliseconds), so
 //! the schedule is deterministic under test. Jitter spreads reconnects of many anchors after an
-//! Orbit outage, so they do not all arrive in the same instant.
+//! Orbit outage, so they do not all arrive in the same instant. It is "full jitter" (a delay
+//! anywhere below the exponential ceiling), which spreads them the most for a given ceiling.
 //!
 //! The attempt count resets once a connection has stayed healthy for
 //! [`BackoffConfig::healthy_after`]: a link that drops once a day should retry quickly, while
@@ -10,7 +11,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use orbit_shared::anchor::backoff::{Backoff, BackoffConfig};
+//! use orbit_anchor::backoff::{Backoff, BackoffConfig};
 //! let mut backoff = Backoff::new(BackoffConfig::default());
 //! // Full jitter: a delay anywhere in [0, base * 2^attempt), capped at 30 s.
 //! assert_eq!(backoff.next_delay(0.5), Duration::from_millis(250));
@@ -20,16 +21,6 @@
 
 use std::time::Duration;
 
-/// How the delay is randomised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Jitter {
-    /// `random * min(cap, base * 2^attempt)` (the "full jitter" of the AWS architecture blog).
-    Full,
-    /// `min(cap, base + random * (3 * previous - base))`: grows from the previous delay rather
-    /// than from the attempt count ("decorrelated jitter").
-    Decorrelated,
-}
-
 /// Backoff parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackoffConfig {
@@ -38,7 +29,6 @@ pub struct BackoffConfig {
     pub cap: Duration,
     /// A connection that lasted this long resets the schedule.
     pub healthy_after: Duration,
-    pub jitter: Jitter,
 }
 
 impl Default for BackoffConfig {
@@ -47,7 +37,6 @@ impl Default for BackoffConfig {
             base: Duration::from_millis(500),
             cap: Duration::from_secs(30),
             healthy_after: Duration::from_secs(60),
-            jitter: Jitter::Full,
         }
     }
 }
@@ -57,7 +46,6 @@ impl Default for BackoffConfig {
 pub struct Backoff {
     config: BackoffConfig,
     attempt: u32,
-    previous: Duration,
     connected_at_ms: Option<u64>,
 }
 
@@ -66,7 +54,6 @@ impl Backoff {
         Backoff {
             config,
             attempt: 0,
-            previous: config.base,
             connected_at_ms: None,
         }
     }
@@ -74,10 +61,6 @@ impl Backoff {
     /// Failed attempts since the last reset.
     pub fn attempt(&self) -> u32 {
         self.attempt
-    }
-
-    pub fn config(&self) -> &BackoffConfig {
-        &self.config
     }
 
     /// The delay before the next attempt, after a failure or a lost connection.
@@ -90,21 +73,14 @@ impl Backoff {
             random.clamp(0.0, 1.0)
         };
         let cap = self.config.cap;
-        let base = self.config.base.min(cap);
-        let delay = match self.config.jitter {
-            Jitter::Full => {
-                let ceiling = base
-                    .checked_mul(2u32.saturating_pow(self.attempt.min(31)))
-                    .unwrap_or(cap)
-                    .min(cap);
-                ceiling.mul_f64(random)
-            }
-            Jitter::Decorrelated => {
-                let upper = self.previous.saturating_mul(3).min(cap).max(base);
-                (base + (upper - base).mul_f64(random)).min(cap)
-            }
-        };
-        self.previous = delay.max(base);
+        let ceiling = self
+            .config
+            .base
+            .min(cap)
+            .checked_mul(2u32.saturating_pow(self.attempt.min(31)))
+            .unwrap_or(cap)
+            .min(cap);
+        let delay = ceiling.mul_f64(random);
         self.attempt = self.attempt.saturating_add(1);
         self.connected_at_ms = None;
         delay
@@ -128,9 +104,8 @@ impl Backoff {
     }
 
     /// Starts the schedule again from the base delay.
-    pub fn reset(&mut self) {
+    fn reset(&mut self) {
         self.attempt = 0;
-        self.previous = self.config.base;
         self.connected_at_ms = None;
     }
 }
@@ -169,22 +144,6 @@ mod tests {
     }
 
     #[test]
-    fn decorrelated_grows_and_caps() {
-        let config = BackoffConfig {
-            jitter: Jitter::Decorrelated,
-            ..BackoffConfig::default()
-        };
-        let mut b = Backoff::new(config);
-        assert_eq!(b.next_delay(0.0), ms(500));
-        // upper = 3 * 500 = 1500 → 500 + 1000 * 0.5
-        assert_eq!(b.next_delay(0.5), ms(1000));
-        for _ in 0..20 {
-            assert!(b.next_delay(0.999) <= ms(30_000));
-        }
-        assert!(b.next_delay(0.999) > ms(29_000));
-    }
-
-    #[test]
     fn resets_only_after_a_healthy_connection() {
         let mut b = Backoff::new(BackoffConfig::default());
         for _ in 0..5 {
@@ -214,21 +173,12 @@ mod tests {
 
     proptest! {
         #[test]
-        fn delays_stay_within_bounds(randoms in proptest::collection::vec(0.0f64..1.0, 1..60), decorrelated: bool) {
-            let config = BackoffConfig {
-                jitter: if decorrelated { Jitter::Decorrelated } else { Jitter::Full },
-                ..BackoffConfig::default()
-            };
-            let mut b = Backoff::new(config);
+        fn delays_stay_within_bounds(randoms in proptest::collection::vec(0.0f64..1.0, 1..60)) {
+            let mut b = Backoff::new(BackoffConfig::default());
             for (i, r) in randoms.into_iter().enumerate() {
                 let d = b.next_delay(r);
-                prop_assert!(d <= ms(30_000));
-                if decorrelated {
-                    prop_assert!(d >= ms(500));
-                } else {
-                    let ceiling = 500u64.saturating_mul(1u64 << i.min(20)).min(30_000);
-                    prop_assert!(d <= ms(ceiling));
-                }
+                let ceiling = 500u64.saturating_mul(1u64 << i.min(20)).min(30_000);
+                prop_assert!(d <= ms(ceiling));
             }
         }
     }

@@ -1,12 +1,13 @@
 //! How the anchor holds its connection to Orbit, as plain decisions: where the socket is, when
 //! the access token is refreshed, and which endings are final.
 
-use crate::router::{CLOSE_REPLACED, CLOSE_REVOKED};
+use orbit_protocol::close::{CLOSE_REPLACED, CLOSE_REVOKED};
+use orbit_protocol::ErrorCode;
 
 /// `http(s)://host[/prefix]` → `ws(s)://host[/prefix]/ws/anchor`.
 ///
 /// ```
-/// use orbit_shared::anchor::connection::anchor_socket_url;
+/// use orbit_anchor::connection::anchor_socket_url;
 /// assert_eq!(anchor_socket_url("https://orbit.example/").unwrap(), "wss://orbit.example/ws/anchor");
 /// assert_eq!(anchor_socket_url("http://127.0.0.1:8787").unwrap(), "ws://127.0.0.1:8787/ws/anchor");
 /// assert!(anchor_socket_url("ftp://x").is_err());
@@ -31,7 +32,7 @@ pub fn anchor_socket_url(orbit: &str) -> Result<String, String> {
 /// its remaining life early, at least 1 s and at most a minute.
 ///
 /// ```
-/// use orbit_shared::anchor::connection::refresh_due_ms;
+/// use orbit_anchor::connection::refresh_due_ms;
 /// // 15 minutes left: refresh one minute before expiry.
 /// assert_eq!(refresh_due_ms(0, 900_000), 840_000);
 /// // 8 seconds left: refresh with a quarter of it (2 s) to spare.
@@ -51,7 +52,7 @@ pub fn refresh_due_ms(now_ms: i64, expires_at_ms: i64) -> i64 {
 /// forever.
 ///
 /// ```
-/// use orbit_shared::anchor::connection::final_close;
+/// use orbit_anchor::connection::final_close;
 /// assert!(final_close(4003, "anchor revoked").unwrap().contains("anchor login"));
 /// assert!(final_close(4001, "").unwrap().contains("same credentials"));
 /// assert_eq!(final_close(1001, "going away"), None);
@@ -75,12 +76,13 @@ pub fn final_close(code: u16, reason: &str) -> Option<String> {
 /// token refresh may cure it.
 ///
 /// ```
-/// use orbit_shared::anchor::connection::final_refusal;
-/// assert!(final_refusal("anchor_revoked").is_some());
-/// assert_eq!(final_refusal("token_expired"), None);
+/// use orbit_anchor::connection::final_refusal;
+/// use orbit_protocol::ErrorCode;
+/// assert!(final_refusal(ErrorCode::AnchorRevoked).is_some());
+/// assert_eq!(final_refusal(ErrorCode::TokenExpired), None);
 /// ```
-pub fn final_refusal(code: &str) -> Option<String> {
-    matches!(code, "anchor_revoked" | "session_revoked").then(|| {
+pub fn final_refusal(code: ErrorCode) -> Option<String> {
+    matches!(code, ErrorCode::AnchorRevoked | ErrorCode::SessionRevoked).then(|| {
         format!(
             "Orbit refused the connection: this anchor was revoked ({code}); run `anchor login` to pair it again"
         )

@@ -1,0 +1,289 @@
+//! Codex's side: its life cycle (the anchor's handshake, exits and restarts) and its lines,
+//! each peeked once and passed to Orbit as the same bytes.
+
+use std::borrow::Cow;
+
+use orbit_protocol::envelope::{peek, Kind, RpcKind};
+use orbit_protocol::ErrorCode;
+use serde::Deserialize;
+use serde::Serialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use super::{
+    id_key, Bridge, BridgeAction, BridgeState, CODEX_EXITED_METHOD, CODEX_RESTARTED_METHOD,
+};
+use crate::lines::LineError;
+use orbit_protocol::rpc;
+
+/// Prefix of the anchor's own request ids toward codex.
+const INIT_ID_PREFIX: &str = "anchor-init-";
+const INITIALIZED: &str = r#"{"method":"initialized"}"#;
+
+/// A line from codex, as far as the bridge cares.
+enum CodexMessage {
+    /// A response (JSON text of its id).
+    Response(String),
+    /// A server request (an approval), with its id and method.
+    Request(String, String),
+    Notification,
+}
+
+#[derive(Serialize)]
+struct Notification<P> {
+    method: &'static str,
+    params: P,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CodexExited {
+    exit_code: Option<i32>,
+    failed_requests: usize,
+    abandoned_server_requests: Vec<Box<RawValue>>,
+    restart_in_ms: u64,
+}
+
+#[derive(Serialize)]
+struct CodexRestarted {
+    restarts: u64,
+}
+
+impl Bridge {
+    pub(super) fn codex_started(&mut self, out: &mut Vec<BridgeAction>) {
+        self.init_counter += 1;
+        let id = format!("{INIT_ID_PREFIX}{}", self.init_counter);
+        let request =
+            json!({"id": id, "method": "initialize", "params": self.config.initialize_params});
+        self.init_id = Some(format!("\"{id}\""));
+        self.state = BridgeState::Initializing;
+        self.in_flight.clear();
+        self.codex_requests.clear();
+        out.push(BridgeAction::ToCodex(request.to_string()));
+    }
+
+    pub(super) fn codex_line(&mut self, line: String, now_ms: u64, out: &mut Vec<BridgeAction>) {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            return;
+        }
+        // The line goes on as it came, so its own length is what Orbit will see.
+        if line.len() > self.config.max_frame_bytes {
+            self.oversized_codex_line(trimmed, now_ms, out);
+            return;
+        }
+        let message = peek(trimmed).ok().and_then(|envelope| {
+            Some(match (envelope.kind(), envelope.id()) {
+                (Kind::Rpc(RpcKind::Notification), _) => CodexMessage::Notification,
+                (Kind::Rpc(RpcKind::Response), Some(id)) => {
+                    CodexMessage::Response(id_key(id.get()))
+                }
+                (Kind::Rpc(RpcKind::Request), Some(id)) => {
+                    CodexMessage::Request(id_key(id.get()), envelope.method().to_string())
+                }
+                _ => return None,
+            })
+        });
+        // Not JSON-RPC: codex never means such a line for a client, and Orbit would refuse it.
+        let Some(message) = message else {
+            self.stats.unreadable_codex_lines += 1;
+            return;
+        };
+        match message {
+            CodexMessage::Response(id) if self.is_init_answer(&id) => {
+                self.handshake_answer(trimmed, now_ms, out);
+            }
+            CodexMessage::Response(id) => {
+                self.in_flight.remove(&id);
+                self.emit_orbit(line, false, out);
+            }
+            CodexMessage::Request(id, method) => {
+                self.codex_requests.insert(id, method);
+                self.emit_orbit(line, false, out);
+            }
+            CodexMessage::Notification => self.emit_orbit(line, true, out),
+        }
+    }
+
+    pub(super) fn codex_line_lost(&mut self, lost: LineError) {
+        match lost {
+            LineError::TooLong { .. } => self.stats.too_large += 1,
+            LineError::NotUtf8 => self.stats.unreadable_codex_lines += 1,
+        }
+        self.last_error = Some(format!("codex wrote {lost}; dropped"));
+    }
+
+    fn is_init_answer(&self, id: &str) -> bool {
+        self.state == BridgeState::Initializing && self.init_id.as_deref() == Some(id)
+    }
+
+    /// A line too large for Orbit. The answer to the anchor's own `initialize` is still taken
+    /// (it is never forwarded); any other response becomes an error for its requester.
+    fn oversized_codex_line(&mut self, text: &str, now_ms: u64, out: &mut Vec<BridgeAction>) {
+        let Some(head) = Head::read(text) else {
+            self.stats.unreadable_codex_lines += 1;
+            return;
+        };
+        if head
+            .id
+            .is_some_and(|id| self.is_init_answer(&id_key(id.get())))
+        {
+            self.handshake_answer(text, now_ms, out);
+        } else {
+            self.refuse_too_large(text.len(), head, out);
+        }
+    }
+
+    /// The anchor's own frame for Orbit (a helper's answer) over Orbit's frame limit.
+    pub(super) fn local_frame_too_large(&mut self, text: &str, out: &mut Vec<BridgeAction>) {
+        match Head::read(text) {
+            Some(head) => self.refuse_too_large(text.len(), head, out),
+            // The anchor writes these itself: they are always JSON.
+            None => self.stats.too_large += 1,
+        }
+    }
+
+    /// Drops a frame of `len` bytes that Orbit would refuse; a response becomes an error for its
+    /// requester, who would otherwise wait forever.
+    fn refuse_too_large(&mut self, len: usize, head: Head<'_>, out: &mut Vec<BridgeAction>) {
+        self.stats.too_large += 1;
+        let limit = self.config.max_frame_bytes;
+        self.last_error = Some(format!(
+            "a {len}-byte {} frame for Orbit is over Orbit's {limit} byte limit; dropped",
+            head.method.as_deref().unwrap_or("response")
+        ));
+        if let (Some(id), None) = (head.id, &head.method) {
+            let id = id_key(id.get());
+            self.in_flight.remove(&id);
+            let message = format!(
+                "the answer is {len} bytes, more than Orbit relays ({limit} bytes); \
+                 ask for less (e.g. a smaller page or limit)"
+            );
+            let answer = rpc::error_response(&id, ErrorCode::FrameTooLarge, &message);
+            self.emit_orbit(answer, false, out);
+        }
+    }
+
+    fn handshake_answer(&mut self, text: &str, now_ms: u64, out: &mut Vec<BridgeAction>) {
+        #[derive(Default, Deserialize)]
+        struct InitAnswer<'a> {
+            #[serde(borrow)]
+            result: Option<&'a RawValue>,
+            #[serde(borrow)]
+            error: Option<&'a RawValue>,
+        }
+        #[derive(Deserialize)]
+        struct InitResult {
+            #[serde(rename = "userAgent")]
+            user_agent: Option<String>,
+        }
+        self.init_id = None;
+        let answer = serde_json::from_str::<InitAnswer<'_>>(text).unwrap_or_default();
+        if let Some(error) = answer.error {
+            let reason = format!("codex refused initialize: {}", error.get());
+            self.last_error = Some(reason.clone());
+            out.push(BridgeAction::KillCodex { reason });
+            return;
+        }
+        let result = answer.result.map_or("null", RawValue::get);
+        let codex_version = serde_json::from_str::<InitResult>(result)
+            .ok()
+            .and_then(|r| r.user_agent)
+            .and_then(|agent| codex_version_from_user_agent(&agent));
+        self.init_result = Some(result.to_string());
+        if codex_version.is_some() && codex_version != self.config.hello.codex_version {
+            self.config.hello.codex_version = codex_version;
+            if self.orbit_connected {
+                out.push(BridgeAction::ToOrbit(self.hello_frame()));
+            }
+        }
+        out.push(BridgeAction::ToCodex(INITIALIZED.to_string()));
+        self.state = BridgeState::Ready;
+        self.backoff.connected(now_ms);
+        if self.restarting {
+            self.restarting = false;
+            let note = Notification {
+                method: CODEX_RESTARTED_METHOD,
+                params: CodexRestarted {
+                    restarts: self.stats.codex_restarts,
+                },
+            };
+            self.emit_orbit(to_text(&note), true, out);
+        }
+        self.flush_queue(out);
+    }
+
+    pub(super) fn codex_exited(
+        &mut self,
+        code: Option<i32>,
+        now_ms: u64,
+        random: f64,
+        out: &mut Vec<BridgeAction>,
+    ) {
+        let described = match code {
+            Some(code) => format!("codex exited with status {code}"),
+            None => "codex was killed by a signal".to_string(),
+        };
+        self.last_error = Some(described.clone());
+        let message = format!(
+            "{described} before answering; the request was not completed (codex is restarting)"
+        );
+        let failed = std::mem::take(&mut self.in_flight);
+        for id in &failed {
+            self.stats.failed_on_exit += 1;
+            let answer = rpc::error_response(id, ErrorCode::CodexExited, &message);
+            self.emit_orbit(answer, false, out);
+        }
+        let mut abandoned: Vec<String> = self.codex_requests.drain().map(|(id, _)| id).collect();
+        abandoned.sort();
+        self.init_id = None;
+        self.backoff.disconnected(now_ms);
+        let delay = self.backoff.next_delay(random);
+        self.state = BridgeState::Restarting;
+        self.restarting = true;
+        self.stats.codex_restarts += 1;
+        let note = Notification {
+            method: CODEX_EXITED_METHOD,
+            params: CodexExited {
+                exit_code: code,
+                failed_requests: failed.len(),
+                abandoned_server_requests: abandoned
+                    .into_iter()
+                    .filter_map(|id| RawValue::from_string(id).ok())
+                    .collect(),
+                restart_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            },
+        };
+        self.emit_orbit(to_text(&note), true, out);
+        out.push(BridgeAction::RestartCodexAfter(delay));
+    }
+}
+
+/// The id and method of a message too large to peek (the peek stops at Orbit's frame limit;
+/// a codex line may be up to the line reader's, 16 MiB).
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    method: Option<Cow<'a, str>>,
+}
+
+impl<'a> Head<'a> {
+    fn read(text: &'a str) -> Option<Head<'a>> {
+        serde_json::from_str(text).ok()
+    }
+}
+
+fn to_text<T: Serialize>(value: &T) -> String {
+    // Only the anchor's own notifications, of numbers, strings and JSON ids: cannot fail.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// Codex's version from its `initialize` answer's `userAgent`, whose first word is
+/// `<client name>/<codex version>` (e.g. `orbit-anchor/0.169.0 (Debian 12; x86_64) …`).
+pub(super) fn codex_version_from_user_agent(user_agent: &str) -> Option<String> {
+    let first = user_agent.split_whitespace().next()?;
+    let (_, version) = first.rsplit_once('/')?;
+    (!version.is_empty() && version.len() <= 64).then(|| version.to_string())
+}
