@@ -221,7 +221,8 @@ impl ControlError {
     }
 }
 
-/// The types a client or an anchor may send.
+/// The types a client or an anchor may send: the wire names of the variants for which
+/// [`Control::is_inbound`] holds (a test keeps the two in step).
 const INBOUND_TYPES: &[&str] = &[
     "ping",
     "pong",
@@ -232,6 +233,19 @@ const INBOUND_TYPES: &[&str] = &[
 ];
 
 impl Control {
+    /// Whether a client or an anchor may send this frame (the others only Orbit sends).
+    pub fn is_inbound(&self) -> bool {
+        matches!(
+            self,
+            Control::Ping
+                | Control::Pong
+                | Control::Subscribe { .. }
+                | Control::Unsubscribe { .. }
+                | Control::ListAnchors
+                | Control::AnchorHello(_)
+        )
+    }
+
     /// The frame as JSON text.
     pub fn to_text(&self) -> String {
         // Only strings, numbers, bools and structs of those: serialising cannot fail.
