@@ -24,8 +24,8 @@ use crate::codex::{CodexOutput, CodexProcess};
 use crate::control::{ControlServer, FrameCounts, StatusReport};
 use crate::helpers::{self, HelperContext};
 use crate::orbit::{OrbitEvent, OrbitLink};
-use orbit_protocol::rpc;
 use crate::tokens::TokenKeeper;
+use orbit_protocol::rpc;
 
 /// Helper calls answered at once; more wait their turn.
 const HELPER_CONCURRENCY: usize = 8;

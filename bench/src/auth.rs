@@ -8,11 +8,13 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use orbit_protocol::auth::{Credentials, DeviceAuthorization, SignedIn, TotpEnrollment};
 use orbit_shared::auth::totp;
 use orbit_shared::webauthn::base64url;
 use orbit_shared::webauthn::test_authenticator::{Ceremony, KeyKind, TestAuthenticator};
 use orbit_tests::api::{base32_decode, Answer, Client};
 use orbit_tests::{unique, Orbit};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -49,10 +51,9 @@ async fn timed(
     Ok((answer.ok(what)?, took))
 }
 
-fn field<'a>(value: &'a Value, name: &str) -> Result<&'a str> {
-    value[name]
-        .as_str()
-        .with_context(|| format!("no {name} in {value}"))
+/// An answer read as the protocol's type for it.
+fn typed<T: DeserializeOwned>(value: Value, what: &str) -> Result<T> {
+    serde_json::from_value(value).with_context(|| format!("{what}: unexpected answer"))
 }
 
 fn b64_field(value: &Value, pointer: &str) -> Result<Vec<u8>> {
@@ -120,9 +121,10 @@ pub async fn measure(rounds: usize) -> Result<Vec<EndpointLatency>> {
         let (enrolment, t) =
             timed(api.post("/auth/totp/enroll/start", start, None), "enrol").await?;
         samples[1].push(t);
-        let secret = totp_secret(field(&enrolment, "secret")?)?;
+        let enrolment: TotpEnrollment = typed(enrolment, "enrol")?;
+        let secret = totp_secret(&enrolment.secret)?;
         let code = totp::generate(&secret, now_s());
-        let confirm = json!({"enrollmentId": enrolment["enrollmentId"], "code": code});
+        let confirm = json!({"enrollmentId": enrolment.enrollment_id, "code": code});
         let (_, t) = timed(
             api.post("/auth/totp/enroll/verify", confirm, None),
             "confirm",
@@ -134,10 +136,11 @@ pub async fn measure(rounds: usize) -> Result<Vec<EndpointLatency>> {
         let login = json!({"name": name, "code": code});
         let (session, t) = timed(api.post("/auth/totp/login", login, None), "TOTP sign-in").await?;
         samples[3].push(t);
-        let access = field(&session, "accessToken")?.to_string();
+        let session: SignedIn = typed(session, "TOTP sign-in")?;
+        let access = session.credentials.access_token.clone();
         let (_, t) = timed(api.get("/auth/session", &access), "session").await?;
         samples[4].push(t);
-        let refresh = json!({"refreshToken": session["refreshToken"]});
+        let refresh = json!({"refreshToken": session.credentials.refresh_token});
         let (refreshed, t) = timed(api.post("/auth/refresh", refresh, None), "refresh").await?;
         samples[5].push(t);
 
@@ -156,14 +159,16 @@ pub async fn measure(rounds: usize) -> Result<Vec<EndpointLatency>> {
         let code = api.post("/auth/device/code", json!({"name": "bench"}), None);
         let (grant, t) = timed(code, "device code").await?;
         samples[8].push(t);
-        let poll = json!({"deviceCode": grant["deviceCode"]});
+        let grant: DeviceAuthorization = typed(grant, "device code")?;
+        let poll = json!({"deviceCode": grant.device_code});
         let start = Instant::now();
         let pending = api.post("/auth/device/token", poll, None).await?;
         samples[9].push(start.elapsed());
         pending.rfc_error("authorization_pending", "device token poll")?;
 
-        let access = field(&refreshed, "accessToken")?;
-        let (_, t) = timed(api.post("/auth/logout", json!({}), Some(access)), "logout").await?;
+        let refreshed: Credentials = typed(refreshed, "refresh")?;
+        let logout = api.post("/auth/logout", json!({}), Some(&refreshed.access_token));
+        let (_, t) = timed(logout, "logout").await?;
         samples[10].push(t);
     }
     Ok(NAMES

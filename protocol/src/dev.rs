@@ -29,7 +29,7 @@ pub struct DevSessionRequest {
 }
 
 /// The answer of `POST /__dev/session`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DevSession {
     pub user_id: String,
@@ -47,3 +47,5 @@ pub struct DevRevokeRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor_id: Option<String>,
 }
+
+crate::debug_without_secrets!(DevSession { user_id, session_id, anchor_id } secret { access_token });

@@ -13,6 +13,22 @@
 //! serde_json as its only real dependencies. With the `typescript` feature every type derives
 //! `ts_rs::TS`; `cargo xtask protocol-ts` writes them to `web/src/lib/protocol/`.
 
+/// `Debug` for a body that carries secrets: the listed secret fields print as `<redacted>`, so
+/// a body that reaches a log line never leaks a token, a code or a TOTP secret.
+macro_rules! debug_without_secrets {
+    ($ty:ident { $($field:ident),* $(,)? } secret { $($secret:ident),* $(,)? }) => {
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$field))*
+                    $(.field(stringify!($secret), &"<redacted>"))*
+                    .finish()
+            }
+        }
+    };
+}
+pub(crate) use debug_without_secrets;
+
 pub mod auth;
 pub mod control;
 #[cfg(any(test, feature = "count-parses"))]

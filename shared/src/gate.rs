@@ -11,6 +11,8 @@
 //! assert_eq!(found, Some(("abc.def.ghi".to_string(), TokenSource::Subprotocol)));
 //! ```
 
+use orbit_protocol::ErrorCode;
+
 use crate::token::TokenError;
 
 /// The subprotocol Orbit selects when a browser offers its token as a subprotocol.
@@ -140,29 +142,18 @@ pub enum GateError {
 }
 
 impl GateError {
-    pub fn status(&self) -> u16 {
+    /// The wire code. Its HTTP status ([`ErrorCode::http_status`]) is 426 for a request that is
+    /// not an upgrade, 403 for a foreign origin, 500 for a missing signing key and 401 for every
+    /// credential problem.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            GateError::NotAnUpgrade => 426,
-            GateError::OriginNotAllowed => 403,
-            GateError::Token(TokenError::EmptyKey) => 500,
-            _ => 401,
-        }
-    }
-
-    pub fn code(&self) -> &'static str {
-        match self {
-            GateError::NotAnUpgrade => "upgrade_required",
-            GateError::MissingToken => "token_missing",
+            GateError::NotAnUpgrade => ErrorCode::UpgradeRequired,
+            GateError::MissingToken => ErrorCode::TokenMissing,
             GateError::Token(e) => e.code(),
-            GateError::SessionRevoked => "session_revoked",
-            GateError::AnchorRevoked => "anchor_revoked",
-            GateError::OriginNotAllowed => "origin_not_allowed",
+            GateError::SessionRevoked => ErrorCode::SessionRevoked,
+            GateError::AnchorRevoked => ErrorCode::AnchorRevoked,
+            GateError::OriginNotAllowed => ErrorCode::OriginNotAllowed,
         }
-    }
-
-    /// The JSON body: `{"error": {"code", "message"}}`.
-    pub fn body(&self) -> String {
-        serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}}).to_string()
     }
 }
 
@@ -202,14 +193,17 @@ mod tests {
 
     #[test]
     fn refusals_map_to_the_specified_statuses() {
-        assert_eq!(GateError::NotAnUpgrade.status(), 426);
-        assert_eq!(GateError::OriginNotAllowed.status(), 403);
-        assert_eq!(GateError::MissingToken.status(), 401);
-        assert_eq!(GateError::Token(TokenError::Expired).status(), 401);
+        let status = |e: GateError| e.code().http_status();
+        assert_eq!(status(GateError::NotAnUpgrade), Some(426));
+        assert_eq!(status(GateError::OriginNotAllowed), Some(403));
+        assert_eq!(status(GateError::MissingToken), Some(401));
+        assert_eq!(status(GateError::Token(TokenError::Expired)), Some(401));
+        assert_eq!(status(GateError::Token(TokenError::EmptyKey)), Some(500));
         assert_eq!(
-            GateError::Token(TokenError::Expired).code(),
+            GateError::Token(TokenError::Expired).code().as_str(),
             "token_expired"
         );
-        assert_eq!(GateError::SessionRevoked.status(), 401);
+        assert_eq!(status(GateError::SessionRevoked), Some(401));
+        assert_eq!(status(GateError::AnchorRevoked), Some(401));
     }
 }

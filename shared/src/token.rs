@@ -11,12 +11,13 @@
 //! let claims = Claims::web("user-1", "session-1", 1_000, 900);
 //! let token = issue(&claims, key).unwrap();
 //! assert_eq!(verify(&token, key, Audience::Web, 1_500).unwrap(), claims);
-//! assert_eq!(verify(&token, key, Audience::Web, 2_000).unwrap_err().code(), "token_expired");
+//! assert_eq!(verify(&token, key, Audience::Web, 2_000).unwrap_err().code().as_str(), "token_expired");
 //! ```
 
 use jsonwebtoken::{
     decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation,
 };
+use orbit_protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 /// Lifetime of an access token, in seconds.
@@ -96,14 +97,15 @@ pub enum TokenError {
 }
 
 impl TokenError {
-    pub fn code(&self) -> &'static str {
+    /// The wire code: 401 for a token's fault, 500 (`server_misconfigured`) for a missing key.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            TokenError::Malformed => "token_malformed",
-            TokenError::BadSignature => "token_bad_signature",
-            TokenError::WrongAudience => "token_wrong_audience",
-            TokenError::Expired => "token_expired",
-            TokenError::MissingClaim => "token_malformed",
-            TokenError::EmptyKey => "server_misconfigured",
+            TokenError::Malformed => ErrorCode::TokenMalformed,
+            TokenError::BadSignature => ErrorCode::TokenBadSignature,
+            TokenError::WrongAudience => ErrorCode::TokenWrongAudience,
+            TokenError::Expired => ErrorCode::TokenExpired,
+            TokenError::MissingClaim => ErrorCode::TokenMalformed,
+            TokenError::EmptyKey => ErrorCode::ServerMisconfigured,
         }
     }
 }

@@ -60,7 +60,7 @@ fn challenge_of(options: &impl serde::Serialize) -> Vec<u8> {
 fn ours_register(challenge: &[u8], response: &Value) -> Result<NewCredential, &'static str> {
     let response: RegistrationResponseJson =
         serde_json::from_value(response.clone()).map_err(|_| "json")?;
-    verify_registration(&our_config(), challenge, &response).map_err(|e| e.code())
+    verify_registration(&our_config(), challenge, &response).map_err(|e| e.code().as_str())
 }
 
 fn ours_login(
@@ -70,8 +70,9 @@ fn ours_login(
 ) -> Result<AuthOutcome, &'static str> {
     let response: AuthenticationResponseJson =
         serde_json::from_value(response.clone()).map_err(|_| "json")?;
-    let credential = find_credential(&response, stored).map_err(|e| e.code())?;
-    verify_authentication(&our_config(), challenge, credential, &response).map_err(|e| e.code())
+    let credential = find_credential(&response, stored).map_err(|e| e.code().as_str())?;
+    verify_authentication(&our_config(), challenge, credential, &response)
+        .map_err(|e| e.code().as_str())
 }
 
 /// webauthn-rs-core, set up as webauthn-rs sets it up for passkeys (UV required, attestation

@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use orbit_protocol::auth::SignedIn;
 use orbit_protocol::dev::DevSession;
 use serde_json::Value;
 
@@ -191,14 +192,6 @@ impl Client {
     }
 }
 
-/// The string field `name` of an answer's body.
-pub fn string_field(v: &Value, name: &str) -> Result<String> {
-    v[name]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| anyhow!("answer lacks {name}: {v}"))
-}
-
 /// A signed-in web session, as the API hands it out.
 #[derive(Debug, Clone)]
 pub struct Web {
@@ -209,13 +202,15 @@ pub struct Web {
 }
 
 impl Web {
-    /// The session of a sign-up or sign-in answer.
+    /// The session of a sign-up or sign-in answer ([`SignedIn`]).
     pub fn from_answer(v: &Value) -> Result<Web> {
+        let signed_in: SignedIn = serde_json::from_value(v.clone())
+            .with_context(|| format!("not a sign-in answer: {v}"))?;
         Ok(Web {
-            user_id: string_field(v, "userId")?,
-            session_id: string_field(v, "sessionId")?,
-            access: string_field(v, "accessToken")?,
-            refresh: string_field(v, "refreshToken")?,
+            user_id: signed_in.user_id,
+            session_id: signed_in.credentials.session_id,
+            access: signed_in.credentials.access_token,
+            refresh: signed_in.credentials.refresh_token,
         })
     }
 

@@ -10,12 +10,13 @@
 //!   recover and codes expire without long sleeps;
 //! * a private fresh one with registration closed, for bootstrap and invites.
 
+use orbit_tests::orbit_protocol::auth::{AnchorCredentials, Credentials};
 use orbit_tests::orbit_protocol::dev::DevSession;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
-use orbit_tests::api::{base32_decode, expect_revoked_close, string_field, Answer, Client, Web};
+use orbit_tests::api::{base32_decode, expect_revoked_close, Answer, Client, Web};
 use orbit_tests::orbit_shared::auth::totp::{generate, TotpSecret};
 use orbit_tests::{
     anchor_hello, now_secs, random_hex, unique, Orbit, Session, SharedOrbit, Upgrade,
@@ -160,10 +161,11 @@ struct AnchorCreds {
 
 impl AnchorCreds {
     fn from_answer(v: &Value) -> Result<AnchorCreds> {
+        let creds: AnchorCredentials = serde_json::from_value(v.clone())?;
         Ok(AnchorCreds {
-            anchor_id: string_field(v, "anchorId")?,
-            access: string_field(v, "accessToken")?,
-            refresh: string_field(v, "refreshToken")?,
+            anchor_id: creds.anchor_id,
+            access: creds.access_token,
+            refresh: creds.refresh_token,
         })
     }
 
@@ -234,16 +236,11 @@ async fn stolen_refresh_token_replayed_after_rotation_revokes_the_session_and_cl
         )
         .await?
         .ok("refresh")?;
-    assert_eq!(rotated["sessionId"], second.session_id.as_str());
-    assert_eq!(rotated["expiresIn"], 900);
-    let rotated_refresh = rotated["refreshToken"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let rotated_access = rotated["accessToken"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let rotated: Credentials = serde_json::from_value(rotated)?;
+    assert_eq!(rotated.session_id, second.session_id);
+    assert_eq!(rotated.expires_in, 900);
+    let rotated_refresh = rotated.refresh_token;
+    let rotated_access = rotated.access_token;
     assert_ne!(rotated_refresh, second.refresh);
 
     // The second device has a socket open with its fresh access token.

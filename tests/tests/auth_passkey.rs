@@ -12,6 +12,7 @@
 //! * `tight()` — 2-second challenges and tiny passkey rate limits;
 //! * a private fresh one with registration closed, for bootstrap and invites.
 
+use orbit_tests::orbit_protocol::auth::Credentials;
 use orbit_tests::orbit_protocol::dev::DevSession;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -281,15 +282,10 @@ async fn passkey_sign_up_and_sign_in_give_sessions_whose_stolen_refresh_token_is
         )
         .await?
         .ok("refresh")?;
-    assert_eq!(rotated["sessionId"], second.session_id.as_str());
-    let rotated_refresh = rotated["refreshToken"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let rotated_access = rotated["accessToken"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let rotated: Credentials = serde_json::from_value(rotated)?;
+    assert_eq!(rotated.session_id, second.session_id);
+    let rotated_refresh = rotated.refresh_token;
+    let rotated_access = rotated.access_token;
     assert_ne!(rotated_refresh, second.refresh);
     let (mut ws, _, _) = orbit
         .client(&Session(DevSession {

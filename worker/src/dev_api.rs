@@ -2,33 +2,17 @@
 //! `make dev` and the test suites, never in `wrangler.toml`). They create users, sessions and
 //! anchors directly, so the relay can be exercised before and apart from the sign-in flows.
 
-use serde::Deserialize;
 use worker::{Env, Headers, Method, Request, RequestInit, Response, Result};
 
+use orbit_protocol::auth::Revocation;
+use orbit_protocol::dev::{DevRevokeRequest, DevSession, DevSessionRequest};
+use orbit_protocol::ErrorCode;
 use orbit_shared::token::{issue, Claims};
 
 use crate::config::Config;
 use crate::db;
 use crate::http::{self, now_ms, random_id};
 use crate::hub::{self, Revoked, PROBE_HEADER};
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct NewSession {
-    /// An existing user, or none to create one.
-    user_id: Option<String>,
-    /// Ask for an anchor session: a new anchor with this name is paired to the user.
-    anchor_name: Option<String>,
-    /// An existing anchor of the user to open another session for.
-    anchor_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Revoke {
-    session_id: Option<String>,
-    anchor_id: Option<String>,
-}
 
 /// `GET /__dev/hub?userId=…`: asks the user's hub whether it was evicted since its last event.
 async fn probe_hub(req: &Request, env: &Env) -> Result<Response> {
@@ -38,7 +22,7 @@ async fn probe_hub(req: &Request, env: &Env) -> Result<Response> {
         .find(|(k, _)| k == "userId")
         .map(|(_, v)| v.into_owned())
     else {
-        return http::error(400, "bad_request", "expected ?userId=");
+        return http::refusal(ErrorCode::BadRequest, "expected ?userId=");
     };
     let headers = Headers::new();
     headers.set(PROBE_HEADER, "1")?;
@@ -64,13 +48,13 @@ fn deliberate_panic() -> ! {
 
 pub async fn handle(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
     if !config.dev_api {
-        return http::error(404, "not_found", "no such endpoint");
+        return http::refusal(ErrorCode::NotFound, "no such endpoint");
     }
     if req.path() == "/__dev/hub" {
         return probe_hub(&req, env).await;
     }
     if req.method() != Method::Post {
-        return http::error(405, "method_not_allowed", "use POST");
+        return http::refusal(ErrorCode::MethodNotAllowed, "use POST");
     }
     if req.path() == "/__dev/panic" {
         deliberate_panic();
@@ -79,10 +63,9 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config) -> Result<Resp
     let now = now_ms();
     match req.path().as_str() {
         "/__dev/session" => {
-            let Ok(body) = req.json::<NewSession>().await else {
-                return http::error(
-                    400,
-                    "bad_request",
+            let Ok(body) = req.json::<DevSessionRequest>().await else {
+                return http::refusal(
+                    ErrorCode::BadRequest,
                     "expected {userId?, anchorName?, anchorId?}",
                 );
             };
@@ -109,16 +92,16 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config) -> Result<Resp
             };
             let token = issue(&claims, &config.jwt_secret)
                 .map_err(|e| worker::Error::RustError(e.to_string()))?;
-            http::json(&serde_json::json!({
-                "userId": user_id,
-                "sessionId": session_id,
-                "anchorId": anchor_id,
-                "accessToken": token,
-            }))
+            http::json(&DevSession {
+                user_id,
+                session_id,
+                anchor_id,
+                access_token: token,
+            })
         }
         "/__dev/revoke" => {
-            let Ok(body) = req.json::<Revoke>().await else {
-                return http::error(400, "bad_request", "expected {sessionId?, anchorId?}");
+            let Ok(body) = req.json::<DevRevokeRequest>().await else {
+                return http::refusal(ErrorCode::BadRequest, "expected {sessionId?, anchorId?}");
             };
             let mut closed = 0;
             if let Some(sid) = &body.session_id {
@@ -131,8 +114,8 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config) -> Result<Resp
                     closed += hub::close_revoked(env, &user, Revoked::Anchor(aid.clone())).await?;
                 }
             }
-            http::json(&serde_json::json!({"revoked": true, "closedSockets": closed}))
+            http::json(&Revocation::new(Some(closed)))
         }
-        _ => http::error(404, "not_found", "no such endpoint"),
+        _ => http::refusal(ErrorCode::NotFound, "no such endpoint"),
     }
 }

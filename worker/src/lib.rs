@@ -19,6 +19,7 @@ mod upgrade;
 
 use worker::{event, Context, Env, Method, Request, Response, Result};
 
+use orbit_protocol::ErrorCode;
 use orbit_shared::gate::GateError;
 use orbit_shared::token::Audience;
 
@@ -27,17 +28,28 @@ pub use hub::UserHub;
 /// The crate version, reported by `/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The answer of `GET /health`.
+#[derive(serde::Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+}
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let config = config::Config::from_env(&env);
     let path = req.path();
     match path.as_str() {
-        "/health" if req.method() == Method::Get => {
-            http::json(&serde_json::json!({"status": "ok", "version": VERSION}))
-        }
+        "/health" if req.method() == Method::Get => http::json(&Health {
+            status: "ok",
+            version: VERSION,
+        }),
         "/ws/client" | "/ws/anchor" => {
             if config.jwt_secret.is_empty() {
-                return http::error(500, "server_misconfigured", "ORBIT_JWT_SECRET is not set");
+                return http::refusal(
+                    ErrorCode::ServerMisconfigured,
+                    "ORBIT_JWT_SECRET is not set",
+                );
             }
             let audience = if path == "/ws/client" {
                 Audience::Web
@@ -46,12 +58,12 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             };
             if req.method() != Method::Get {
                 let refusal = GateError::NotAnUpgrade;
-                return http::error(refusal.status(), refusal.code(), &refusal.to_string());
+                return http::refusal(refusal.code(), &refusal.to_string());
             }
             upgrade::handle(req, &env, &config, audience).await
         }
         p if p.starts_with("/auth/") => auth::handle(req, &env, &ctx, &config).await,
         p if p.starts_with("/__dev/") => dev_api::handle(req, &env, &config).await,
-        _ => http::error(404, "not_found", "no such endpoint"),
+        _ => http::refusal(ErrorCode::NotFound, "no such endpoint"),
     }
 }

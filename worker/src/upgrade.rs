@@ -42,7 +42,7 @@ pub async fn handle(
                 refusal.code(),
                 audience.as_str()
             );
-            return http::error(refusal.status(), refusal.code(), &refusal.to_string());
+            return http::refusal(refusal.code(), &refusal.to_string());
         }
     };
     let headers = Headers::new();

@@ -486,8 +486,10 @@ fn an_oversized_helper_answer_becomes_an_error() {
         ..BridgeConfig::default()
     });
     ev(&mut b, BridgeEvent::OrbitConnected);
-    let answer =
-        orbit_protocol::rpc::result_response(r#""h1""#, &json!({"data": "z".repeat(200)}).to_string());
+    let answer = orbit_protocol::rpc::result_response(
+        r#""h1""#,
+        &json!({"data": "z".repeat(200)}).to_string(),
+    );
     let sent = to_orbit(&ev(&mut b, BridgeEvent::LocalFrame(answer)));
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["id"], "h1");

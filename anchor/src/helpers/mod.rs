@@ -16,8 +16,8 @@ use orbit_protocol::ErrorCode;
 use serde_json::{json, Value};
 
 use crate::audit::AuditLog;
-use orbit_protocol::rpc;
 use crate::sandbox::{Sandbox, SandboxError};
+use orbit_protocol::rpc;
 
 /// Most bytes of file or command output one answer may carry. Every answer must fit in one
 /// Orbit frame (`orbit_protocol::limits::MAX_FRAME_BYTES`, 1 MiB); half of it leaves room for JSON

@@ -23,15 +23,18 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase", default)]
 pub struct DeviceCodeRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub hostname: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub platform: Option<String>,
 }
 
 /// The answer of `POST /auth/device/code`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceAuthorization {
@@ -78,14 +81,41 @@ pub struct DeviceAuthoriseRequest {
     pub user_code: String,
     pub approve: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
     pub name: Option<String>,
 }
 
 /// `POST /auth/device/token`: one poll. The answer is
 /// [`AnchorCredentials`](super::AnchorCredentials) or a [`DeviceTokenError`](super::DeviceTokenError).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", default)]
 pub struct DeviceTokenRequest {
     pub device_code: Option<String>,
 }
+
+/// The answer of `POST /auth/device/authorise`.
+///
+/// ```
+/// use orbit_protocol::auth::DeviceAuthorised;
+/// let approved = DeviceAuthorised::Approved { anchor_id: "a1".into(), name: "laptop".into() };
+/// assert_eq!(
+///     serde_json::to_string(&approved).unwrap(),
+///     r#"{"status":"approved","anchorId":"a1","name":"laptop"}"#
+/// );
+/// assert_eq!(serde_json::to_string(&DeviceAuthorised::Denied).unwrap(), r#"{"status":"denied"}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum DeviceAuthorised {
+    /// The anchor is created; its next poll collects its credentials.
+    #[serde(rename_all = "camelCase")]
+    Approved { anchor_id: String, name: String },
+    /// Final: its next poll gets `access_denied`.
+    Denied,
+}
+
+crate::debug_without_secrets!(DeviceAuthorization { user_code, verification_uri, verification_uri_complete, expires_in, interval } secret { device_code });
+
+crate::debug_without_secrets!(DeviceTokenRequest {  } secret { device_code });

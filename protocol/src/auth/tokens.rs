@@ -16,7 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A web session's credentials, answered by every sign-in and by `POST /auth/refresh`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Credentials {
@@ -35,7 +35,7 @@ pub struct Credentials {
 
 /// An anchor's credentials: `POST /auth/device/token` once approved, and
 /// `POST /auth/device/refresh`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct AnchorCredentials {
@@ -50,9 +50,41 @@ pub struct AnchorCredentials {
 }
 
 /// `POST /auth/refresh` and `POST /auth/device/refresh`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", default)]
 pub struct RefreshRequest {
     pub refresh_token: String,
+}
+
+crate::debug_without_secrets!(Credentials { session_id, expires_in, refresh_expires_in } secret { access_token, refresh_token });
+
+crate::debug_without_secrets!(AnchorCredentials { anchor_id, expires_in, refresh_expires_in } secret { access_token, refresh_token });
+
+crate::debug_without_secrets!(RefreshRequest {  } secret { refresh_token });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_never_reach_a_log_line_through_debug() {
+        let creds = AnchorCredentials {
+            anchor_id: "a1".into(),
+            access_token: "eyJhbGciOi.secret".into(),
+            refresh_token: "ora_secret".into(),
+            expires_in: 900,
+            refresh_expires_in: 1,
+        };
+        let printed = format!("{creds:?}");
+        assert!(
+            printed.contains("a1") && printed.contains("<redacted>"),
+            "{printed}"
+        );
+        assert!(!printed.contains("secret"), "{printed}");
+        let refresh = RefreshRequest {
+            refresh_token: "ort_secret".into(),
+        };
+        assert!(!format!("{refresh:?}").contains("secret"));
+    }
 }

@@ -34,11 +34,11 @@
 //! assert_eq!(code.to_string(), "BCDF-GHJK");
 //! let grant = Grant::new(1_000);
 //! let p = poll(&grant, 1_000);
-//! assert_eq!(p.outcome.error().unwrap().code(), "authorization_pending");
+//! assert_eq!(p.outcome.error().unwrap().code().as_str(), "authorization_pending");
 //! let approved = authorise(&p.grant, 1_010, true).unwrap();
 //! let p = poll(&approved, 1_010);
 //! assert_eq!(p.outcome, PollOutcome::Approved);
-//! assert_eq!(poll(&p.grant, 1_020).outcome.error().unwrap().code(), "invalid_grant");
+//! assert_eq!(poll(&p.grant, 1_020).outcome.error().unwrap().code().as_str(), "invalid_grant");
 //! ```
 
 use std::fmt;
@@ -47,7 +47,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use orbit_protocol::ErrorCode;
+
 use super::hash::storage_hash;
+
+pub use orbit_protocol::auth::DeviceAuthorization;
 
 /// Random bytes in a device code (256 bits).
 pub const DEVICE_CODE_BYTES: usize = 32;
@@ -145,38 +149,25 @@ impl fmt::Display for UserCode {
     }
 }
 
-/// The answer of `POST /auth/device/code`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceAuthorization {
-    pub device_code: String,
-    /// `XXXX-XXXX`.
-    pub user_code: String,
-    pub verification_uri: String,
-    /// `verification_uri?code=XXXX-XXXX`, for a QR code or a clickable link.
-    pub verification_uri_complete: String,
-    /// Seconds.
-    pub expires_in: u64,
-    /// Seconds.
-    pub interval: u64,
-}
-
-impl DeviceAuthorization {
-    /// The answer for a new grant; `verification_uri` is the page where users enter the code.
-    pub fn new(device_code: String, user_code: &UserCode, verification_uri: &str) -> Self {
-        let separator = if verification_uri.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        DeviceAuthorization {
-            device_code,
-            user_code: user_code.to_string(),
-            verification_uri: verification_uri.to_string(),
-            verification_uri_complete: format!("{verification_uri}{separator}code={user_code}"),
-            expires_in: LIFETIME_SECONDS,
-            interval: INTERVAL_SECONDS,
-        }
+/// The answer for a new grant (`POST /auth/device/code`), with the default lifetime and
+/// interval; `verification_uri` is the page where users enter the code.
+pub fn authorization(
+    device_code: String,
+    user_code: &UserCode,
+    verification_uri: &str,
+) -> DeviceAuthorization {
+    let separator = if verification_uri.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    DeviceAuthorization {
+        device_code,
+        user_code: user_code.to_string(),
+        verification_uri: verification_uri.to_string(),
+        verification_uri_complete: format!("{verification_uri}{separator}code={user_code}"),
+        expires_in: LIFETIME_SECONDS,
+        interval: INTERVAL_SECONDS,
     }
 }
 
@@ -259,26 +250,17 @@ pub enum PollError {
 }
 
 impl PollError {
-    /// The RFC's error code.
-    pub fn code(&self) -> &'static str {
+    /// The RFC's error code; all are HTTP 400 (RFC 6749 §5.2), answered in the RFC's shape
+    /// `{"error": "<code>"}` ([`orbit_protocol::auth::DeviceTokenError`]).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            PollError::AuthorizationPending => "authorization_pending",
-            PollError::SlowDown => "slow_down",
-            PollError::AccessDenied => "access_denied",
-            PollError::ExpiredToken => "expired_token",
-            PollError::InvalidGrant => "invalid_grant",
-            PollError::InvalidRequest => "invalid_request",
+            PollError::AuthorizationPending => ErrorCode::AuthorizationPending,
+            PollError::SlowDown => ErrorCode::SlowDown,
+            PollError::AccessDenied => ErrorCode::AccessDenied,
+            PollError::ExpiredToken => ErrorCode::ExpiredToken,
+            PollError::InvalidGrant => ErrorCode::InvalidGrant,
+            PollError::InvalidRequest => ErrorCode::InvalidRequest,
         }
-    }
-
-    /// HTTP status: 400 for all (RFC 6749 §5.2).
-    pub fn status(&self) -> u16 {
-        400
-    }
-
-    /// The RFC-shaped body: `{"error": "<code>"}`.
-    pub fn body(&self) -> String {
-        serde_json::json!({ "error": self.code() }).to_string()
     }
 }
 
@@ -361,29 +343,14 @@ pub enum UserCodeError {
 }
 
 impl UserCodeError {
-    /// Stable error code.
-    pub fn code(&self) -> &'static str {
+    /// The wire code (HTTP 400, 404, 410 and 409 by [`ErrorCode::http_status`]).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            UserCodeError::Malformed => "user_code_malformed",
-            UserCodeError::Unknown => "user_code_unknown",
-            UserCodeError::Expired => "user_code_expired",
-            UserCodeError::AlreadyUsed => "user_code_used",
+            UserCodeError::Malformed => ErrorCode::UserCodeMalformed,
+            UserCodeError::Unknown => ErrorCode::UserCodeUnknown,
+            UserCodeError::Expired => ErrorCode::UserCodeExpired,
+            UserCodeError::AlreadyUsed => ErrorCode::UserCodeUsed,
         }
-    }
-
-    /// HTTP status.
-    pub fn status(&self) -> u16 {
-        match self {
-            UserCodeError::Malformed => 400,
-            UserCodeError::Unknown => 404,
-            UserCodeError::Expired => 410,
-            UserCodeError::AlreadyUsed => 409,
-        }
-    }
-
-    /// The JSON body: `{"error": {"code", "message"}}`.
-    pub fn body(&self) -> String {
-        serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}}).to_string()
     }
 }
 
@@ -415,7 +382,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn refused(p: &Poll) -> Option<&'static str> {
-        p.outcome.error().map(|e| e.code())
+        p.outcome.error().map(|e| e.code().as_str())
     }
 
     #[test]
@@ -510,7 +477,7 @@ mod tests {
     #[test]
     fn authorization_answer() {
         let code = UserCode("BCDFGHJK".into());
-        let a = DeviceAuthorization::new("dc".into(), &code, "https://orbit.example/pair");
+        let a = authorization("dc".into(), &code, "https://orbit.example/pair");
         assert_eq!(
             a.verification_uri_complete,
             "https://orbit.example/pair?code=BCDF-GHJK"
@@ -525,7 +492,7 @@ mod tests {
                 "expiresIn": 600, "interval": 5
             })
         );
-        let b = DeviceAuthorization::new("dc".into(), &code, "https://o.example/?x=1");
+        let b = authorization("dc".into(), &code, "https://o.example/?x=1");
         assert_eq!(
             b.verification_uri_complete,
             "https://o.example/?x=1&code=BCDF-GHJK"
@@ -619,10 +586,23 @@ mod tests {
 
     #[test]
     fn error_shapes() {
-        assert_eq!(PollError::SlowDown.body(), r#"{"error":"slow_down"}"#);
-        assert_eq!(PollError::ExpiredToken.status(), 400);
-        assert_eq!(UserCodeError::Unknown.status(), 404);
-        assert!(UserCodeError::Expired.body().contains("user_code_expired"));
+        assert_eq!(PollError::SlowDown.code().as_str(), "slow_down");
+        for e in [
+            PollError::AuthorizationPending,
+            PollError::SlowDown,
+            PollError::AccessDenied,
+            PollError::ExpiredToken,
+            PollError::InvalidGrant,
+            PollError::InvalidRequest,
+        ] {
+            assert_eq!(e.code().http_status(), Some(400), "{e:?}");
+        }
+        let status = |e: UserCodeError| e.code().http_status();
+        assert_eq!(status(UserCodeError::Malformed), Some(400));
+        assert_eq!(status(UserCodeError::Unknown), Some(404));
+        assert_eq!(status(UserCodeError::Expired), Some(410));
+        assert_eq!(status(UserCodeError::AlreadyUsed), Some(409));
+        assert_eq!(UserCodeError::Expired.code().as_str(), "user_code_expired");
         for s in [
             GrantStatus::Pending,
             GrantStatus::Approved,

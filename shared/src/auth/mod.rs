@@ -13,8 +13,8 @@
 //! Conventions: times are seconds since the Unix epoch (`now_s`), except the rate limiter's
 //! milliseconds (`now_ms`); random inputs are fixed-size byte arrays the caller fills from a
 //! CSPRNG (`crypto.getRandomValues` in the Worker); expiry instants are exclusive (`now >=
-//! expires_at` is expired), as in [`crate::token`]. Each error type has a stable `code()` and an
-//! HTTP `status()`.
+//! expires_at` is expired), as in [`crate::token`]. Each error type has a stable `code()`, an
+//! [`orbit_protocol::ErrorCode`], whose `http_status()` is the status to answer with.
 
 pub mod device_code;
 pub mod hash;

@@ -4,8 +4,10 @@
 //! ```
 //! use orbit_shared::auth::names::account_name;
 //! assert_eq!(account_name("  Alice.W ").unwrap(), "alice.w");
-//! assert_eq!(account_name("-x").unwrap_err().code(), "invalid_name");
+//! assert_eq!(account_name("-x").unwrap_err().code().as_str(), "invalid_name");
 //! ```
+
+use orbit_protocol::ErrorCode;
 
 /// Shortest and longest account name, in characters.
 pub const ACCOUNT_NAME_MIN: usize = 3;
@@ -17,12 +19,9 @@ pub const ACCOUNT_NAME_MAX: usize = 32;
 pub struct InvalidName;
 
 impl InvalidName {
-    pub fn code(&self) -> &'static str {
-        "invalid_name"
-    }
-
-    pub fn status(&self) -> u16 {
-        400
+    /// The wire code (HTTP 400).
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::InvalidName
     }
 }
 
@@ -43,6 +42,17 @@ pub fn account_name(input: &str) -> Result<String, InvalidName> {
     } else {
         Err(InvalidName)
     }
+}
+
+/// Longest anchor name, in bytes.
+pub const ANCHOR_NAME_MAX: usize = 64;
+
+/// A display name as typed (an anchor's): trimmed, control characters dropped, cut to `max`
+/// bytes; `None` if nothing is left.
+pub fn display_name(input: Option<&str>, max: usize) -> Option<String> {
+    input
+        .map(|s| clip(s.trim(), max).trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// A display name as stored: control characters removed, cut to at most `max` bytes on a
@@ -90,6 +100,18 @@ mod tests {
             assert_eq!(account_name(bad), Err(InvalidName), "{bad:?}");
         }
         assert!(account_name("a.b_c-d9").is_ok());
+    }
+
+    #[test]
+    fn display_names_are_trimmed_cut_and_never_empty() {
+        assert_eq!(
+            display_name(Some("  laptop \n"), 64).as_deref(),
+            Some("laptop")
+        );
+        assert_eq!(display_name(Some(" \t "), 64), None);
+        assert_eq!(display_name(None, 64), None);
+        assert_eq!(display_name(Some("abcdef"), 3).as_deref(), Some("abc"));
+        assert_eq!(display_name(Some("ab cd"), 3).as_deref(), Some("ab"));
     }
 
     #[test]

@@ -54,6 +54,7 @@
 
 use std::net::IpAddr;
 
+use orbit_protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 /// An action that is rate-limited.
@@ -245,22 +246,14 @@ pub struct RateLimited {
 }
 
 impl RateLimited {
-    pub fn code(&self) -> &'static str {
-        "rate_limited"
-    }
-
-    pub fn status(&self) -> u16 {
-        429
+    /// The wire code (HTTP 429).
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::RateLimited
     }
 
     /// The `Retry-After` header value (delay in seconds).
     pub fn retry_after_header(&self) -> String {
         self.retry_after_s.max(1).to_string()
-    }
-
-    /// The JSON body: `{"error": {"code", "message"}}`.
-    pub fn body(&self) -> String {
-        serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}}).to_string()
     }
 }
 
@@ -432,9 +425,11 @@ mod tests {
         assert_eq!(l(3).and(a), l(3));
         assert_eq!(l(3).and(l(7)), l(7));
         let e = l(7).error().unwrap();
-        assert_eq!((e.code(), e.status()), ("rate_limited", 429));
+        assert_eq!(
+            (e.code().as_str(), e.code().http_status()),
+            ("rate_limited", Some(429))
+        );
         assert_eq!(e.retry_after_header(), "7");
-        assert!(e.body().contains("rate_limited"));
         assert_eq!(a.error(), None);
     }
 

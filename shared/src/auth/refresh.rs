@@ -42,6 +42,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use orbit_protocol::ErrorCode;
 
 use super::hash::{constant_time_eq, storage_hash};
 
@@ -154,25 +155,15 @@ pub enum RefreshError {
 }
 
 impl RefreshError {
-    /// Stable error code.
-    pub fn code(&self) -> &'static str {
+    /// The wire code (all HTTP 401).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            RefreshError::Malformed => "refresh_malformed",
-            RefreshError::Unknown => "refresh_unknown",
-            RefreshError::Expired => "refresh_expired",
-            RefreshError::Reused => "refresh_reused",
-            RefreshError::SessionRevoked => "session_revoked",
+            RefreshError::Malformed => ErrorCode::RefreshMalformed,
+            RefreshError::Unknown => ErrorCode::RefreshUnknown,
+            RefreshError::Expired => ErrorCode::RefreshExpired,
+            RefreshError::Reused => ErrorCode::RefreshReused,
+            RefreshError::SessionRevoked => ErrorCode::SessionRevoked,
         }
-    }
-
-    /// HTTP status: 401.
-    pub fn status(&self) -> u16 {
-        401
-    }
-
-    /// The JSON body: `{"error": {"code", "message"}}`.
-    pub fn body(&self) -> String {
-        serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}}).to_string()
     }
 }
 
@@ -352,9 +343,16 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(RefreshError::Reused.code(), "refresh_reused");
-        assert_eq!(RefreshError::Expired.status(), 401);
-        assert!(RefreshError::Unknown.body().contains("refresh_unknown"));
+        assert_eq!(RefreshError::Reused.code().as_str(), "refresh_reused");
+        for e in [
+            RefreshError::Malformed,
+            RefreshError::Unknown,
+            RefreshError::Expired,
+            RefreshError::Reused,
+            RefreshError::SessionRevoked,
+        ] {
+            assert_eq!(e.code().http_status(), Some(401), "{e:?}");
+        }
         assert_eq!(RefreshDecision::Rotate.error(), None);
     }
 }

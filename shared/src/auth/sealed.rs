@@ -37,6 +37,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hkdf::Hkdf;
+use orbit_protocol::ErrorCode;
 use sha2::Sha256;
 
 /// Key size (AES-256).
@@ -73,20 +74,15 @@ pub enum SealError {
 }
 
 impl SealError {
-    /// Stable error code.
-    pub fn code(&self) -> &'static str {
+    /// The wire code (all HTTP 500).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            SealError::WeakKey => "server_misconfigured",
-            SealError::Malformed => "sealed_malformed",
-            SealError::UnknownVersion => "sealed_unknown_version",
-            SealError::Undecryptable => "sealed_undecryptable",
-            SealError::TooLarge => "sealed_too_large",
+            SealError::WeakKey => ErrorCode::ServerMisconfigured,
+            SealError::Malformed => ErrorCode::SealedMalformed,
+            SealError::UnknownVersion => ErrorCode::SealedUnknownVersion,
+            SealError::Undecryptable => ErrorCode::SealedUndecryptable,
+            SealError::TooLarge => ErrorCode::SealedTooLarge,
         }
-    }
-
-    /// HTTP status: always 500.
-    pub fn status(&self) -> u16 {
-        500
     }
 }
 
@@ -282,8 +278,16 @@ mod tests {
             open(&k, "v2.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", b""),
             Err(SealError::UnknownVersion)
         );
-        assert_eq!(SealError::Undecryptable.status(), 500);
-        assert_eq!(SealError::WeakKey.code(), "server_misconfigured");
+        for e in [
+            SealError::WeakKey,
+            SealError::Malformed,
+            SealError::UnknownVersion,
+            SealError::Undecryptable,
+            SealError::TooLarge,
+        ] {
+            assert_eq!(e.code().http_status(), Some(500), "{e:?}");
+        }
+        assert_eq!(SealError::WeakKey.code().as_str(), "server_misconfigured");
     }
 
     proptest! {

@@ -25,11 +25,12 @@
 //! let code = generate(&secret, now);
 //! let step = verify(&secret, &code, now, None).unwrap();
 //! assert_eq!(step, now / 30);
-//! assert_eq!(verify(&secret, &code, now, Some(step)).unwrap_err().code(), "code_replayed");
+//! assert_eq!(verify(&secret, &code, now, Some(step)).unwrap_err().code().as_str(), "code_replayed");
 //! ```
 
 use std::fmt;
 
+use orbit_protocol::ErrorCode;
 use totp_rs::{Algorithm, Builder, Totp};
 
 /// Secret size in bytes (160 bits, RFC 4226 §4's recommendation and SPEC §2).
@@ -59,29 +60,16 @@ pub enum TotpError {
 }
 
 impl TotpError {
-    /// Stable error code for the JSON answer.
-    pub fn code(&self) -> &'static str {
+    /// The wire code. Its HTTP status ([`ErrorCode::http_status`]): a wrong or replayed code is
+    /// a failed sign-in (401); a badly shaped one is a bad request (400); a broken stored secret
+    /// is the server's fault (500).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            TotpError::InvalidCode => "invalid_code",
-            TotpError::Replayed => "code_replayed",
-            TotpError::Malformed => "malformed_code",
-            TotpError::BadSecret => "totp_secret_invalid",
+            TotpError::InvalidCode => ErrorCode::InvalidCode,
+            TotpError::Replayed => ErrorCode::CodeReplayed,
+            TotpError::Malformed => ErrorCode::MalformedCode,
+            TotpError::BadSecret => ErrorCode::TotpSecretInvalid,
         }
-    }
-
-    /// HTTP status: a wrong or replayed code is a failed sign-in (401); a badly shaped one is a
-    /// bad request (400); a broken stored secret is the server's fault (500).
-    pub fn status(&self) -> u16 {
-        match self {
-            TotpError::InvalidCode | TotpError::Replayed => 401,
-            TotpError::Malformed => 400,
-            TotpError::BadSecret => 500,
-        }
-    }
-
-    /// The JSON body: `{"error": {"code", "message"}}`.
-    pub fn body(&self) -> String {
-        serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}}).to_string()
     }
 }
 
@@ -404,9 +392,12 @@ mod tests {
 
     #[test]
     fn error_codes_and_statuses() {
-        assert_eq!(TotpError::InvalidCode.status(), 401);
-        assert_eq!(TotpError::Replayed.code(), "code_replayed");
-        assert_eq!(TotpError::Malformed.status(), 400);
-        assert!(TotpError::Malformed.body().contains("\"malformed_code\""));
+        let status = |e: TotpError| e.code().http_status();
+        assert_eq!(status(TotpError::InvalidCode), Some(401));
+        assert_eq!(TotpError::Replayed.code().as_str(), "code_replayed");
+        assert_eq!(status(TotpError::Replayed), Some(401));
+        assert_eq!(status(TotpError::Malformed), Some(400));
+        assert_eq!(TotpError::Malformed.code().as_str(), "malformed_code");
+        assert_eq!(status(TotpError::BadSecret), Some(500));
     }
 }

@@ -260,12 +260,8 @@ impl Router {
     /// Rule 4: the first answer to a server request goes to its anchor; later ones are refused.
     fn client_answer(&mut self, conn: &str, msg: &Envelope<'_>, out: &mut Vec<Action>) {
         let Some(id) = id_json(msg) else { return };
-        let refuse = |out: &mut Vec<Action>, rpc_code: RpcCode, code: ErrorCode, message: &str| {
-            send(
-                out,
-                conn,
-                error_response(id, rpc_code, code, message).into(),
-            );
+        let refuse = |out: &mut Vec<Action>, code: ErrorCode, message: &str| {
+            send(out, conn, error_response(id, code, message).into());
         };
         let unknown = |out: &mut Vec<Action>| {
             refuse(

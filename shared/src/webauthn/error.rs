@@ -1,8 +1,11 @@
 //! The one error type of the WebAuthn verifier.
 //!
 //! Each variant has a stable [`WebauthnError::code`] the Worker puts in its `{"error": {"code"}}`
-//! answer and in security logs. The `&'static str` reasons only say which structural check failed
+//! answer and in security logs. The code has no fixed HTTP status: the Worker answers a refused
+//! registration with 400 and a refused sign-in with 401. The `&'static str` reasons only say which structural check failed
 //! (never a secret or a value from the request), to make a refused real-world passkey debuggable.
+
+use orbit_protocol::ErrorCode;
 
 /// Why a registration or an assertion was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,22 +57,22 @@ pub enum WebauthnError {
 
 impl WebauthnError {
     /// The stable machine-readable code of this refusal.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            WebauthnError::BadClientData(_) => "bad_client_data",
-            WebauthnError::WrongType => "wrong_type",
-            WebauthnError::ChallengeMismatch => "challenge_mismatch",
-            WebauthnError::OriginNotAllowed => "origin_not_allowed",
-            WebauthnError::RpIdMismatch => "rp_id_mismatch",
-            WebauthnError::UserNotPresent => "user_not_present",
-            WebauthnError::UserNotVerified => "user_not_verified",
-            WebauthnError::BadAuthenticatorData(_) => "bad_authenticator_data",
-            WebauthnError::UnsupportedAlgorithm => "unsupported_algorithm",
-            WebauthnError::BadPublicKey(_) => "bad_public_key",
-            WebauthnError::BadSignature => "bad_signature",
-            WebauthnError::CounterRegressed => "counter_regressed",
-            WebauthnError::UnknownCredential => "unknown_credential",
-            WebauthnError::BadAttestation(_) => "bad_attestation",
+            WebauthnError::BadClientData(_) => ErrorCode::BadClientData,
+            WebauthnError::WrongType => ErrorCode::WrongType,
+            WebauthnError::ChallengeMismatch => ErrorCode::ChallengeMismatch,
+            WebauthnError::OriginNotAllowed => ErrorCode::OriginNotAllowed,
+            WebauthnError::RpIdMismatch => ErrorCode::RpIdMismatch,
+            WebauthnError::UserNotPresent => ErrorCode::UserNotPresent,
+            WebauthnError::UserNotVerified => ErrorCode::UserNotVerified,
+            WebauthnError::BadAuthenticatorData(_) => ErrorCode::BadAuthenticatorData,
+            WebauthnError::UnsupportedAlgorithm => ErrorCode::UnsupportedAlgorithm,
+            WebauthnError::BadPublicKey(_) => ErrorCode::BadPublicKey,
+            WebauthnError::BadSignature => ErrorCode::BadSignature,
+            WebauthnError::CounterRegressed => ErrorCode::CounterRegressed,
+            WebauthnError::UnknownCredential => ErrorCode::UnknownCredential,
+            WebauthnError::BadAttestation(_) => ErrorCode::BadAttestation,
         }
     }
 }

@@ -48,7 +48,7 @@ fn login_with(
 }
 
 fn code<T: std::fmt::Debug>(result: Result<T, WebauthnError>) -> &'static str {
-    result.unwrap_err().code()
+    result.unwrap_err().code().as_str()
 }
 
 /// A registration whose attested credential data carries `cose_key` (attestation none).
@@ -155,7 +155,7 @@ fn counter_must_increase_when_used() {
         c.counter = counter;
         let result = login_with(&auth, &record, &c);
         assert_eq!(
-            result.err().map(|e| e.code()),
+            result.err().map(|e| e.code().as_str()),
             expected,
             "counter {counter}"
         );
@@ -335,7 +335,7 @@ fn error_codes_are_distinct() {
         WebauthnError::UnknownCredential,
         WebauthnError::BadAttestation(""),
     ];
-    let mut codes: Vec<_> = all.iter().map(WebauthnError::code).collect();
+    let mut codes: Vec<_> = all.iter().map(|e| e.code().as_str()).collect();
     codes.sort_unstable();
     codes.dedup();
     assert_eq!(codes.len(), all.len());

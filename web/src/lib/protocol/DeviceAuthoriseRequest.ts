@@ -3,4 +3,4 @@
 /**
  * `POST /auth/device/authorise` (signed in): approve (with an optional name) or deny.
  */
-export type DeviceAuthoriseRequest = { userCode: string, approve: boolean, name: string | null, };
+export type DeviceAuthoriseRequest = { userCode: string, approve: boolean, name?: string, };

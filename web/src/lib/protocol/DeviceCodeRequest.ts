@@ -3,4 +3,4 @@
 /**
  * `POST /auth/device/code`: what the anchor says about itself (the user may rename it).
  */
-export type DeviceCodeRequest = { name: string | null, hostname: string | null, platform: string | null, };
+export type DeviceCodeRequest = { name?: string, hostname?: string, platform?: string, };
