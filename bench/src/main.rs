@@ -16,6 +16,7 @@ mod idle;
 mod memory;
 mod procfs;
 mod report;
+mod router;
 mod rtt;
 mod stats;
 mod target;
@@ -37,6 +38,8 @@ enum Scenario {
     Idle,
     Memory,
     Wasm,
+    /// The router's own cost per frame, natively in this process (no workerd).
+    Router,
     /// The sign-in endpoints' latency, on a private Orbit of its own (not in the default run).
     Auth,
     /// The real `anchor run` bridging the `echo-codex` stand-in: idle RSS, overhead per frame
@@ -75,7 +78,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "floor,relay,anchor,fanout,idle,memory,wasm"
+        default_value = "router,floor,relay,anchor,fanout,idle,memory,wasm"
     )]
     only: Vec<Scenario>,
     /// Round trips measured (after the warm-up), for the floor and the relay each.
@@ -84,6 +87,9 @@ struct Args {
     auth_rounds: usize,
     #[arg(long, default_value_t = 2000)]
     rtt_samples: usize,
+    /// Frames of each kind the router scenario handles.
+    #[arg(long, default_value_t = 200_000)]
+    router_frames: u64,
     /// Round trips before the measured ones (each later block of 100 has 10 more).
     #[arg(long, default_value_t = 200)]
     rtt_warmup: usize,
@@ -216,6 +222,12 @@ fn run(args: Args) -> Result<bool> {
     let started = Instant::now();
     let mut report = Report::new(Machine::probe());
     report.errors.extend(setup_error);
+    if args.wants(Scenario::Router) {
+        match router::measure(args.router_frames) {
+            Ok(costs) => report.router = costs,
+            Err(e) => report.errors.push(format!("{e:#}")),
+        }
+    }
     if args.wants(Scenario::Wasm) {
         let path = args
             .wasm

@@ -139,6 +139,8 @@ pub struct Report {
     pub idle: Vec<IdleResult>,
     pub memory: Option<MemoryResult>,
     pub wasm: Option<WasmSize>,
+    /// The router's cost per frame, natively.
+    pub router: Vec<crate::router::RouterCost>,
     /// Sign-in endpoints, p50 per endpoint.
     pub auth: Vec<crate::auth::EndpointLatency>,
     pub checks: Vec<Check>,
@@ -174,6 +176,7 @@ impl Report {
             idle: Vec::new(),
             memory: None,
             wasm: None,
+            router: Vec::new(),
             auth: Vec::new(),
             checks: Vec::new(),
             errors: Vec::new(),
@@ -517,6 +520,19 @@ impl Report {
             );
         }
 
+        if !self.router.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nThe router alone, natively (ns per frame, actions included)"
+            );
+            for r in &self.router {
+                let _ = writeln!(
+                    s,
+                    "  {:<22} {:>5} bytes  {:>9.0} ns  ({} frames)",
+                    r.kind, r.frame_bytes, r.ns_per_frame, r.frames
+                );
+            }
+        }
         if let Some(w) = &self.wasm {
             let _ = writeln!(s, "\nwasm bundle: {}", w.path);
             match &w.error {

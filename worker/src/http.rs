@@ -23,19 +23,6 @@ pub fn refusal_with_status(status: u16, code: ErrorCode, message: &str) -> Resul
     Ok(Response::from_json(&ApiErrorBody::new(code, message))?.with_status(status))
 }
 
-/// A JSON refusal naming its code by its wire name: for callers that have not moved to
-/// [`ErrorCode`] (the hub). A name that is not a code is a bug of ours: logged, and answered
-/// as 500 `internal_error`.
-pub fn error(status: u16, code: &str, message: &str) -> Result<Response> {
-    match code.parse::<ErrorCode>() {
-        Ok(code) => refusal_with_status(status, code, message),
-        Err(e) => {
-            worker::console_error!("{e} (answering {status} {message:?})");
-            refusal(ErrorCode::InternalError, "something went wrong on our side")
-        }
-    }
-}
-
 /// A JSON answer with status 200.
 pub fn json<T: Serialize>(value: &T) -> Result<Response> {
     Response::from_json(value)

@@ -355,15 +355,15 @@ impl DurableObject for UserHub {
         }
         if let Some(revoked) = req.headers().get(REVOKE_HEADER)? {
             let Ok(revoked) = serde_json::from_str::<Revoked>(&revoked) else {
-                return http::error(400, "bad_request", "bad revocation");
+                return http::refusal(ErrorCode::BadRequest, "bad revocation");
             };
             return self.close_tagged(&revoked);
         }
         let Some(admit) = req.headers().get(ADMIT_HEADER)? else {
-            return http::error(404, "not_found", "no such endpoint");
+            return http::refusal(ErrorCode::NotFound, "no such endpoint");
         };
         let Ok(admitted) = serde_json::from_str::<Admitted>(&admit) else {
-            return http::error(400, "bad_request", "bad admission");
+            return http::refusal(ErrorCode::BadRequest, "bad admission");
         };
         self.accept(admitted).await
     }
