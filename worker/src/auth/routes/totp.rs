@@ -316,14 +316,5 @@ fn signed_in(ctx: &Ctx<'_>, user_id: &str, session_id: &str) {
 }
 
 fn failure(ctx: &Ctx<'_>, user_id: Option<&str>, context: &str, e: &TotpError) {
-    let detail = format!("{context}: {}", e.code());
-    audit::record(
-        ctx,
-        SecurityEventKind::SignInFailure,
-        Event {
-            user_id,
-            detail: Some(&detail),
-            ..Event::default()
-        },
-    );
+    audit::sign_in_failure(ctx, user_id, &format!("{context}: {}", e.code()));
 }

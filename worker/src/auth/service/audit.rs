@@ -73,3 +73,16 @@ pub fn record(ctx: &Ctx<'_>, kind: SecurityEventKind, event: Event<'_>) {
         }
     });
 }
+
+/// A failed sign-in or sign-up step; `detail` says which step and why (an error code).
+pub fn sign_in_failure(ctx: &Ctx<'_>, user_id: Option<&str>, detail: &str) {
+    record(
+        ctx,
+        SecurityEventKind::SignInFailure,
+        Event {
+            user_id,
+            detail: Some(detail),
+            ..Event::default()
+        },
+    );
+}

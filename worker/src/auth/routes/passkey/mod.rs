@@ -100,16 +100,7 @@ async fn challenge_refused(
 
 /// Records a failed ceremony (reason code only).
 fn failure(ctx: &Ctx<'_>, ceremony: Ceremony, user_id: Option<&str>, code: ErrorCode) {
-    let detail = decide::failure_detail(ceremony, code);
-    audit::record(
-        ctx,
-        SecurityEventKind::SignInFailure,
-        Event {
-            user_id,
-            detail: Some(&detail),
-            ..Event::default()
-        },
-    );
+    audit::sign_in_failure(ctx, user_id, &decide::failure_detail(ceremony, code));
 }
 
 fn added(ctx: &Ctx<'_>, user_id: &str, session_id: Option<&str>, passkey_id: &str) {
