@@ -5,7 +5,7 @@ CARGO ?= cargo
 export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: setup doctor build build-worker dev test fmt clean
+.PHONY: setup doctor build build-worker build-web dev test fmt clean
 
 setup:
 	scripts/setup.sh
@@ -18,8 +18,12 @@ doctor:
 build-worker: setup
 	$(CARGO) xtask build-worker
 
+# web/ → web/dist (Vite), served by the Worker (wrangler.toml [assets]).
+build-web: setup
+	npm run web:build
+
 # The worker crate is only useful as wasm; natively it is just type-checked (make test).
-build: build-worker
+build: build-worker build-web
 	$(CARGO) build --workspace --release --exclude orbit-worker --exclude xtask
 
 dev: build
@@ -29,8 +33,10 @@ dev: build
 # with only loopback (scripts/private-net.sh): nothing they start can reach another machine.
 CODEX_SUITES := --test codex_mock --test anchor_codex --test anchor_faults
 
-test: build-worker
+test: build-worker build-web
 	$(CARGO) fmt --all -- --check
+	npm run web:check
+	npm run web:test
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p orbit-tests --features codex --all-targets -- -D warnings
 	$(CARGO) test --workspace
@@ -42,9 +48,9 @@ fmt:
 
 clean:
 	$(CARGO) clean
-	rm -rf worker/build worker/build.new .wrangler
+	rm -rf worker/build worker/build.new web/dist .wrangler
 
 # SPEC §6 benchmark (docs/benchmarks.md): starts its own Orbit; pass options with BENCH_ARGS.
 .PHONY: bench
-bench: build-worker
+bench: build-worker build-web
 	$(CARGO) run --release -p orbit-bench -- $(BENCH_ARGS)

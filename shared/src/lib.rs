@@ -11,10 +11,12 @@
 //! * [`router`] — the per-user relay as a sans-IO state machine (events in, actions out).
 //! * [`token`] — access tokens (HS256 JWT) and their verification.
 //! * [`auth`] — sign-in and pairing: TOTP, sealed secrets, refresh tokens, device codes, rate limits.
+//! * [`web`] — the headers the web client is served with (Content-Security-Policy, caching).
 //! * [`webauthn`] — passkeys: a clock-free WebAuthn relying-party verifier and its options.
 
 pub mod auth;
 pub mod gate;
 pub mod router;
 pub mod token;
+pub mod web;
 pub mod webauthn;

@@ -50,6 +50,11 @@ pub mod mock_model;
 /// The Origin the test Orbit allows (`ORBIT_ALLOWED_ORIGINS`).
 pub const ALLOWED_ORIGIN: &str = "http://allowed.test";
 
+/// In the value of an extra Worker variable ([`Orbit::start_with`]), stands for the port that
+/// start of Orbit listens on: `("ORBIT_ALLOWED_ORIGINS", "http://localhost:{port}")` lets a
+/// browser on that origin in, though the port is chosen only at start.
+pub const PORT_PLACEHOLDER: &str = "{port}";
+
 /// How long a single expected frame may take before the test fails. Generous, because the
 /// machine running the tests may be busy compiling.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -374,7 +379,8 @@ impl Orbit {
     }
 
     /// A private Orbit with fresh state and extra Worker variables (`ORBIT_OPEN_REGISTRATION`,
-    /// `ORBIT_RATE_LIMITS`, …), stopped and deleted on drop.
+    /// `ORBIT_RATE_LIMITS`, …), stopped and deleted on drop. They override the harness's own
+    /// (`ORBIT_ALLOWED_ORIGINS`), and [`PORT_PLACEHOLDER`] in a value becomes the port.
     pub fn start_with(vars: &[(&str, &str)]) -> Result<Orbit> {
         let dir = TempDir::new("orbit-test")?;
         let vars = vars
@@ -410,6 +416,15 @@ impl Orbit {
             bail!(
                 "{} holds no built Worker: build it first (make build-worker)",
                 build.display()
+            );
+        }
+        // wrangler.toml's [assets] names the built web client; wrangler refuses to start
+        // without it.
+        let web = repo_root().join("web/dist");
+        if !web.join("index.html").is_file() {
+            bail!(
+                "{} holds no built web client: build it first (make build-web)",
+                web.display()
             );
         }
         // Run a private copy, so a rebuild of worker/build while tests run (wrangler watches
@@ -525,7 +540,9 @@ impl Orbit {
             "--var".into(),
             format!("ORBIT_SEAL_KEY:{}", self.seal_key()),
         ];
+        // wrangler keeps the last of two --var of one name: these override the ones above.
         for (name, value) in &self.vars {
+            let value = value.replace(PORT_PLACEHOLDER, &port.to_string());
             args.push("--var".into());
             args.push(format!("{name}:{value}"));
         }
@@ -603,6 +620,16 @@ impl Orbit {
     /// Everything wrangler printed since it was last started.
     pub fn output(&self) -> String {
         self.group.as_ref().map(Group::output).unwrap_or_default()
+    }
+
+    /// The file wrangler's output goes to since it was last started (`None` while stopped).
+    pub fn log_path(&self) -> Option<&Path> {
+        self.group.as_ref().map(|g| g.log.as_path())
+    }
+
+    /// The port Orbit listens on (on 127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// `http://127.0.0.1:<port>`

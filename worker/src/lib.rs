@@ -16,6 +16,7 @@ mod dev_api;
 mod http;
 mod hub;
 mod upgrade;
+mod web;
 
 use worker::{event, Context, Env, Method, Request, Response, Result};
 
@@ -64,6 +65,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         }
         p if p.starts_with("/auth/") => auth::handle(req, &env, &ctx, &config).await,
         p if p.starts_with("/__dev/") => dev_api::handle(req, &env, &config).await,
-        _ => http::refusal(ErrorCode::NotFound, "no such endpoint"),
+        p if orbit_shared::web::is_api_path(p) => {
+            http::refusal(ErrorCode::NotFound, "no such endpoint")
+        }
+        _ => web::serve(req, &env).await,
     }
 }

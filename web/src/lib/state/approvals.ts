@@ -1,0 +1,119 @@
+// Requests from codex that wait for a person: approvals of commands and file changes, and
+// questions. One prompt everywhere: the first answer from any device settles it, and every other
+// device's copy goes away saying so. No I/O: unit-tested.
+
+/** A server request as Orbit delivers it (its id is Orbit's `orbit-srv:N`). */
+export interface ServerRequest {
+  id: string;
+  method: string;
+  params: Record<string, unknown>;
+  seq?: number;
+}
+
+export type Settlement = "answered-here" | "answered-elsewhere" | "withdrawn";
+
+export interface Prompt {
+  id: string;
+  method: string;
+  params: Record<string, unknown>;
+  threadId: string | null;
+  /** The answer this device sent and is waiting on, if any. */
+  answering: unknown;
+  settled: Settlement | null;
+  settledAt: number | null;
+}
+
+/** The methods this client shows as prompts. */
+export const PROMPT_METHODS = new Set([
+  "item/commandExecution/requestApproval",
+  "item/fileChange/requestApproval",
+  "item/permissions/requestApproval",
+  "item/tool/requestUserInput",
+  "mcpServer/elicitation/request",
+  "applyPatchApproval",
+  "execCommandApproval",
+]);
+
+export class Prompts {
+  private readonly byId = new Map<string, Prompt>();
+
+  /** A server request arrived (live, replayed, or re-sent on reconnect): shown once. */
+  add(request: ServerRequest): Prompt | null {
+    if (!PROMPT_METHODS.has(request.method)) return null;
+    const existing = this.byId.get(request.id);
+    if (existing) return existing;
+    const threadId = typeof request.params.threadId === "string" ? request.params.threadId : null;
+    const prompt: Prompt = {
+      id: request.id,
+      method: request.method,
+      params: request.params,
+      threadId,
+      answering: undefined,
+      settled: null,
+      settledAt: null,
+    };
+    this.byId.set(request.id, prompt);
+    return prompt;
+  }
+
+  /** This device answers; the answer is sent once. */
+  answer(id: string, result: unknown): boolean {
+    const prompt = this.byId.get(id);
+    if (!prompt || prompt.settled || prompt.answering !== undefined) return false;
+    prompt.answering = result;
+    return true;
+  }
+
+  /**
+   * codex's `serverRequest/resolved`: the request is settled. By this device when it had
+   * answered, else elsewhere (another tab or device, or codex withdrew it).
+   */
+  resolved(id: string, now: number): Prompt | null {
+    const prompt = this.byId.get(id);
+    if (!prompt || prompt.settled) return null;
+    prompt.settled = prompt.answering !== undefined ? "answered-here" : "answered-elsewhere";
+    prompt.settledAt = now;
+    return prompt;
+  }
+
+  /** Orbit refused this device's answer: `already_resolved` (someone was first) or gone. */
+  refused(id: string, code: string, now: number): Prompt | null {
+    const prompt = this.byId.get(id);
+    if (!prompt) return null;
+    prompt.answering = undefined;
+    if (code === "already_resolved" || code === "unknown_request") {
+      prompt.settled = code === "already_resolved" ? "answered-elsewhere" : "withdrawn";
+      prompt.settledAt = now;
+    }
+    return prompt;
+  }
+
+  /** The turn ended: its prompts can no longer be answered. */
+  withdrawTurn(threadId: string, turnId: string, now: number): void {
+    for (const p of this.byId.values()) {
+      if (p.threadId === threadId && p.params.turnId === turnId && !p.settled) {
+        p.settled = "withdrawn";
+        p.settledAt = now;
+      }
+    }
+  }
+
+  open(threadId?: string | null): Prompt[] {
+    return [...this.byId.values()].filter(
+      (p) => !p.settled && (threadId === undefined || p.threadId === threadId),
+    );
+  }
+
+  get(id: string): Prompt | undefined {
+    return this.byId.get(id);
+  }
+
+  all(): Prompt[] {
+    return [...this.byId.values()];
+  }
+
+  /** Forgets prompts settled longer ago than `ms` (their notice has been seen). */
+  prune(now: number, ms: number): void {
+    for (const [id, p] of this.byId) if (p.settledAt !== null && now - p.settledAt > ms) this.byId.delete(id);
+  }
+}

@@ -1,0 +1,74 @@
+import { describe, expect, it } from "vitest";
+
+import { Prompts } from "../src/lib/state/approvals";
+import { applyPresence } from "../src/lib/state/anchors";
+
+const approval = (n: number, turnId = "u1") => ({
+  id: `orbit-srv:${n}`,
+  method: "item/commandExecution/requestApproval",
+  params: { threadId: "t1", turnId, itemId: `c${n}`, command: "touch x" },
+});
+
+describe("prompts", () => {
+  it("shows a prompt once however often it is delivered", () => {
+    const p = new Prompts();
+    expect(p.add(approval(0))).not.toBeNull();
+    p.add(approval(0));
+    expect(p.open("t1")).toHaveLength(1);
+    expect(p.add({ id: "orbit-srv:9", method: "item/tool/call", params: {} })).toBeNull();
+  });
+
+  it("sends one answer, and the settlement says this device answered", () => {
+    const p = new Prompts();
+    p.add(approval(0));
+    expect(p.answer("orbit-srv:0", { decision: "accept" })).toBe(true);
+    expect(p.answer("orbit-srv:0", { decision: "decline" })).toBe(false);
+    expect(p.resolved("orbit-srv:0", 5)).toMatchObject({ settled: "answered-here", settledAt: 5 });
+    expect(p.open()).toHaveLength(0);
+  });
+
+  it("a prompt answered on another device goes away saying so", () => {
+    const p = new Prompts();
+    p.add(approval(1));
+    expect(p.resolved("orbit-srv:1", 7)).toMatchObject({ settled: "answered-elsewhere" });
+    // The same race seen from the losing device: Orbit refuses its late answer.
+    p.add(approval(2));
+    p.answer("orbit-srv:2", { decision: "accept" });
+    expect(p.refused("orbit-srv:2", "already_resolved", 9)).toMatchObject({ settled: "answered-elsewhere" });
+  });
+
+  it("a refusal for another reason leaves the prompt open to answer again", () => {
+    const p = new Prompts();
+    p.add(approval(3));
+    p.answer("orbit-srv:3", { decision: "accept" });
+    expect(p.refused("orbit-srv:3", "anchor_offline", 1)).toMatchObject({ settled: null, answering: undefined });
+    expect(p.answer("orbit-srv:3", { decision: "accept" })).toBe(true);
+  });
+
+  it("a finished turn withdraws its prompts, and settled ones are forgotten later", () => {
+    const p = new Prompts();
+    p.add(approval(4, "u1"));
+    p.add(approval(5, "u2"));
+    p.withdrawTurn("t1", "u1", 10);
+    expect(p.open().map((x) => x.id)).toEqual(["orbit-srv:5"]);
+    p.prune(10 + 60_000, 30_000);
+    expect(p.get("orbit-srv:4")).toBeUndefined();
+  });
+});
+
+describe("anchor presence", () => {
+  const a = (id: string, online: boolean, name = id) => ({
+    anchorId: id, name, hostname: null, platform: null, version: null, codexVersion: null,
+    online, connectedAt: null, lastSeenAt: null,
+  });
+
+  it("keeps the list current through connects and disconnects, online first", () => {
+    let list = applyPresence([], { type: "orbit.anchors", anchors: [a("b", false), a("a", true)] })!;
+    expect(list.map((x) => x.anchorId)).toEqual(["a", "b"]);
+    list = applyPresence(list, { type: "orbit.anchor-connected", anchor: a("b", true) })!;
+    expect(list.map((x) => [x.anchorId, x.online])).toEqual([["a", true], ["b", true]]);
+    list = applyPresence(list, { type: "orbit.anchor-disconnected", anchorId: "a" })!;
+    expect(list.find((x) => x.anchorId === "a")?.online).toBe(false);
+    expect(applyPresence(list, { type: "pong" })).toBeNull();
+  });
+});
