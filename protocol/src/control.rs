@@ -64,6 +64,15 @@
 //!     json(&Control::Error { code: ErrorCode::UnknownType, message: "no such frame".into() }),
 //!     r#"{"type":"orbit.error","code":"unknown_type","message":"no such frame"}"#
 //! );
+//! assert_eq!(
+//!     json(&Control::Answered {
+//!         request_id: "orbit-srv:3".into(),
+//!         connection_id: "c0ffee".into(),
+//!         device: Some("Firefox on Android".into()),
+//!         at: 1700000000000,
+//!     }),
+//!     r#"{"type":"orbit.answered","requestId":"orbit-srv:3","connectionId":"c0ffee","device":"Firefox on Android","at":1700000000000}"#
+//! );
 //! let hello = Control::parse_inbound(
 //!     r#"{"type":"anchor.hello","anchorId":"a1","name":"laptop","capabilities":["helpers"]}"#,
 //! )
@@ -140,6 +149,19 @@ pub enum Control {
     /// Orbit → any: a frame was refused; the socket stays open.
     #[serde(rename = "orbit.error")]
     Error { code: ErrorCode, message: String },
+    /// Orbit → the clients that were shown a server request: a client answered it first (its
+    /// answer went to the anchor). Every other copy of the prompt can say who and when.
+    #[serde(rename = "orbit.answered", rename_all = "camelCase")]
+    Answered {
+        /// The request's id as clients saw it (`orbit-srv:N`).
+        request_id: String,
+        /// The connection that answered; a client compares it with its own `orbit.hello`.
+        connection_id: String,
+        /// The answering device, as its browser named itself ("Firefox on Android").
+        device: Option<String>,
+        /// Milliseconds since the Unix epoch.
+        at: u64,
+    },
 }
 
 fn is_false(b: &bool) -> bool {
@@ -442,6 +464,12 @@ mod tests {
             Control::Error {
                 code: ErrorCode::BadFrame,
                 message: "m".into(),
+            },
+            Control::Answered {
+                request_id: "orbit-srv:1".into(),
+                connection_id: "c".into(),
+                device: None,
+                at: 2,
             },
         ];
         for frame in frames {

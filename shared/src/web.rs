@@ -58,6 +58,45 @@ pub fn is_api_path(path: &str) -> bool {
         || ["/auth", "/ws", "/__dev"].contains(&path)
 }
 
+/// A short name for the device behind a `User-Agent`: "Firefox on Android", "Safari on iOS".
+/// Only for telling a user's own devices apart in the UI; never for a security decision.
+pub fn device_label(user_agent: &str) -> String {
+    let ua = user_agent;
+    let has = |needle: &str| ua.contains(needle);
+    // Order matters: Edge and Opera say "Chrome" too, Chrome says "Safari", iPads may say Mac.
+    let browser = if has("Edg/") || has("EdgA/") || has("EdgiOS/") {
+        "Edge"
+    } else if has("OPR/") || has("Opera") {
+        "Opera"
+    } else if has("SamsungBrowser/") {
+        "Samsung Internet"
+    } else if has("Firefox/") || has("FxiOS/") {
+        "Firefox"
+    } else if has("Chrome/") || has("CriOS/") || has("Chromium/") {
+        "Chrome"
+    } else if has("Safari/") {
+        "Safari"
+    } else {
+        "A browser"
+    };
+    let os = if has("Android") {
+        "Android"
+    } else if has("iPhone") || has("iPad") || has("iPod") {
+        "iOS"
+    } else if has("CrOS") {
+        "ChromeOS"
+    } else if has("Mac OS X") || has("Macintosh") {
+        "macOS"
+    } else if has("Windows") {
+        "Windows"
+    } else if has("Linux") {
+        "Linux"
+    } else {
+        return browser.to_string();
+    };
+    format!("{browser} on {os}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +135,21 @@ mod tests {
         );
         assert_eq!(cache("/"), Some("no-cache"));
         assert_eq!(cache("/device"), Some("no-cache"));
+    }
+
+    #[test]
+    fn devices_are_named_by_browser_and_system() {
+        let cases = [
+            ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36", "Chrome on Linux"),
+            ("Mozilla/5.0 (Android 15; Mobile; rv:140.0) Gecko/140.0 Firefox/140.0", "Firefox on Android"),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1", "Safari on iOS"),
+            ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36 Edg/140.0.0.0", "Edge on Windows"),
+            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15", "Safari on macOS"),
+            ("curl/8.5.0", "A browser"),
+        ];
+        for (ua, want) in cases {
+            assert_eq!(device_label(ua), want, "{ua}");
+        }
     }
 
     #[test]

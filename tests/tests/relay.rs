@@ -655,7 +655,7 @@ async fn rule4_server_request_goes_to_subscribers_and_only_first_answer_counts()
     let mut rig = orbit.rig("approver").await?;
     let s2 = orbit.web_session(&rig.web.user_id).await?;
     let s3 = orbit.web_session(&rig.web.user_id).await?;
-    let (mut c2, _, _) = orbit.client(&s2).await?;
+    let (mut c2, c2_hello, _) = orbit.client(&s2).await?;
     let (mut bystander, _, _) = orbit.client(&s3).await?;
     let mut c1 = rig.client;
     let thread = unique("approve");
@@ -693,6 +693,15 @@ async fn rule4_server_request_goes_to_subscribers_and_only_first_answer_counts()
         "the anchor's original id is restored: {answer}"
     );
     assert_eq!(answer["result"]["decision"], "accept", "{answer}");
+
+    // Both subscribers hear who answered: c2's connection, from the browser it named.
+    let c2_conn = c2_hello["connectionId"].clone();
+    for c in [&mut c1, &mut c2] {
+        let answered = c.recv_json().await?;
+        assert_eq!(answered["type"], "orbit.answered", "{answered}");
+        assert_eq!(answered["requestId"], key, "{answered}");
+        assert_eq!(answered["connectionId"], c2_conn, "{answered}");
+    }
 
     // The late answer is refused and never reaches the anchor.
     c1.send_json(&json!({"id": key, "result": {"decision": "decline"}}))
@@ -748,6 +757,10 @@ async fn rule4_threadless_server_request_goes_to_every_client() -> Result<()> {
         .await?;
     let answer = rig.anchor.recv_json().await?;
     assert_eq!(answer["id"], "q1", "{answer}");
+    // A thread-less request was shown to every client: every client hears it was answered.
+    for c in [&mut rig.client, &mut c2, &mut c3] {
+        assert_eq!(c.recv_json().await?["type"], "orbit.answered");
+    }
     c2.send_json(&json!({"id": p2["id"], "result": {"action": "decline"}}))
         .await?;
     assert_eq!(

@@ -72,3 +72,25 @@ describe("anchor presence", () => {
     expect(applyPresence(list, { type: "pong" })).toBeNull();
   });
 });
+
+describe("who answered", () => {
+  it("names the device that answered first, and recognises this tab's own answer", () => {
+    const p = new Prompts();
+    p.add(approval(7));
+    p.answer("orbit-srv:7", { decision: "accept" });
+    // Another device was quicker: its answer reached the anchor, ours will be refused.
+    expect(p.answered("orbit-srv:7", { connectionId: "c2", device: "Firefox on Android", at: 42 }, "c1")).toMatchObject({
+      settled: "answered-elsewhere",
+      settledBy: "Firefox on Android",
+      settledAt: 42,
+    });
+    // codex's own notice that follows keeps who answered.
+    expect(p.resolved("orbit-srv:7", 50)).toBeNull();
+    expect(p.get("orbit-srv:7")).toMatchObject({ settledBy: "Firefox on Android" });
+    p.add(approval(8));
+    expect(p.answered("orbit-srv:8", { connectionId: "c1", device: "Chrome on Linux", at: 1 }, "c1")).toMatchObject({
+      settled: "answered-here",
+      settledBy: "this device",
+    });
+  });
+});

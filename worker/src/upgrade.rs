@@ -25,6 +25,9 @@ pub struct Admitted {
     pub peer: Peer,
     /// The browser offered `orbit.v1`, so the answer must select it.
     pub subprotocol: bool,
+    /// How a client's device names itself (from its User-Agent), for `orbit.answered`.
+    #[serde(default)]
+    pub device: Option<String>,
 }
 
 /// Authenticates an upgrade for `audience` and hands it to the user's Durable Object.
@@ -89,11 +92,18 @@ async fn admit(
         Ok(who) => who,
         Err(refusal) => return Ok(Err(refusal)),
     };
+    let device = match peer {
+        Peer::Client => headers
+            .get("User-Agent")?
+            .map(|ua| orbit_shared::web::device_label(&ua)),
+        Peer::Anchor { .. } => None,
+    };
     Ok(Ok(Admitted {
         user_id: claims.sub,
         session_id: claims.sid,
         peer,
         subprotocol: offers_subprotocol(protocols.as_deref()),
+        device,
     }))
 }
 

@@ -165,10 +165,16 @@ impl Router {
         send(out, conn, done.to_text().into());
     }
 
-    pub(super) fn client_rpc(&mut self, conn: &str, msg: &Envelope<'_>, out: &mut Vec<Action>) {
+    pub(super) fn client_rpc(
+        &mut self,
+        conn: &str,
+        msg: &Envelope<'_>,
+        now_ms: u64,
+        out: &mut Vec<Action>,
+    ) {
         match msg.rpc_kind() {
             Some(RpcKind::Request | RpcKind::Notification) => self.client_request(conn, msg, out),
-            Some(RpcKind::Response) => self.client_answer(conn, msg, out),
+            Some(RpcKind::Response) => self.client_answer(conn, msg, now_ms, out),
             None => {}
         }
     }
@@ -258,7 +264,13 @@ impl Router {
     }
 
     /// Rule 4: the first answer to a server request goes to its anchor; later ones are refused.
-    fn client_answer(&mut self, conn: &str, msg: &Envelope<'_>, out: &mut Vec<Action>) {
+    fn client_answer(
+        &mut self,
+        conn: &str,
+        msg: &Envelope<'_>,
+        now_ms: u64,
+        out: &mut Vec<Action>,
+    ) {
         let Some(id) = id_json(msg) else { return };
         let refuse = |out: &mut Vec<Action>, code: ErrorCode, message: &str| {
             send(out, conn, error_response(id, code, message).into());
@@ -300,8 +312,26 @@ impl Router {
         let mut edit = msg.edit();
         edit.set_id(&request.original_id).remove_seq();
         let forward = edit.finish();
+        let answered = Control::Answered {
+            request_id: request.key.clone(),
+            connection_id: conn.to_string(),
+            device: self.devices.get(conn).cloned(),
+            at: now_ms,
+        }
+        .to_text();
+        let thread_id = request.thread_id.clone();
         self.settle(number, out);
         send(out, &anchor_conn, forward.into());
+        // Everyone who was shown the prompt learns who answered it, and when.
+        let answered: std::sync::Arc<str> = answered.into();
+        match thread_id.and_then(|t| self.subscribers.get(&t)) {
+            Some(subs) => {
+                for c in subs {
+                    send(out, c, answered.clone());
+                }
+            }
+            None => self.broadcast_clients(&answered, out),
+        }
     }
 
     /// Marks a server request answered and forgets the oldest settled ones past the cap.

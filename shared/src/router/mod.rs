@@ -99,6 +99,8 @@ pub struct Router {
     subscribers: HashMap<String, BTreeSet<ConnId>>,
     pending: BTreeMap<u64, PendingRequest>,
     next_server_request: u64,
+    /// How each client's device names itself (from its User-Agent), for `orbit.answered`.
+    devices: BTreeMap<ConnId, String>,
 }
 
 impl Router {
@@ -115,6 +117,7 @@ impl Router {
             subscribers: HashMap::new(),
             pending: BTreeMap::new(),
             next_server_request: 0,
+            devices: BTreeMap::new(),
         }
     }
 
@@ -178,6 +181,19 @@ impl Router {
     /// Whether [`Router::set_paired_anchors`] was called since the router was built.
     pub fn knows_paired_anchors(&self) -> bool {
         self.paired.is_some()
+    }
+
+    /// Names the device behind a client connection (kept with the socket, so the adapter sets
+    /// it again after a restore).
+    pub fn set_device(&mut self, conn: &str, device: Option<String>) {
+        match device {
+            Some(d) if self.conns.contains_key(conn) => {
+                self.devices.insert(conn.to_string(), d);
+            }
+            _ => {
+                self.devices.remove(conn);
+            }
+        }
     }
 
     /// The peer behind a connection, if it is open.
@@ -257,7 +273,7 @@ impl Router {
                 },
             },
             Kind::Rpc(_) => match peer {
-                Peer::Client => self.client_rpc(conn, &envelope, &mut out),
+                Peer::Client => self.client_rpc(conn, &envelope, now_ms, &mut out),
                 Peer::Anchor { anchor_id } => {
                     self.anchor_rpc(conn, &anchor_id, &envelope, &mut out)
                 }
@@ -272,6 +288,7 @@ impl Router {
         let Some(c) = self.conns.remove(conn) else {
             return out;
         };
+        self.devices.remove(conn);
         for thread_id in &c.subscriptions {
             if let Some(subs) = self.subscribers.get_mut(thread_id) {
                 subs.remove(conn);

@@ -889,6 +889,7 @@ impl Harness {
                 | "orbit.anchor-connected"
                 | "orbit.anchor-disconnected"
                 | "orbit.error"
+                | "orbit.answered"
                 | "pong" => {}
                 "orbit.subscribed" => self.subscribed(conn, &v),
                 other => panic!("client {conn} got control frame {other}: {text}"),

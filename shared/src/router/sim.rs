@@ -202,6 +202,11 @@ impl Sim {
         self.connect(conn, Peer::Client);
     }
 
+    /// Names the device behind a client connection (the hub does it from the User-Agent).
+    pub fn set_device(&mut self, conn: &str, device: &str) {
+        self.router.set_device(conn, Some(device.to_string()));
+    }
+
     pub fn connect_anchor(&mut self, conn: &str, anchor_id: &str) {
         self.connect(
             conn,

@@ -499,7 +499,14 @@ fn first_answer_reaches_the_anchor_with_its_original_id_later_ones_get_already_r
         sim.take("a1"),
         vec![json!({"id": "srv-41", "result": {"decision": "accept"}})]
     );
-    assert!(sim.take("c2").is_empty());
+    // Everyone shown the prompt hears who answered it, the answerer included.
+    for conn in ["c1", "c2"] {
+        let answered = sim.take(conn);
+        assert_eq!(answered.len(), 1, "{conn}: {answered:?}");
+        assert_eq!(answered[0]["type"], "orbit.answered");
+        assert_eq!(answered[0]["requestId"], key);
+        assert_eq!(answered[0]["connectionId"], "c2");
+    }
 
     sim.send_json("c1", json!({"id": key, "result": {"decision": "decline"}}));
     assert_rpc_error(&sim.take("c1"), key.clone(), "already_resolved");
@@ -534,6 +541,8 @@ fn codex_resolved_notification_after_an_answer_is_rewritten_to_the_orbit_key() {
     sim.take("c2");
     sim.send_json("c1", json!({"id": key, "result": {"decision": "accept"}}));
     sim.take("a1");
+    sim.take("c1");
+    sim.take("c2");
 
     // What codex does once it has the answer: every client must learn the prompt is settled.
     sim.send_json(
@@ -626,7 +635,7 @@ fn answer_while_the_anchor_is_offline_gets_anchor_offline_and_can_be_retried() {
         .is_empty());
     sim.clear_inboxes();
     sim.send_json("c1", answer);
-    assert!(sim.take("c1").is_empty());
+    assert_eq!(sim.take("c1")[0]["type"], "orbit.answered");
     assert_eq!(
         sim.take("a1b"),
         vec![json!({"id": 9, "result": {"decision": "accept"}})]
@@ -1412,6 +1421,10 @@ fn hibernation_preserves_pending_server_requests_and_their_answered_state() {
         vec![json!({"id": "x-1", "result": {"ok": true}})]
     );
     sim.hibernate();
+    // c1 was shown the request too: it hears that c2 answered, then is refused.
+    let answered = sim.take("c1");
+    assert_eq!(answered[0]["type"], "orbit.answered");
+    assert_eq!(answered[0]["connectionId"], "c2");
     sim.send_json("c1", json!({"id": key, "result": {"ok": false}}));
     assert_rpc_error(&sim.take("c1"), key.clone(), "already_resolved");
     sim.hibernate();
@@ -1637,4 +1650,29 @@ fn a_notification_and_its_answer_are_read_once_each() {
         sim.take_raw("c1"),
         [r#"{"id":1,"result":{"thread":{"id":"t1","items":[1,2,3]}}}"#]
     );
+}
+
+#[test]
+fn who_answered_a_prompt_reaches_the_thread_s_subscribers_with_the_device_name() {
+    let mut sim = one_anchor();
+    subscribe(&mut sim, "c1", "t1", None);
+    subscribe(&mut sim, "c2", "t1", None);
+    sim.set_device("c1", "Chrome on Linux");
+    sim.send_json("a1", approval(json!(3), Some("t1")));
+    let key = key_of(&sim.take("c1"));
+    sim.take("c2");
+    sim.send_json("c1", json!({"id": key, "result": {"decision": "decline"}}));
+    let seen = sim.take("c2");
+    assert_eq!(
+        seen,
+        vec![
+            json!({"type": "orbit.answered", "requestId": key, "connectionId": "c1",
+            "device": "Chrome on Linux", "at": seen[0]["at"]})
+        ]
+    );
+    // Not logged for replay: it is news, not thread history.
+    sim.connect_client("c3");
+    sim.take("c3");
+    subscribe(&mut sim, "c3", "t1", Some(0));
+    assert!(sim.take("c3").iter().all(|f| f["type"] != "orbit.answered"));
 }

@@ -18,6 +18,8 @@ const promptList = writable<Prompt[]>([]);
 export const promptsView: Readable<Prompt[]> = { subscribe: promptList.subscribe };
 
 const conn = writable<Connection | null>(null);
+/** This tab's connection id (from `orbit.hello`), to recognise its own answers. */
+let myConnection: string | null = null;
 /** The connection to Orbit while signed in. */
 export const connection: Readable<Connection | null> = { subscribe: conn.subscribe };
 
@@ -62,6 +64,12 @@ session.subscribe((s) => {
   if (s && !current) {
     const c = new Connection();
     c.onControl((frame) => {
+      if (frame.type === "orbit.hello") myConnection = frame.connectionId;
+      if (frame.type === "orbit.answered") {
+        const { requestId, connectionId, device, at } = frame;
+        if (prompts.answered(requestId, { connectionId, device, at }, myConnection)) publishPrompts();
+        return;
+      }
       const next = applyPresence(get(anchorList), frame);
       if (next) anchorList.set(next);
     });

@@ -82,6 +82,9 @@ struct Attachment {
     /// Session id, so revoking a session can find its sockets.
     s: String,
     p: Peer,
+    /// The client's device name, for `orbit.answered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    d: Option<String>,
 }
 
 /// The in-memory half of the hub, rebuilt lazily after hibernation.
@@ -188,13 +191,18 @@ impl UserHub {
             .unwrap_or_default();
         let mut sockets = HashMap::new();
         let mut conns = Vec::new();
+        let mut devices = Vec::new();
         for ws in self.state.get_websockets() {
             if let Ok(Some(att)) = ws.deserialize_attachment::<Attachment>() {
                 conns.push((att.c.clone(), att.p));
+                devices.push((att.c.clone(), att.d));
                 sockets.insert(att.c, ws);
             }
         }
-        let router = Router::restore(user, RouterConfig::default(), store.snapshot(conns));
+        let mut router = Router::restore(user, RouterConfig::default(), store.snapshot(conns));
+        for (conn, device) in devices {
+            router.set_device(&conn, device);
+        }
         let wakes = store.count_wake();
         *self.live.borrow_mut() = Some(Live {
             router,
@@ -281,12 +289,18 @@ impl UserHub {
             c: conn.clone(),
             s: admitted.session_id.clone(),
             p: admitted.peer.clone(),
+            d: admitted.device.clone(),
         })?;
         if let Some(live) = self.live.borrow_mut().as_mut() {
             live.sockets.insert(conn.clone(), pair.server.clone());
         }
         let peer = admitted.peer;
-        self.with_router(|router, _| router.connect(conn, peer, now_ms()));
+        let device = admitted.device;
+        self.with_router(|router, _| {
+            let actions = router.connect(conn.clone(), peer, now_ms());
+            router.set_device(&conn, device);
+            actions
+        });
         let response = Response::from_websocket(pair.client)?;
         if admitted.subprotocol {
             let headers = worker::Headers::new();

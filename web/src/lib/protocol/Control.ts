@@ -11,4 +11,20 @@ export type Control = { "type": "ping" } | { "type": "pong" } | { "type": "orbit
 /**
  * Milliseconds since the Unix epoch.
  */
-serverTime: number, } | { "type": "anchor.hello" } & AnchorHello | { "type": "orbit.anchors", anchors: Array<AnchorInfo>, } | { "type": "orbit.anchor-connected", anchor: AnchorInfo, } | { "type": "orbit.anchor-disconnected", anchorId: string, } | { "type": "orbit.list-anchors" } | { "type": "orbit.subscribe", threadId: string, sinceSeq?: number, } | { "type": "orbit.subscribed", threadId: string, seq: number, truncated?: boolean, } | { "type": "orbit.unsubscribe", threadId: string, } | { "type": "orbit.error", code: ErrorCode, message: string, };
+serverTime: number, } | { "type": "anchor.hello" } & AnchorHello | { "type": "orbit.anchors", anchors: Array<AnchorInfo>, } | { "type": "orbit.anchor-connected", anchor: AnchorInfo, } | { "type": "orbit.anchor-disconnected", anchorId: string, } | { "type": "orbit.list-anchors" } | { "type": "orbit.subscribe", threadId: string, sinceSeq?: number, } | { "type": "orbit.subscribed", threadId: string, seq: number, truncated?: boolean, } | { "type": "orbit.unsubscribe", threadId: string, } | { "type": "orbit.error", code: ErrorCode, message: string, } | { "type": "orbit.answered", 
+/**
+ * The request's id as clients saw it (`orbit-srv:N`).
+ */
+requestId: string, 
+/**
+ * The connection that answered; a client compares it with its own `orbit.hello`.
+ */
+connectionId: string, 
+/**
+ * The answering device, as its browser named itself ("Firefox on Android").
+ */
+device: string | null, 
+/**
+ * Milliseconds since the Unix epoch.
+ */
+at: number, };

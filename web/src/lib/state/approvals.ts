@@ -21,6 +21,8 @@ export interface Prompt {
   answering: unknown;
   settled: Settlement | null;
   settledAt: number | null;
+  /** Which device answered, when Orbit said (`orbit.answered`); null when unknown. */
+  settledBy: string | null;
 }
 
 /** The methods this client shows as prompts. */
@@ -51,6 +53,7 @@ export class Prompts {
       answering: undefined,
       settled: null,
       settledAt: null,
+      settledBy: null,
     };
     this.byId.set(request.id, prompt);
     return prompt;
@@ -70,9 +73,29 @@ export class Prompts {
    */
   resolved(id: string, now: number): Prompt | null {
     const prompt = this.byId.get(id);
+    // Already settled, possibly with who answered (orbit.answered comes first): keep that.
     if (!prompt || prompt.settled) return null;
     prompt.settled = prompt.answering !== undefined ? "answered-here" : "answered-elsewhere";
     prompt.settledAt = now;
+    return prompt;
+  }
+
+  /**
+   * Orbit's `orbit.answered`: a client answered first. `mine` is this tab's connection id, so
+   * an answer from this tab is told apart from one from another tab or device.
+   */
+  answered(
+    id: string,
+    by: { connectionId: string; device: string | null; at: number },
+    mine: string | null,
+  ): Prompt | null {
+    const prompt = this.byId.get(id);
+    if (!prompt) return null;
+    const here = by.connectionId === mine;
+    prompt.settled = here ? "answered-here" : "answered-elsewhere";
+    prompt.settledAt = by.at;
+    prompt.settledBy = here ? "this device" : (by.device ?? "another device");
+    if (!here) prompt.answering = undefined;
     return prompt;
   }
 
