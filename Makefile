@@ -5,7 +5,7 @@ CARGO ?= cargo
 export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: setup doctor build build-worker build-web dev test fmt clean
+.PHONY: setup doctor build build-worker build-web dev test test-e2e fmt clean
 
 setup:
 	scripts/setup.sh
@@ -33,15 +33,31 @@ dev: build
 # with only loopback (scripts/private-net.sh): nothing they start can reach another machine.
 CODEX_SUITES := --test codex_mock --test anchor_codex --test anchor_faults
 
+# The browser tests (web/e2e/README.md): Debian's Chromium against one stack for the whole run
+# (`orbit-stack`: Orbit under workerd, the mock model, the real anchor and codex), in the same
+# kind of private network namespace. They need the anchor and orbit-stack built.
+E2E_BUILD := $(CARGO) build -p orbit-tests --bin orbit-stack
+E2E_RUN := scripts/private-net.sh npm run web:e2e
+
 test: build-worker build-web
 	$(CARGO) fmt --all -- --check
 	npm run web:check
+	npm run web:e2e:check
 	npm run web:test
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p orbit-tests --features codex --all-targets -- -D warnings
 	$(CARGO) test --workspace
 	$(CARGO) build -p orbit-anchor
 	scripts/private-net.sh $(CARGO) test --offline -p orbit-tests --features codex $(CODEX_SUITES)
+	$(E2E_BUILD)
+	$(E2E_RUN)
+
+# The browser tests alone.
+test-e2e: build-worker build-web
+	npm run web:e2e:check
+	$(CARGO) build -p orbit-anchor
+	$(E2E_BUILD)
+	$(E2E_RUN)
 
 fmt:
 	$(CARGO) fmt --all

@@ -97,6 +97,14 @@ for tool in unshare ip; do
     fi
 done
 
+# The browser tests (web/e2e) drive Debian's Chromium through playwright-core.
+if [ -x /usr/bin/chromium ]; then
+    row chromium "$(/usr/bin/chromium --version 2>/dev/null | head -n1) (/usr/bin/chromium)"
+else
+    missing chromium "not installed (/usr/bin/chromium; the browser tests need it)" \
+        "make setup (as root), or apt-get install chromium"
+fi
+
 if [ ${#problems[@]} -eq 0 ]; then
     echo "ready"
     exit 0

@@ -65,3 +65,16 @@ esac
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund
 fi
+
+# --- Chromium, for the browser tests (web/e2e) -----------------------------------------------
+# Debian's own package, driven by playwright-core; no browser is ever downloaded by a test tool.
+# Installed when missing (as root). Only the browser tests need it, so without it a build goes on
+# and `make test` stops at those tests, saying the same.
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+        debian_install chromium
+        [ -x /usr/bin/chromium ] || die "installing chromium left no /usr/bin/chromium"
+    else
+        echo "setup: warning: Chromium (/usr/bin/chromium) is missing; the browser tests need it: sudo apt-get install chromium" >&2
+    fi
+fi

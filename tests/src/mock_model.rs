@@ -23,6 +23,23 @@
 //! * `[mock:error NNN]`: HTTP status NNN with an OpenAI-style JSON error body.
 //! * `[mock:stall]`: one delta, then keep-alive comments until the client goes away (or
 //!   [`STALL_LIMIT`] passes), never `response.completed`. See [`MockModel::wait_no_stalls`].
+//! * `[mock:say TEXT]`: TEXT, verbatim, as the assistant message, streamed in several deltas
+//!   ([`say_chunks`]): Markdown to render, or a script-injection payload the client must show
+//!   as text. TEXT is everything after the single space that follows `say`, up to the matching
+//!   `]`, so brackets inside it must balance (`[a link](https://x.test)` is fine, a lone `]`
+//!   ends it early); it may span lines.
+//! * `[mock:slow N MS]`: N deltas `chunk 1 `, `chunk 2 `, … `chunk N ` ([`slow_text`]) with MS
+//!   milliseconds before each after the first, then `response.completed`: a stream long
+//!   enough to cut a client's connection in the middle of and check that nothing was lost or
+//!   doubled. 1 ≤ N ≤ [`SLOW_MAX_CHUNKS`], MS ≤ [`SLOW_MAX_INTERVAL_MS`] (codex gives up on a
+//!   stream idle for 15 s, `stream_idle_timeout_ms` in [`crate::codex::CodexHome`]). Stops
+//!   early if the client goes away.
+//!
+//! A change to a file that codex asks the client to approve (an `item/fileChange/requestApproval`
+//! for a `fileChange` item) needs no directive of its own: codex turns a `[mock:command …]`
+//! whose command is an `apply_patch` heredoc into one, when the patch writes outside what the
+//! sandbox lets it write unasked. [`APPLY_PATCH_EXAMPLE`] is such a prompt, tested in
+//! `tests/tests/codex_mock.rs`.
 //!
 //! Anything else under `/v1` gets a 404, and every request is recorded ([`MockModel::requests`]).
 //! Request bodies with a `Content-Encoding` are refused with 415: codex 0.169 compresses
@@ -50,6 +67,30 @@ const MAX_BODY: usize = 32 * 1024 * 1024;
 
 /// The final message of a `[mock:command …]` turn starts with this, followed by the tool output.
 pub const COMMAND_OUTPUT_PREFIX: &str = "Command finished. Tool output: ";
+
+/// The most deltas a `[mock:slow N MS]` may ask for.
+pub const SLOW_MAX_CHUNKS: u32 = 10_000;
+/// The longest pause between two deltas of `[mock:slow N MS]`, in milliseconds: under codex's
+/// 15 s stream idle timeout.
+pub const SLOW_MAX_INTERVAL_MS: u64 = 10_000;
+
+/// A prompt whose turn makes codex ask the client to approve a file change: `[mock:command …]`
+/// with an `apply_patch` heredoc. Codex turns the call into a `fileChange` item (adding
+/// `.codex/e2e-patched.txt` in the thread's working directory, one line `patched by the mock`)
+/// and an `item/fileChange/requestApproval`; once accepted, the file is written.
+///
+/// The path matters. Under the `workspace-write` sandbox ([`crate::codex::CodexHome`]'s
+/// default) codex applies a patch inside its writable roots without asking, and those are the
+/// working directory *and* `/tmp`, where the test workspaces live: `e2e-patched.txt` or
+/// `../x.txt` would just be written. A project's `.codex/` (like `.git/`) is kept read-only
+/// inside the writable roots, so a patch there always asks. (Under the `read-only` sandbox
+/// every patch asks.)
+pub const APPLY_PATCH_EXAMPLE: &str = "[mock:command apply_patch <<'EOF'
+*** Begin Patch
+*** Add File: .codex/e2e-patched.txt
++patched by the mock
+*** End Patch
+EOF]";
 
 /// The text the mock streams for a prompt without a directive.
 pub fn plain_reply(prompt: &str) -> String {
@@ -139,6 +180,13 @@ pub enum Directive {
     Command(String),
     Error(u16),
     Stall,
+    /// `[mock:say TEXT]`: the text, verbatim.
+    Say(String),
+    /// `[mock:slow N MS]`.
+    Slow {
+        chunks: u32,
+        interval_ms: u64,
+    },
     /// A `[mock:…]` the mock does not know: answered with a 400 naming it.
     Unknown(String),
 }
@@ -170,6 +218,10 @@ impl Directive {
         };
         let inner = &rest["mock:".len()..end];
         let (verb, arg) = inner.split_once(' ').unwrap_or((inner, ""));
+        if verb == "say" && !arg.is_empty() {
+            // Verbatim: only the one space after the verb is the directive's.
+            return Directive::Say(arg.to_string());
+        }
         match (verb, arg.trim()) {
             ("command", cmd) if !cmd.is_empty() => Directive::Command(cmd.to_string()),
             ("error", code) => match code.parse::<u16>() {
@@ -177,6 +229,21 @@ impl Directive {
                 _ => Directive::Unknown(inner.to_string()),
             },
             ("stall", "") => Directive::Stall,
+            ("slow", args) => match args.split_whitespace().collect::<Vec<_>>()[..] {
+                [n, ms] => match (n.parse::<u32>(), ms.parse::<u64>()) {
+                    (Ok(chunks), Ok(interval_ms))
+                        if (1..=SLOW_MAX_CHUNKS).contains(&chunks)
+                            && interval_ms <= SLOW_MAX_INTERVAL_MS =>
+                    {
+                        Directive::Slow {
+                            chunks,
+                            interval_ms,
+                        }
+                    }
+                    _ => Directive::Unknown(inner.to_string()),
+                },
+                _ => Directive::Unknown(inner.to_string()),
+            },
             _ => Directive::Unknown(inner.to_string()),
         }
     }
@@ -336,6 +403,15 @@ async fn answer(sock: &mut TcpStream, req: &MockRequest, shared: &Shared) -> std
             write_json(sock, code, &error_body(&msg)).await
         }
         Directive::Stall => stall(sock, shared).await,
+        Directive::Say(text) => {
+            let mut events = vec![];
+            message_events(shared, &mut events, &say_chunks(&text));
+            write_sse(sock, shared, events).await
+        }
+        Directive::Slow {
+            chunks,
+            interval_ms,
+        } => slow(sock, shared, chunks, Duration::from_millis(interval_ms)).await,
         Directive::Unknown(what) => {
             let msg = format!("mock: unknown directive [{what}]");
             write_json(sock, 400, &error_body(&msg)).await
@@ -420,6 +496,84 @@ fn chunks(text: &str) -> Vec<&str> {
     text.split_inclusive(' ').collect()
 }
 
+/// How `[mock:say TEXT]` streams TEXT: word-sized chunks (cut after spaces and newlines), and
+/// a text of one or two words cut into up to three pieces, so that even a payload without
+/// spaces arrives in several deltas. The chunks join to TEXT exactly.
+pub fn say_chunks(text: &str) -> Vec<&str> {
+    let words: Vec<&str> = text.split_inclusive([' ', '\n']).collect();
+    if words.len() >= 3 {
+        return words;
+    }
+    let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+    let count = bounds.len().min(3);
+    if count == 0 {
+        return vec![text];
+    }
+    let mut pieces = Vec::with_capacity(count);
+    let mut start = 0;
+    for k in 1..=count {
+        let end = if k == count {
+            text.len()
+        } else {
+            bounds[k * bounds.len() / count]
+        };
+        pieces.push(&text[start..end]);
+        start = end;
+    }
+    pieces
+}
+
+/// The deltas of `[mock:slow N MS]`: `chunk 1 `, `chunk 2 `, … `chunk N `. Their
+/// concatenation is the assistant message.
+pub fn slow_text(chunks: u32) -> Vec<String> {
+    (1..=chunks).map(|i| format!("chunk {i} ")).collect()
+}
+
+/// `[mock:slow N MS]`: one message whose deltas come `interval` apart, then
+/// `response.completed`. Returns early, quietly, when the client goes away.
+async fn slow(
+    sock: &mut TcpStream,
+    shared: &Shared,
+    chunks: u32,
+    interval: Duration,
+) -> std::io::Result<()> {
+    let response = shared.next_id("resp");
+    let id = shared.next_id("msg");
+    let deltas = slow_text(chunks);
+    let (mut rd, mut wr) = sock.split();
+    wr.write_all(SSE_HEAD.as_bytes()).await?;
+    for event in [
+        json!({ "type": "response.created", "response": { "id": response } }),
+        json!({ "type": "response.output_item.added",
+                "item": { "type": "message", "role": "assistant", "id": id, "content": [] } }),
+    ] {
+        wr.write_all(sse(&event).as_bytes()).await?;
+    }
+    let mut buf = [0u8; 512];
+    for (i, delta) in deltas.iter().enumerate() {
+        if i > 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                // The client sends nothing more: any read result means it went away.
+                _ = rd.read(&mut buf) => return Ok(()),
+            }
+        }
+        let event = json!({ "type": "response.output_text.delta", "item_id": id,
+                            "output_index": 0, "content_index": 0, "delta": delta });
+        wr.write_all(sse(&event).as_bytes()).await?;
+        wr.flush().await?;
+    }
+    for event in [
+        json!({ "type": "response.output_item.done",
+                "item": { "type": "message", "role": "assistant", "id": id,
+                          "content": [{ "type": "output_text", "text": deltas.concat() }] } }),
+        completed(&response),
+    ] {
+        wr.write_all(sse(&event).as_bytes()).await?;
+    }
+    wr.flush().await
+}
+
 /// Appends the events of one streamed assistant message (opening with `response.created`
 /// when `events` is empty).
 fn message_events(shared: &Shared, events: &mut Vec<Value>, chunks: &[&str]) {
@@ -461,19 +615,24 @@ async fn write_sse(
         .first()
         .and_then(|e| e["response"]["id"].as_str())
         .map_or_else(|| shared.next_id("resp"), str::to_string);
-    events.push(json!({
-        "type": "response.completed",
-        "response": { "id": id, "usage": {
-            "input_tokens": 10, "input_tokens_details": { "cached_tokens": 0 },
-            "output_tokens": 5, "output_tokens_details": { "reasoning_tokens": 0 },
-            "total_tokens": 15 } },
-    }));
+    events.push(completed(&id));
     sock.write_all(SSE_HEAD.as_bytes()).await?;
     for event in &events {
         sock.write_all(sse(event).as_bytes()).await?;
         sock.flush().await?;
     }
     Ok(())
+}
+
+/// The `response.completed` event that ends response `id`.
+fn completed(id: &str) -> Value {
+    json!({
+        "type": "response.completed",
+        "response": { "id": id, "usage": {
+            "input_tokens": 10, "input_tokens_details": { "cached_tokens": 0 },
+            "output_tokens": 5, "output_tokens_details": { "reasoning_tokens": 0 },
+            "total_tokens": 15 } },
+    })
 }
 
 fn error_body(message: &str) -> Value {
@@ -599,6 +758,75 @@ mod tests {
             Directive::parse("[mock:command"),
             Directive::Unknown(_)
         ));
+    }
+
+    #[test]
+    fn say_takes_its_text_verbatim_to_the_matching_bracket() {
+        assert_eq!(
+            Directive::parse("x [mock:say # Title\n\n[a link](https://x.test)  ] y"),
+            Directive::Say("# Title\n\n[a link](https://x.test)  ".into())
+        );
+        assert_eq!(
+            Directive::parse("[mock:say <img src=x onerror=alert(1)>]"),
+            Directive::Say("<img src=x onerror=alert(1)>".into())
+        );
+        assert!(matches!(
+            Directive::parse("[mock:say]"),
+            Directive::Unknown(_)
+        ));
+    }
+
+    #[test]
+    fn slow_takes_a_count_and_an_interval() {
+        assert_eq!(
+            Directive::parse("[mock:slow 20 50]"),
+            Directive::Slow {
+                chunks: 20,
+                interval_ms: 50
+            }
+        );
+        for bad in [
+            "[mock:slow]",
+            "[mock:slow 0 10]",
+            "[mock:slow 5]",
+            "[mock:slow 5 10 15]",
+            "[mock:slow x 10]",
+            "[mock:slow 5 60000]",
+        ] {
+            assert!(
+                matches!(Directive::parse(bad), Directive::Unknown(_)),
+                "{bad}"
+            );
+        }
+        assert_eq!(slow_text(3).concat(), "chunk 1 chunk 2 chunk 3 ");
+    }
+
+    #[test]
+    fn say_streams_any_text_in_several_deltas() {
+        for text in [
+            "<script>alert(1)</script>",
+            "**bold** and `code`\n\n- item",
+            "ab",
+            "é",
+            "one two",
+        ] {
+            let pieces = say_chunks(text);
+            assert_eq!(pieces.concat(), text);
+            assert!(
+                pieces.len() >= text.chars().count().min(3),
+                "{text}: {pieces:?}"
+            );
+            assert!(pieces.iter().all(|p| !p.is_empty()), "{text}: {pieces:?}");
+        }
+    }
+
+    #[test]
+    fn the_file_change_example_is_a_command_directive() {
+        let Directive::Command(cmd) = Directive::parse(APPLY_PATCH_EXAMPLE) else {
+            panic!("not a command: {APPLY_PATCH_EXAMPLE}");
+        };
+        assert!(cmd.starts_with("apply_patch <<'EOF'\n*** Begin Patch\n"));
+        assert!(cmd.ends_with("*** End Patch\nEOF"));
     }
 
     #[test]

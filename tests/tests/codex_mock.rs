@@ -1,7 +1,8 @@
 //! The real `codex app-server`, driven directly over stdio against the mock model: proves
 //! that the mock (`orbit_tests::mock_model`) and the harness (`orbit_tests::codex`) make codex
-//! do real turns offline — streamed replies, approved and declined commands, interrupts and
-//! model errors.
+//! do real turns offline — streamed replies (plain, `[mock:say …]` verbatim, `[mock:slow …]`
+//! paced), approved and declined commands, a file change codex asks approval for, interrupts
+//! and model errors.
 //!
 //! Run inside a private network namespace (the tests refuse otherwise):
 //! `unshare -n sh -c 'ip link set lo up && cargo test -p orbit-tests --features codex --test codex_mock'`.
@@ -10,7 +11,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use orbit_tests::codex::{require_private_netns, CodexHome, CodexProc, MOCK_KEY};
-use orbit_tests::mock_model::{plain_reply, MockModel, COMMAND_OUTPUT_PREFIX};
+use orbit_tests::mock_model::{
+    plain_reply, slow_text, MockModel, APPLY_PATCH_EXAMPLE, COMMAND_OUTPUT_PREFIX,
+};
 use orbit_tests::unique;
 use serde_json::{json, Value};
 
@@ -75,23 +78,40 @@ impl Rig {
     /// Waits for the next command approval request of this thread (failing at once if the
     /// turn completes without one).
     async fn approval(&mut self) -> Result<Value> {
-        let thread = self.thread.clone();
         let (msg, _) = self
+            .server_request("item/commandExecution/requestApproval")
+            .await?;
+        Ok(msg)
+    }
+
+    /// Waits for the next server request `method` of this thread; returns it and the messages
+    /// before it. Fails at once if the turn completes first.
+    async fn server_request(&mut self, method: &str) -> Result<(Value, Vec<Value>)> {
+        let thread = self.thread.clone();
+        let (msg, before) = self
             .codex
             .recv_until(
-                "item/commandExecution/requestApproval",
+                method,
                 |m| {
-                    (m["method"] == "item/commandExecution/requestApproval"
-                        || m["method"] == "turn/completed")
+                    (m["method"] == method || m["method"] == "turn/completed")
                         && m["params"]["threadId"] == thread
                 },
                 WAIT,
             )
             .await?;
         if msg["method"] == "turn/completed" {
-            bail!("the turn completed without asking for approval: {msg}");
+            let seen: Vec<&str> = before.iter().filter_map(|m| m["method"].as_str()).collect();
+            bail!("the turn completed without {method}: {msg}\nbefore it: {seen:?}");
         }
-        Ok(msg)
+        Ok((msg, before))
+    }
+
+    /// The agent-message deltas of `turn` among `msgs`.
+    fn deltas<'a>(msgs: &'a [Value], turn: &str) -> Vec<&'a str> {
+        with_method(msgs, "item/agentMessage/delta")
+            .filter(|m| m["params"]["turnId"] == turn)
+            .filter_map(|m| m["params"]["delta"].as_str())
+            .collect()
     }
 }
 
@@ -312,5 +332,93 @@ async fn one_mock_serves_concurrent_threads() -> Result<()> {
     rig.codex.request("turn/interrupt", params).await?;
     let (done, _) = rig.completed(&stalled).await?;
     assert_eq!(status(&done), "interrupted", "{done}");
+    Ok(())
+}
+
+/// `[mock:say TEXT]` streams TEXT verbatim, in several deltas: Markdown and markup arrive as
+/// the model wrote them (the web client's rendering and escaping tests rely on it).
+#[tokio::test]
+async fn say_streams_its_text_verbatim() -> Result<()> {
+    let mut rig = Rig::start().await?;
+    for text in [
+        "# Title\n\nSome **bold**, `code` and [a link](https://example.test).\n\n- one\n- two\n",
+        "<img src=x onerror=alert(1)><script>alert(2)</script>",
+    ] {
+        let turn = rig
+            .codex
+            .start_turn(&rig.thread, &format!("[mock:say {text}]"))
+            .await?;
+        let (done, before) = rig.completed(&turn).await?;
+        assert_eq!(status(&done), "completed", "{done}");
+        let deltas = Rig::deltas(&before, &turn);
+        assert!(deltas.len() >= 3, "streamed in several deltas: {deltas:?}");
+        assert_eq!(deltas.concat(), text);
+        let messages = completed_items(&before, "agentMessage");
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert_eq!(messages[0]["text"], text);
+    }
+    Ok(())
+}
+
+/// `[mock:slow N MS]` streams `chunk 1 ` … `chunk N `, one delta each, then completes.
+#[tokio::test]
+async fn slow_streams_numbered_chunks_then_completes() -> Result<()> {
+    let mut rig = Rig::start().await?;
+    let started = std::time::Instant::now();
+    let turn = rig
+        .codex
+        .start_turn(&rig.thread, "[mock:slow 6 100]")
+        .await?;
+    let (done, before) = rig.completed(&turn).await?;
+    assert_eq!(status(&done), "completed", "{done}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "five pauses of 100 ms: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(Rig::deltas(&before, &turn), slow_text(6));
+    let messages = completed_items(&before, "agentMessage");
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["text"], slow_text(6).concat());
+    Ok(())
+}
+
+/// A `[mock:command …]` whose command is an `apply_patch` heredoc ([`APPLY_PATCH_EXAMPLE`])
+/// becomes a `fileChange` item that codex asks the client to approve
+/// (`item/fileChange/requestApproval`); nothing is written before the approval, the file is
+/// afterwards.
+#[tokio::test]
+async fn apply_patch_becomes_a_file_change_that_asks_for_approval() -> Result<()> {
+    let mut rig = Rig::start().await?;
+    let path = rig.home.workspace().join(".codex/e2e-patched.txt");
+    let turn = rig
+        .codex
+        .start_turn(&rig.thread, APPLY_PATCH_EXAMPLE)
+        .await?;
+    let (approval, before) = rig
+        .server_request("item/fileChange/requestApproval")
+        .await?;
+    assert_eq!(approval["params"]["turnId"], turn.as_str(), "{approval}");
+    let item_id = approval["params"]["itemId"].clone();
+    let started: Vec<&Value> = with_method(&before, "item/started")
+        .map(|m| &m["params"]["item"])
+        .filter(|item| item["type"] == "fileChange")
+        .collect();
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert_eq!(started[0]["id"], item_id, "{}", started[0]);
+    let change = &started[0]["changes"][0];
+    assert_eq!(change["path"], path.display().to_string(), "{change}");
+    assert_eq!(change["kind"]["type"], "add", "{change}");
+    assert_eq!(change["diff"], "patched by the mock\n", "{change}");
+    assert!(!path.exists(), "nothing is written before the approval");
+
+    rig.codex
+        .respond(&approval["id"], json!({ "decision": "accept" }))?;
+    let (done, before) = rig.completed(&turn).await?;
+    assert_eq!(status(&done), "completed", "{done}");
+    assert_eq!(std::fs::read_to_string(&path)?, "patched by the mock\n");
+    let changes = completed_items(&before, "fileChange");
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["status"], "completed", "{}", changes[0]);
     Ok(())
 }
