@@ -52,6 +52,13 @@ test: build-worker build-web
 	$(E2E_BUILD)
 	$(E2E_RUN)
 
+# The browser tests, writing the screenshots in docs/screenshots (commit them when screens change).
+.PHONY: screenshots
+screenshots: build-worker build-web
+	$(CARGO) build -p orbit-anchor
+	$(E2E_BUILD)
+	ORBIT_SCREENSHOTS=1 $(E2E_RUN)
+
 # The browser tests alone.
 test-e2e: build-worker build-web
 	npm run web:e2e:check
