@@ -198,10 +198,8 @@ export class Connection {
 
   private async connect(): Promise<void> {
     if (!this.running) return;
-    if (typeof navigator !== "undefined" && navigator.onLine === false) {
-      this.set("offline", "This device is offline.");
-      return;
-    }
+    // Even when the browser says it is offline: that can be wrong (an Orbit on this machine or
+    // this network is reachable without "the internet"), and a failed try costs little.
     this.set(this.attempt === 0 && !this.helloSeen ? "connecting" : "reconnecting", null);
     let token: string;
     try {
@@ -386,8 +384,8 @@ export class Connection {
   private retry(why: string): void {
     if (!this.running) return;
     const offline = typeof navigator !== "undefined" && navigator.onLine === false;
-    this.set(offline ? "offline" : "reconnecting", why);
-    if (offline) return;
+    this.set(offline ? "offline" : "reconnecting", offline ? "This device is offline." : why);
+    // Offline, the `online` event reconnects at once; the backoff keeps trying meanwhile.
     const delay = backoffDelay(this.attempt++, Math.random());
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
