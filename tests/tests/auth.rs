@@ -924,6 +924,18 @@ async fn a_machine_is_paired_only_by_the_users_approval_and_revoking_it_closes_i
         .ok("lookup")?;
     assert_eq!(seen["name"], name.as_str());
     assert_eq!(seen["hostname"], "laptop.local");
+    assert_eq!(seen["platform"], "linux");
+    // When it asked, by Orbit's clock: within this test's lifetime.
+    let asked_ms = seen["requestedAt"].as_u64().unwrap_or_default();
+    let now_ms = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis(),
+    )?;
+    assert!(
+        asked_ms <= now_ms && now_ms - asked_ms < 120_000,
+        "requestedAt {asked_ms} vs now {now_ms}: {seen}"
+    );
     let approved = api
         .post(
             "/auth/device/authorise",
@@ -960,6 +972,9 @@ async fn a_machine_is_paired_only_by_the_users_approval_and_revoking_it_closes_i
         .ok("anchors")?;
     assert_eq!(anchors["anchors"][0]["anchorId"], anchor_id.as_str());
     assert_eq!(anchors["anchors"][0]["name"], "My laptop");
+    // What the machine said about itself outlives the grant that carried it.
+    assert_eq!(anchors["anchors"][0]["hostname"], "laptop.local");
+    assert_eq!(anchors["anchors"][0]["platform"], "linux");
     api.patch(
         &format!("/auth/anchors/{anchor_id}"),
         json!({"name": "Work laptop"}),

@@ -5,9 +5,11 @@
 //! use orbit_protocol::auth::{AnchorList, AnchorRenameRequest};
 //!
 //! let list: AnchorList = serde_json::from_str(
-//!     r#"{"anchors":[{"anchorId":"a1","name":"laptop","createdAt":1,"lastRefreshAt":null}]}"#,
+//!     r#"{"anchors":[{"anchorId":"a1","name":"laptop","createdAt":1,"lastRefreshAt":null,
+//!       "hostname":"mbp.local","platform":"macos-aarch64"}]}"#,
 //! ).unwrap();
 //! assert_eq!(list.anchors[0].name, "laptop");
+//! assert_eq!(list.anchors[0].platform.as_deref(), Some("macos-aarch64"));
 //! assert_eq!(
 //!     serde_json::to_string(&AnchorRenameRequest { name: Some("desk".into()) }).unwrap(),
 //!     r#"{"name":"desk"}"#
@@ -37,6 +39,12 @@ pub struct AnchorSummary {
     /// The latest use of one of its live sessions (a refresh).
     #[cfg_attr(feature = "typescript", ts(type = "number | null"))]
     pub last_refresh_at: Option<u64>,
+    /// What the anchor reported about its machine when it asked to be paired (`None` if it
+    /// said nothing).
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub platform: Option<String>,
 }
 
 /// `PATCH /auth/anchors/{id}`: a new name, 1 to 64 characters.

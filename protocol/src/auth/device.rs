@@ -69,6 +69,10 @@ pub struct DeviceLookup {
     pub name: Option<String>,
     pub hostname: Option<String>,
     pub platform: Option<String>,
+    /// When the anchor asked, in milliseconds since the epoch.
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
+    pub requested_at: u64,
+    /// Seconds left before the code expires.
     #[cfg_attr(feature = "typescript", ts(type = "number"))]
     pub expires_in: u64,
 }

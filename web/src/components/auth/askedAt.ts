@@ -1,13 +1,10 @@
-// When a machine asked to be paired. Lookup answers only how long its code has left, and codes
-// live 10 minutes (docs/auth.md), so it asked about (600 − expiresIn) seconds ago. A deployment
-// that shortens ORBIT_DEVICE_CODE_LIFETIME makes this an overestimate, never an underestimate.
+// When a machine asked to be paired, in words. Lookup answers the grant's creation time
+// (`requestedAt`, Orbit's clock); the browser's clock may be a little off, so a time in the
+// future reads as "just now" rather than a negative age.
 
-/** The life of a user code, in seconds. */
-export const USER_CODE_LIFETIME_S = 600;
-
-/** Seconds since the machine asked, from lookup's `expiresIn`. */
-export function askedSecondsAgo(expiresIn: number, lifetime = USER_CODE_LIFETIME_S): number {
-  return Math.max(0, Math.round(lifetime - expiresIn));
+/** Whole seconds from `requestedAt` to `now` (both ms since the epoch), never negative. */
+export function askedSecondsAgo(requestedAt: number, now: number): number {
+  return Math.max(0, Math.round((now - requestedAt) / 1000));
 }
 
 /** "just now", "about a minute ago", "about 7 minutes ago". */

@@ -12,4 +12,9 @@ createdAt: number,
 /**
  * The latest use of one of its live sessions (a refresh).
  */
-lastRefreshAt: number | null, };
+lastRefreshAt: number | null, 
+/**
+ * What the anchor reported about its machine when it asked to be paired (`None` if it
+ * said nothing).
+ */
+hostname: string | null, platform: string | null, };

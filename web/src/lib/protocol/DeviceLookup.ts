@@ -3,4 +3,12 @@
 /**
  * The answer of `POST /auth/device/lookup`: what asked to be paired.
  */
-export type DeviceLookup = { userCode: string, name: string | null, hostname: string | null, platform: string | null, expiresIn: number, };
+export type DeviceLookup = { userCode: string, name: string | null, hostname: string | null, platform: string | null, 
+/**
+ * When the anchor asked, in milliseconds since the epoch.
+ */
+requestedAt: number, 
+/**
+ * Seconds left before the code expires.
+ */
+expiresIn: number, };

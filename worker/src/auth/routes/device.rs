@@ -136,6 +136,7 @@ pub async fn lookup(ctx: &Ctx<'_>, body: DeviceLookupRequest) -> AuthResult<Resp
             name: row.requested_name,
             hostname: row.hostname,
             platform: row.platform,
+            requested_at: row.created_at,
             expires_in: grant.expires_at.saturating_sub(ctx.now_s()),
         },
     )

@@ -14,6 +14,8 @@ struct AnchorRow {
     name: String,
     created_at: u64,
     last_refresh_at: Option<u64>,
+    hostname: Option<String>,
+    platform: Option<String>,
 }
 
 /// `user_id`'s paired, unrevoked anchors, oldest first; the last refresh is the latest use of
@@ -22,7 +24,8 @@ pub async fn list(store: &Store, user_id: &str) -> StoreResult<Vec<AnchorSummary
     let rows = store
         .db
         .prepare(
-            "SELECT a.id, a.name, a.created_at, MAX(s.last_used_at) AS last_refresh_at \
+            "SELECT a.id, a.name, a.created_at, a.hostname, a.platform, \
+             MAX(s.last_used_at) AS last_refresh_at \
              FROM anchors a LEFT JOIN sessions s ON s.anchor_id = a.id AND s.revoked_at IS NULL \
              WHERE a.user_id = ?1 AND a.revoked_at IS NULL GROUP BY a.id ORDER BY a.created_at",
         )
@@ -37,6 +40,8 @@ pub async fn list(store: &Store, user_id: &str) -> StoreResult<Vec<AnchorSummary
             name: r.name,
             created_at: r.created_at,
             last_refresh_at: r.last_refresh_at,
+            hostname: r.hostname,
+            platform: r.platform,
         })
         .collect())
 }

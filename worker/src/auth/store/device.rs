@@ -58,6 +58,8 @@ pub struct GrantRow {
     /// ms.
     pub last_poll_at: Option<u64>,
     pub interval_s: u64,
+    /// ms.
+    pub created_at: u64,
     pub requested_name: Option<String>,
     pub hostname: Option<String>,
     pub platform: Option<String>,
@@ -76,7 +78,7 @@ impl GrantRow {
 }
 
 const GRANT_COLUMNS: &str = "device_code_hash, status, expires_at, last_poll_at, interval_s, \
-     requested_name, hostname, platform";
+     created_at, requested_name, hostname, platform";
 
 /// The grant of a (canonical) user code.
 pub async fn by_user_code(store: &Store, user_code: &str) -> StoreResult<Option<GrantRow>> {
@@ -152,8 +154,9 @@ pub async fn approve(
             store
                 .db
                 .prepare(
-                    "INSERT INTO anchors (id, user_id, name, created_at) SELECT ?1, ?2, ?3, ?4 \
-                     WHERE EXISTS (SELECT 1 FROM device_grants WHERE device_code_hash = ?5 AND anchor_id = ?1)",
+                    "INSERT INTO anchors (id, user_id, name, created_at, hostname, platform) \
+                     SELECT ?1, ?2, ?3, ?4, g.hostname, g.platform FROM device_grants g \
+                     WHERE g.device_code_hash = ?5 AND g.anchor_id = ?1",
                 )
                 .bind(&[
                     text(anchor_id),
