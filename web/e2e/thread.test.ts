@@ -5,102 +5,11 @@
 // the same stream and its copy of the approval goes once the first tab answered; a script
 // payload from the model stays text. Every page is watched: a console error or a
 // Content-Security-Policy violation fails the test.
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Locator, Page } from "playwright-core";
 
-import { anchorRun, axeScan, expect, pairAnchor, screenshots, test, waitFor, type Stack } from "./support";
-
-const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
-
-/** The private network namespace has only loopback, so Chromium reports `navigator.onLine ===
- * false` and the client would not even try to connect: say online, as a real device would. */
-async function online(page: Page): Promise<void> {
-  await page.addInitScript(() => {
-    Object.defineProperty(Navigator.prototype, "onLine", { configurable: true, get: () => true });
-  });
-}
-
-/** A new account with a passkey, through the sign-up screen; returns its web access token. */
-async function signUp(page: Page): Promise<string> {
-  await online(page);
-  await page.goto("/signin");
-  await page.getByRole("button", { name: "Create an account" }).click();
-  await page.getByRole("textbox", { name: "Account name" }).fill(unique("thread"));
-  await page.getByRole("button", { name: "Create with a passkey" }).click();
-  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Settings" }).waitFor();
-  const token = await page.evaluate(
-    () => (JSON.parse(localStorage.getItem("orbit.session.v1") ?? "{}") as { accessToken?: string }).accessToken,
-  );
-  expect(token).toBeTruthy();
-  return token ?? "";
-}
-
-/** `thread/start` through Orbit, as any client would (starting threads is Home's job). */
-async function startThread(page: Page, s: Stack, token: string, anchorId: string, cwd: string): Promise<string> {
-  const url = `${s.orbit.replace(/^http/, "ws")}/ws/client`;
-  return page.evaluate(
-    async ({ url, token, anchorId, cwd }) => {
-      const ws = new WebSocket(url, ["orbit.v1", `orbit.bearer.${token}`]);
-      const answer = new Promise<Record<string, unknown>>((done, fail) => {
-        ws.onmessage = (e) => {
-          const frame = JSON.parse(String(e.data)) as Record<string, unknown>;
-          if (frame.type === "orbit.hello") {
-            const params = { anchorId, cwd, approvalPolicy: "on-request", sandbox: "workspace-write" };
-            ws.send(JSON.stringify({ id: 1, method: "thread/start", params }));
-          } else if (frame.id === 1) {
-            done(frame);
-          }
-        };
-        setTimeout(() => fail(new Error("thread/start: no answer within 60 s")), 60_000);
-      });
-      const frame = await answer;
-      ws.close();
-      const id = (frame.result as { thread?: { id?: string } } | undefined)?.thread?.id;
-      if (!id) throw new Error(`thread/start: ${JSON.stringify(frame)}`);
-      return id;
-    },
-    { url, token, anchorId, cwd },
-  );
-}
-
-interface Opened {
-  anchorId: string;
-  threadId: string;
-  cwd: string;
-  path: string;
-}
-
-/** Signs up, pairs and runs an anchor, starts a thread in a folder of its own and opens it. */
-async function openThread(page: Page, s: Stack, name: string): Promise<Opened> {
-  const token = await signUp(page);
-  const { stateDir, anchorId } = await pairAnchor(s, token, name);
-  const anchor = await anchorRun(s, stateDir);
-  await anchor.waitReady();
-  const cwd = join(s.workspace, unique(name));
-  mkdirSync(cwd, { recursive: true });
-  const threadId = await startThread(page, s, token, anchorId, cwd);
-  const path = `/thread/${encodeURIComponent(anchorId)}/${encodeURIComponent(threadId)}`;
-  await page.goto(path);
-  await composer(page).waitFor();
-  return { anchorId, threadId, cwd, path };
-}
-
-const composer = (page: Page) => page.getByRole("textbox", { name: "Message" });
-const transcript = (page: Page) => page.getByRole("region", { name: "Transcript" });
-const lastReply = (page: Page) => transcript(page).getByRole("article", { name: "Codex said" }).last();
-const button = (scope: Page | Locator, name: string) => scope.getByRole("button", { name, exact: true });
-
-/** Types a message and sends it with Enter (a hardware keyboard: Enter sends). */
-async function say(page: Page, text: string): Promise<void> {
-  await composer(page).fill(text);
-  await composer(page).press("Enter");
-}
-
-/** The turn is over: the composer offers Send again. */
-async function idle(page: Page): Promise<void> {
-  await button(page, "Send").waitFor({ timeout: 60_000 });
-}
+import { axeScan, expect, screenshots, test, waitFor } from "./support";
+import { button, composer, idle, lastReply, online, openThread, say, transcript } from "./thread-support";
 
 test("a reply streams in and renders as Markdown, with highlighted code", async ({ page, authenticator, stack }) => {
   expect(authenticator.id).toBeTruthy();
@@ -161,7 +70,7 @@ test("a command needs approval: accepted, it runs and its output shows; declined
   await say(page, "[mock:command echo approved-$((40+2))]");
   const approval = page.getByRole("group", { name: "Run this command?" });
   await approval.waitFor({ timeout: 60_000 });
-  await approval.getByText("echo approved-$((40+2))").waitFor();
+  await approval.locator("code", { hasText: "echo approved-$((40+2))" }).waitFor();
   await approval.getByText(/Keys, while this box has focus/).waitFor();
   await axeScan(page);
   await screenshots(page, "thread-approval");

@@ -186,11 +186,51 @@ describe("Connection", () => {
     expect(ws.sent.filter((f) => f.type === "ping")).toHaveLength(0);
     window.dispatchEvent(new Event("pageshow"));
     expect(ws.sent.filter((f) => f.type === "ping")).toHaveLength(1);
-    // No answer within the deadline: the link is dead, and a new one is made at once.
-    await vi.advanceTimersByTimeAsync(3_100);
+    // No answer within the wake deadline (1 s, so a phone catches up within 2 s): the link is
+    // dead, and a new one is made at once.
+    await vi.advanceTimersByTimeAsync(900);
+    expect(c.isOpen()).toBe(true);
+    await vi.advanceTimersByTimeAsync(200);
     expect(c.isOpen()).toBe(false);
     await vi.advanceTimersByTimeAsync(600);
     expect(FakeSocket.all.length).toBe(2);
+  });
+
+  it("does not ping while the page is hidden; shown after a long silence, it replaces the link at once", async () => {
+    let hidden = false;
+    const spy = vi.spyOn(document, "visibilityState", "get").mockImplementation(() => (hidden ? "hidden" : "visible"));
+    const show = (value: boolean) => {
+      hidden = !value;
+      document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
+    };
+    try {
+      const { c } = await fresh();
+      const ws = FakeSocket.all[0]!;
+      ws.hello();
+      c.follow("t1", () => {}, () => {});
+      ws.deliver(note(7));
+      // Hidden briefly: shown again, the link is checked with a ping, not replaced.
+      show(false);
+      await vi.advanceTimersByTimeAsync(10_000);
+      show(true);
+      expect(ws.sent.filter((f) => f.type === "ping")).toHaveLength(1);
+      ws.deliver({ type: "pong" });
+      // Hidden for a minute (a phone in a pocket): no ping meanwhile.
+      show(false);
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(ws.sent.filter((f) => f.type === "ping")).toHaveLength(1);
+      expect(FakeSocket.all.length).toBe(1);
+      // Shown: a new link at once, no backoff, no ping deadline waited out, and the thread is
+      // followed again from the last frame seen.
+      show(true);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(FakeSocket.all.length).toBe(2);
+      const fresh2 = FakeSocket.all[1]!;
+      fresh2.hello();
+      expect(fresh2.subscribes()).toEqual([{ type: "orbit.subscribe", threadId: "t1", sinceSeq: 7 }]);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it("ends the session here when Orbit closes with 4003 (revoked), and stops reconnecting", async () => {

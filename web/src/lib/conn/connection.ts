@@ -57,6 +57,12 @@ export const CONNECT_TIMEOUT_MS = 10_000;
 export const STALE_MS = 25_000;
 /** A ping unanswered this long means the link is dead. */
 export const PING_DEADLINE_MS = 3_000;
+/**
+ * After sleep or when the page is shown again, a ping unanswered this long means the link is
+ * dead. Shorter than PING_DEADLINE_MS: a socket the OS dropped while the phone slept is the
+ * likely case then, and catching up fast matters more than sparing one needless reconnect.
+ */
+export const WAKE_PING_DEADLINE_MS = 1_000;
 /** Down this long before the UI says "reconnecting". */
 export const SHOW_DOWN_AFTER_MS = 3_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -80,6 +86,8 @@ export class Connection {
   private connectTimer: ReturnType<typeof setTimeout> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private pingTimer: ReturnType<typeof setTimeout> | null = null;
+  /** When the page was hidden, while it is. */
+  private hiddenAt: number | null = null;
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private downTimer: ReturnType<typeof setTimeout> | null = null;
   private nextId = 1;
@@ -334,7 +342,12 @@ export class Connection {
   /** Checks the link now: after sleep, a network change, or the page coming back. */
   private readonly wake = (): void => {
     if (!this.running) return;
-    if (typeof document !== "undefined" && document.visibilityState === "hidden") return;
+    if (typeof document !== "undefined" && document.visibilityState === "hidden") {
+      this.hiddenAt ??= Date.now();
+      return;
+    }
+    const hiddenFor = this.hiddenAt === null ? 0 : Date.now() - this.hiddenAt;
+    this.hiddenAt = null;
     if (!this.isOpen()) {
       // Do not wait out a backoff delay that started while the device slept.
       if (this.retryTimer) {
@@ -347,8 +360,29 @@ export class Connection {
       }
       return;
     }
-    if (Date.now() - this.lastFrameAt > 5_000) this.ping();
+    const silentFor = Date.now() - this.lastFrameAt;
+    if (hiddenFor >= STALE_MS && silentFor >= STALE_MS && this.pending.size === 0 && this.ws) {
+      // Back from a long sleep to a link silent all along: the OS has most likely dropped it
+      // without telling us. A new link (and the replay of what was missed) is quicker than
+      // waiting for a ping to go unanswered, and nothing is in flight to be lost.
+      this.replace(this.ws);
+    } else if (silentFor > 5_000) {
+      this.ping(WAKE_PING_DEADLINE_MS);
+    }
   };
+
+  /** Swaps the link for a new one at once, without a backoff delay. */
+  private replace(ws: WebSocket): void {
+    this.teardown("reconnecting");
+    try {
+      ws.close();
+    } catch {
+      // already closed
+    }
+    this.set("reconnecting", "Reconnecting after sleep.");
+    this.attempt = 0;
+    void this.connect();
+  }
 
   private readonly wentOffline = (): void => {
     if (this.ws) this.drop(this.ws, "This device went offline.");
@@ -356,18 +390,21 @@ export class Connection {
 
   private checkStale(): void {
     if (!this.isOpen()) return;
+    // A hidden page (a phone in a pocket) does not keep the radio busy: `wake` checks the link
+    // the moment the page is shown again.
+    if (typeof document !== "undefined" && document.visibilityState === "hidden") return;
     if (Date.now() - this.lastFrameAt > STALE_MS) this.ping();
   }
 
-  /** A ping that must be answered (by any frame) within PING_DEADLINE_MS. */
-  private ping(): void {
+  /** A ping that must be answered (by any frame) within `deadlineMs`. */
+  private ping(deadlineMs = PING_DEADLINE_MS): void {
     if (this.pingTimer || !this.ws) return;
     const ws = this.ws;
     this.send({ type: "ping" });
     this.pingTimer = setTimeout(() => {
       this.pingTimer = null;
       if (this.ws === ws) this.drop(ws, "Orbit stopped answering.");
-    }, PING_DEADLINE_MS);
+    }, deadlineMs);
   }
 
   private drop(ws: WebSocket, why: string): void {
