@@ -3,7 +3,7 @@
 // machine shows in Settings, where it is renamed and revoked.
 import type { Page } from "playwright-core";
 
-import { anchorLogin, axeScan, expect, screenshots, test } from "./support";
+import { anchorLogin, anchorRun, axeScan, expect, screenshots, test } from "./support";
 
 /**
  * The private network namespace the tests run in has only loopback, so Chromium reports
@@ -66,6 +66,12 @@ test("the link of anchor login leads through sign-in to the request, which is ap
     .waitFor();
   const { anchorId } = await login.done();
   expect(anchorId).toBeTruthy();
+
+  // The machine runs: Home shows it online, under the name it was approved with.
+  const anchor = await anchorRun(stack, login.stateDir);
+  await anchor.waitReady();
+  await page.goto("/");
+  await page.getByRole("region", { name: "laptop" }).getByText("Online", { exact: true }).waitFor();
 
   // Settings lists it; it is renamed in place, then revoked after a confirmation.
   await page.goto("/settings");

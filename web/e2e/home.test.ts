@@ -148,12 +148,9 @@ test("home shows the anchor online with its threads, searches them, and starts a
   const anchor = await anchorRun(stack, stateDir);
   await anchor.waitReady();
 
-  // It appears live, online…
+  // It appears live, online, under the name it was paired with.
   await page.getByRole("button", { name: "New thread" }).waitFor();
   await page.getByText("1 of 1 online").waitFor();
-  // …but Orbit's live `orbit.anchor-connected` names it by what it announced (its hostname), not
-  // by the name given at pairing, until the list is read again: read it again.
-  await page.reload();
   const card = page.getByRole("region", { name: "e2e-home" });
   await card.getByText("Online", { exact: true }).waitFor();
   await card.getByText("No threads yet on this machine.", { exact: false }).waitFor();

@@ -70,6 +70,12 @@ session.subscribe((s) => {
         if (prompts.answered(requestId, { connectionId, device, at }, myConnection)) publishPrompts();
         return;
       }
+      // A machine paired since the list was read: Orbit announces it under the name it gave
+      // (its hostname) until the list is read again from Orbit's records, which hold the
+      // name it was approved under.
+      if (frame.type === "orbit.anchor-connected" && !get(anchorList).some((a) => a.anchorId === frame.anchor.anchorId)) {
+        c.control({ type: "orbit.list-anchors" });
+      }
       const next = applyPresence(get(anchorList), frame);
       if (next) anchorList.set(next);
     });
