@@ -55,7 +55,7 @@ async function axeBothSchemes(page: Page): Promise<void> {
   await axeScan(page);
   await page.emulateMedia({ colorScheme: "dark" });
   try {
-    await axeBothSchemes(page);
+    await axeScan(page);
   } finally {
     await page.emulateMedia({ colorScheme: "light" });
   }
