@@ -62,11 +62,23 @@ elif [ ! -x "$ANCHOR_BIN" ]; then
     echo "dev: $ANCHOR_BIN is missing; \`make dev\` builds it (or set ANCHOR_BIN)." >&2
 else
     if [ ! -s .dev/state/anchor/credentials.json ]; then
-        node scripts/dev-pair.mjs "$ORIGIN" "$ANCHOR_BIN" .dev/state/anchor "${ORBIT_DEV_USER:-dev}"
+        if [ -n "${ORBIT_DEV_USER:-}" ]; then
+            # Scripted: approved as that user through the dev API (no browser needed).
+            node scripts/dev-pair.mjs "$ORIGIN" "$ANCHOR_BIN" .dev/state/anchor "$ORBIT_DEV_USER"
+        else
+            # The way a person pairs a machine: open the link, create the first account (it
+            # needs no invite), approve. Passkeys want the `localhost` name, not 127.0.0.1.
+            echo "dev: pair this machine from the browser: open the link below, create your account, approve."
+            "$ANCHOR_BIN" login --no-browser --name "$(hostname) (make dev)" \
+                --orbit "http://localhost:$PORT" --state-dir .dev/state/anchor ||
+                echo "dev: not paired (run \`make dev\` again for a new code)" >&2
+        fi
     fi
-    "$ANCHOR_BIN" run --state-dir .dev/state/anchor --orbit "$ORIGIN" --codex "$codex" \
-        --root "${ORBIT_DEV_ROOT:-$ROOT}" &
-    children+=($!)
-    echo "dev: anchor running (status: $ANCHOR_BIN status --state-dir .dev/state/anchor)"
+    if [ -s .dev/state/anchor/credentials.json ]; then
+        "$ANCHOR_BIN" run --state-dir .dev/state/anchor --orbit "$ORIGIN" --codex "$codex" \
+            --root "${ORBIT_DEV_ROOT:-$ROOT}" &
+        children+=($!)
+        echo "dev: anchor running (status: $ANCHOR_BIN status --state-dir .dev/state/anchor)"
+    fi
 fi
 wait -n "${children[@]}"

@@ -11,7 +11,7 @@ test("the app loads under its Content-Security-Policy with no error and passes a
   // The client mounted something into its root.
   await page.locator("#app > *").first().waitFor({ state: "attached", timeout: 10_000 });
   await axeScan(page);
-  const files = await screenshots(page, "placeholder");
+  const files = await screenshots(page, "start");
   expect(files).toHaveLength(4);
   expect(problems.list()).toEqual([]);
 });
