@@ -6,49 +6,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 
-import { anchorLogin, anchorRun, axeScan, expect, screenshots, test, type Stack } from "./support";
-
-const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
-
-/**
- * The private network namespace the tests run in has only loopback, so Chromium reports
- * `navigator.onLine === false`, and the client, believing the device offline, never opens its
- * socket to Orbit. Say online, as a real device with a network would.
- */
-async function online(page: Page): Promise<void> {
-  await page.addInitScript(() => {
-    Object.defineProperty(Navigator.prototype, "onLine", { configurable: true, get: () => true });
-  });
-}
-
-/** A new account with a passkey, through the sign-up screen; returns its web access token. */
-async function signUp(page: Page): Promise<string> {
-  await online(page);
-  await page.goto("/signin");
-  await page.getByRole("button", { name: "Create an account" }).click();
-  await page.getByRole("textbox", { name: "Account name" }).fill(unique("home"));
-  await page.getByRole("button", { name: "Create with a passkey" }).click();
-  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Settings" }).waitFor();
-  const token = await page.evaluate(
-    () => (JSON.parse(localStorage.getItem("orbit.session.v1") ?? "{}") as { accessToken?: string }).accessToken,
-  );
-  expect(token).toBeTruthy();
-  return token ?? "";
-}
-
-/** Pairs a new anchor named `name` with the user of `token`, as the device page would. */
-async function pairAnchor(s: Stack, token: string, name: string): Promise<{ stateDir: string; anchorId: string }> {
-  const login = await anchorLogin(s, name);
-  const answer = await fetch(new URL("/auth/device/authorise", s.orbitIp), {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: JSON.stringify({ userCode: login.userCode, approve: true, name }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  expect(answer.status).toBe(200);
-  const { anchorId } = await login.done();
-  return { stateDir: login.stateDir, anchorId };
-}
+import { anchorRun, axeScan, expect, pairAnchor, screenshots, test, type Stack } from "./support";
+import { signUp, unique } from "./thread-support";
 
 /** axe in light and in dark mode: each has its own colours to get right. */
 async function axeBothSchemes(page: Page): Promise<void> {
@@ -132,7 +91,7 @@ test("home shows the anchor online with its threads, searches them, and starts a
   stack,
 }) => {
   expect(authenticator.id).toBeTruthy();
-  const token = await signUp(page);
+  const token = await signUp(page, "home");
   const name = unique("e2e-home");
   const { proj } = makeFolders(stack, name);
 
@@ -217,7 +176,7 @@ test("files shows a repository's changes, a diff, a file and the history, read-o
   stack,
 }) => {
   expect(authenticator.id).toBeTruthy();
-  const token = await signUp(page);
+  const token = await signUp(page, "home");
   const name = unique("e2e-files");
   const { proj } = makeFolders(stack, name);
   const { stateDir, anchorId } = await pairAnchor(stack, token, "e2e-files");

@@ -18,11 +18,11 @@ export async function online(page: Page): Promise<void> {
 }
 
 /** A new account with a passkey, through the sign-up screen; returns its web access token. */
-export async function signUp(page: Page): Promise<string> {
+export async function signUp(page: Page, prefix = "thread"): Promise<string> {
   await online(page);
   await page.goto("/signin");
   await page.getByRole("button", { name: "Create an account" }).click();
-  await page.getByRole("textbox", { name: "Account name" }).fill(unique("thread"));
+  await page.getByRole("textbox", { name: "Account name" }).fill(unique(prefix));
   await page.getByRole("button", { name: "Create with a passkey" }).click();
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Settings" }).waitFor();
   const token = await page.evaluate(
