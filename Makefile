@@ -74,6 +74,18 @@ clean:
 	rm -rf worker/build worker/build.new web/dist .wrangler
 
 # SPEC §6 benchmark (docs/benchmarks.md): starts its own Orbit; pass options with BENCH_ARGS.
-.PHONY: bench
+# Then the web client's benchmark.
+.PHONY: bench bench-web
 bench: build-worker build-web
 	$(CARGO) run --release -p orbit-bench -- $(BENCH_ARGS)
+	$(MAKE) bench-web
+
+# The web client's benchmark (docs/benchmarks.md, "Web client"; web/bench): Chromium against the
+# browser tests' stack, the anchor running scripted-codex. Prints its figures and writes them to
+# target/web-bench/.
+bench-web: build-worker build-web
+	npm run web:e2e:check
+	$(CARGO) build -p orbit-anchor
+	$(CARGO) build -p orbit-bench --bin scripted-codex
+	$(E2E_BUILD)
+	scripts/private-net.sh npm run web:bench

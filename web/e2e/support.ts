@@ -635,9 +635,13 @@ export interface AnchorRunOptions {
   codexHome?: "fresh" | "shared";
   /** More environment. */
   env?: Record<string, string>;
+  /** The codex binary (`--codex`); default the stack's real codex. The web benchmark runs the
+   * anchor with `target/debug/scripted-codex` instead. */
+  codexBin?: string;
 }
 
-/** Runs `anchor run --codex <codex> --state-dir <stateDir> --root <workspace>` with the
+/** Runs `anchor run --codex <codex> --state-dir <stateDir> --root <workspace>` (`codex`: the
+ * stack's, or `options.codexBin`) with the
  * environment that points codex at the mock model. Stopped when the test ends; its log is
  * printed if the test fails. */
 export async function anchorRun(s: Stack, stateDir: string, options: AnchorRunOptions = {}): Promise<AnchorRun> {
@@ -649,7 +653,7 @@ export async function anchorRun(s: Stack, stateDir: string, options: AnchorRunOp
     copyFileSync(join(s.codexHome, "config.toml"), join(codexHome, "config.toml"));
     codexEnv = { ...s.codexHomeEnv, CODEX_HOME: codexHome, HOME: join(codexHome, "home") };
   }
-  const args = ["run", "--codex", s.codexBin, "--state-dir", stateDir];
+  const args = ["run", "--codex", options.codexBin ?? s.codexBin, "--state-dir", stateDir];
   for (const root of options.roots ?? [s.workspace]) args.push("--root", root);
   const proc = new Proc(
     spawn(s.anchorBin, args, {

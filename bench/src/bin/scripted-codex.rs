@@ -12,6 +12,9 @@
 //! * `ORBIT_SCRIPTED_DELTA_INTERVAL_US`: microseconds between two deltas (default 5,000,
 //!   i.e. 200 a second).
 //!
+//! A `turn/start` whose message holds `deltas=N` or `interval_us=N` streams that turn with those
+//! instead (the benchmark streams a short turn to time deltas, then a longer one to watch frames).
+//!
 //! It answers `initialize`, `thread/list`, `thread/read`, `thread/resume` (all turns, or none
 //! with `excludeTurns`), `thread/turns/list` (pages, newest first unless `sortDirection` is
 //! `asc`), `turn/start` (then streams the turn: `turn/started`, the user's message, an agent
@@ -53,6 +56,27 @@ impl Script {
                 "ORBIT_SCRIPTED_DELTA_INTERVAL_US",
                 5_000,
             )),
+        }
+    }
+}
+
+impl Script {
+    /// This script, with `deltas=N` / `interval_us=N` from a turn's message applied.
+    fn for_turn(self, text: &str) -> Self {
+        let knob = |name: &str| {
+            text.split_whitespace().find_map(|word| {
+                word.strip_prefix(name)?
+                    .strip_prefix('=')?
+                    .parse::<u64>()
+                    .ok()
+            })
+        };
+        Self {
+            deltas: knob("deltas")
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(self.deltas),
+            delta_interval: knob("interval_us").map_or(self.delta_interval, Duration::from_micros),
+            ..self
         }
     }
 }
@@ -299,7 +323,7 @@ fn start_turn(state: &Shared, out: &Out, params: &Value) -> Value {
     let at = now_ms() / 1000;
     let stop = Arc::new(AtomicBool::new(false));
     st.streaming = Some(stop.clone());
-    let script = st.script;
+    let script = st.script.for_turn(&text);
     drop(st);
     let started = turn(&turn_id, vec![], "inProgress", at);
     let (state, out, answer) = (state.clone(), out.clone(), started.clone());

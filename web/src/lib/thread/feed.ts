@@ -7,10 +7,16 @@
 //    reducer is idempotent per item, so an overlap does no harm);
 // 4. when Orbit cannot replay a gap (`truncated`), read the thread afresh the same way.
 //
+// A thread too long for one frame (its full `thread/resume` answers `frame_too_large`, Orbit
+// relaying at most 1 MiB) is resumed without its turns (`excludeTurns`) and its turns are paged
+// with `thread/turns/list`, newest first: the newest page is the snapshot, shown at once, and
+// older pages come on demand (`loadEarlier`, the transcript's "Load earlier"), prepended.
+//
 // Live frames reach the view through a FrameBatcher: at most one update per animation frame.
 import type { Thread } from "../codex/v2/Thread";
+import type { Turn } from "../codex/v2/Turn";
 import { RequestError, type RpcMessage } from "../conn/connection";
-import { readThread, resumeThread, type Requester } from "../rpc/turns";
+import { readThread, resumeThread, tooLarge, turnPage, TURN_PAGE, type Requester } from "../rpc/turns";
 import { FrameBatcher, type FrameClock } from "./batcher";
 import { describeProblem, type Problem } from "./errors";
 
@@ -36,12 +42,20 @@ export type FeedState =
   | { phase: "error"; problem: Problem };
 
 export interface FeedHandlers {
-  /** A fresh snapshot: replace the transcript. */
-  snapshot(thread: Thread, meta: ThreadMeta): void;
+  /** A fresh snapshot: replace the transcript. `earlier`: older turns can still be loaded
+   * ({@link ThreadFeed.loadEarlier}); the snapshot then holds only the newest turns. */
+  snapshot(thread: Thread, meta: ThreadMeta, earlier: boolean): void;
+  /** Older turns (oldest first), to put before the transcript; `earlier`: more remain. */
+  earlier?(turns: Turn[], earlier: boolean): void;
   /** Live frames, in order, each once. */
   frames(frames: RpcMessage[]): void;
   state(state: FeedState): void;
 }
+
+/** Threads (`anchorId threadId`) found too long for one frame while the app runs: loaded page by
+ * page straight away next time (a reload, Orbit's `truncated`, coming back to the thread),
+ * without first asking for the whole thread only to be refused. */
+const PAGED = new Set<string>();
 
 /** Transport problems: a fallback read would fail the same way. */
 const TRANSPORT = new Set(["connection_lost", "anchor_offline", "anchor_not_found", "thread_anchor_mismatch", "timeout"]);
@@ -50,6 +64,10 @@ export class ThreadFeed {
   /** Frames held back while a snapshot loads; null when live. */
   private buffer: RpcMessage[] | null = [];
   private loadSeq = 0;
+  /** Where the next older page of a paged thread starts; null when everything is loaded. */
+  private earlierCursor: string | null = null;
+  private pageLimit = TURN_PAGE;
+  private loadingEarlier: Promise<boolean> | null = null;
   private stopped = false;
   private state: FeedState = { phase: "connecting" };
   private readonly batcher: FrameBatcher<RpcMessage>;
@@ -87,10 +105,12 @@ export class ThreadFeed {
     this.batcher.clear();
     this.buffer ??= [];
     this.setState({ phase: "loading" });
+    this.earlierCursor = null;
     try {
-      const { thread, meta } = await this.fetch();
+      const { thread, meta, cursor } = await this.fetch();
       if (seq !== this.loadSeq || this.stopped) return;
-      this.handlers.snapshot(thread, meta);
+      this.earlierCursor = cursor;
+      this.handlers.snapshot(thread, meta, cursor !== null);
       const buffered = this.buffer ?? [];
       this.buffer = null;
       if (buffered.length) this.handlers.frames(buffered);
@@ -101,6 +121,34 @@ export class ThreadFeed {
       this.buffer = [];
       this.setState({ phase: "error", problem: describeProblem(e) });
     }
+  }
+
+  /** Whether older turns remain to be loaded (a long thread loaded page by page). */
+  get hasEarlier(): boolean {
+    return this.earlierCursor !== null;
+  }
+
+  /**
+   * Loads the next older page of a paged thread and hands it to `earlier`. Resolves whether
+   * more remain; one page at a time (a second call while one loads waits for it). A failure
+   * rejects and leaves the cursor as it was, so it can be tried again.
+   */
+  loadEarlier(): Promise<boolean> {
+    this.loadingEarlier ??= this.fetchEarlier().finally(() => (this.loadingEarlier = null));
+    return this.loadingEarlier;
+  }
+
+  private async fetchEarlier(): Promise<boolean> {
+    const cursor = this.earlierCursor;
+    if (cursor === null || this.stopped || this.state.phase !== "ready") return this.hasEarlier;
+    const seq = this.loadSeq;
+    const page = await turnPage(this.conn, this.anchorId, this.threadId, cursor, this.pageLimit);
+    // A fresh snapshot was taken meanwhile: this page belongs to the old one.
+    if (seq !== this.loadSeq || this.stopped) return this.hasEarlier;
+    this.pageLimit = page.limit;
+    this.earlierCursor = page.cursor;
+    this.handlers.earlier?.(page.turns, page.cursor !== null);
+    return page.cursor !== null;
   }
 
   stop(): void {
@@ -122,11 +170,17 @@ export class ThreadFeed {
     this.batcher.push(msg);
   }
 
-  private async fetch(): Promise<{ thread: Thread; meta: ThreadMeta }> {
+  private async fetch(): Promise<{ thread: Thread; meta: ThreadMeta; cursor: string | null }> {
+    const key = `${this.anchorId} ${this.threadId}`;
+    if (PAGED.has(key)) return this.fetchPaged();
     try {
       const r = await resumeThread(this.conn, this.anchorId, this.threadId);
-      return { thread: r.thread, meta: metaOf(r.thread, r.cwd, r.model) };
+      return { thread: r.thread, meta: metaOf(r.thread, r.cwd, r.model), cursor: null };
     } catch (e) {
+      if (tooLarge(e)) {
+        PAGED.add(key);
+        return this.fetchPaged();
+      }
       if (!codexRefused(e)) throw e;
     }
     // codex could not resume it: a thread with no turn yet has nothing on disk to resume from
@@ -139,7 +193,17 @@ export class ThreadFeed {
       if (!codexRefused(e)) throw e;
       r = await readThread(this.conn, this.anchorId, this.threadId, false);
     }
-    return { thread: r.thread, meta: metaOf(r.thread, r.thread.cwd, r.thread.model) };
+    return { thread: r.thread, meta: metaOf(r.thread, r.thread.cwd, r.thread.model), cursor: null };
+  }
+
+  /** A thread too long for one frame: resumed without its turns, then its newest page. */
+  private async fetchPaged(): Promise<{ thread: Thread; meta: ThreadMeta; cursor: string | null }> {
+    const r = await resumeThread(this.conn, this.anchorId, this.threadId, true);
+    this.pageLimit = TURN_PAGE;
+    const page = await turnPage(this.conn, this.anchorId, this.threadId, null, this.pageLimit);
+    this.pageLimit = page.limit;
+    const thread: Thread = { ...r.thread, turns: page.turns };
+    return { thread, meta: metaOf(r.thread, r.cwd, r.model), cursor: page.cursor };
   }
 
   private setState(state: FeedState): void {

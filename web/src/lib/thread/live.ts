@@ -12,7 +12,8 @@
 // The cost is rare and transient: a delta both in the snapshot and buffered after it shows twice
 // until the item completes. (The lasting fix belongs in the reducer; see the report.)
 import type { Thread } from "../codex/v2/Thread";
-import { apply, fromThread, type Entry, type Notification, type Transcript } from "../state/transcript";
+import type { Turn } from "../codex/v2/Turn";
+import { apply, entryOf, type Entry, fromThread, type Notification, type Transcript } from "../state/transcript";
 
 const GROWING = new Set(["agent", "reasoning", "plan"]);
 
@@ -26,6 +27,25 @@ export function transcriptOf(thread: Thread): Transcript {
   const last = ofTurn.at(-1);
   if (last && GROWING.has(last.kind)) last.done = false;
   return t;
+}
+
+/**
+ * Puts older turns (oldest first, a page of a long thread) before the transcript's entries. An
+ * item already there (pages that overlap, a turn added meanwhile) is not added twice. Returns
+ * how many entries were added.
+ */
+export function prependTurns(t: Transcript, turns: Turn[]): number {
+  const known = new Set(t.entries.map((e) => e.id));
+  const older: Entry[] = [];
+  for (const turn of turns) {
+    for (const item of turn.items ?? []) {
+      if (known.has(item.id)) continue;
+      known.add(item.id);
+      older.push(entryOf(item, turn.id, true));
+    }
+  }
+  if (older.length) t.entries.unshift(...older);
+  return older.length;
 }
 
 const DELTA_KIND: Record<string, Entry["kind"]> = {
