@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { FrameBatcher, type FrameClock } from "../src/lib/thread/batcher";
+import { FrameBatcher, IMMEDIATE_PER_FRAME, type FrameClock } from "../src/lib/thread/batcher";
 
 /** A clock the test advances by hand: microtasks and animation frames. */
 function manualClock() {
@@ -43,29 +43,51 @@ describe("per-frame batching of thread frames", () => {
     expect(flushed).toEqual([[1]]);
   });
 
-  it("batches a burst into at most one flush per animation frame", () => {
+  it("applies a steady stream as it comes, and a burst past the budget once per animation frame", () => {
     const t = manualClock();
     const flushed: number[][] = [];
     const b = new FrameBatcher<number>((items) => flushed.push(items), t.clock);
-    b.push(1);
+    // Frames delivered one task after another: each applied right after its task, up to the budget.
+    for (let i = 1; i <= IMMEDIATE_PER_FRAME; i++) {
+      b.push(i);
+      t.microtasks();
+    }
+    expect(flushed).toEqual(Array.from({ length: IMMEDIATE_PER_FRAME }, (_, i) => [i + 1]));
+    // Past it (a replay): queued until the animation frame, then applied together.
+    for (let i = 1; i <= 50; i++) {
+      b.push(100 + i);
+      t.microtasks();
+    }
+    expect(flushed).toHaveLength(IMMEDIATE_PER_FRAME);
+    t.frame();
+    expect(flushed).toHaveLength(IMMEDIATE_PER_FRAME + 1);
+    expect(flushed.at(-1)).toEqual(Array.from({ length: 50 }, (_, i) => 101 + i));
+    // The new frame has its own budget, less the flush it just made.
+    for (let i = 1; i < IMMEDIATE_PER_FRAME; i++) {
+      b.push(200 + i);
+      t.microtasks();
+    }
+    expect(flushed).toHaveLength(2 * IMMEDIATE_PER_FRAME);
+    b.push(300);
     t.microtasks();
-    for (let i = 2; i <= 50; i++) b.push(i);
-    // The frame in which the leading flush happened only waits.
+    expect(flushed).toHaveLength(2 * IMMEDIATE_PER_FRAME);
     t.frame();
-    expect(flushed).toEqual([[1]]);
-    for (let i = 51; i <= 60; i++) b.push(i);
-    t.frame();
-    expect(flushed).toHaveLength(2);
-    expect(flushed[1]).toEqual(Array.from({ length: 59 }, (_, i) => i + 2));
-    b.push(61);
-    t.frame();
-    expect(flushed[2]).toEqual([61]);
-    // Quiet again: the next frame finds nothing and the batcher goes idle.
+    expect(flushed.at(-1)).toEqual([300]);
+    // Quiet: the next frame finds nothing, and the batcher stops asking for frames.
     t.frame();
     expect(t.framesPending).toBe(0);
-    b.push(62);
+    b.push(400);
     t.microtasks();
-    expect(flushed[3]).toEqual([62]);
+    expect(flushed.at(-1)).toEqual([400]);
+  });
+
+  it("applies the frames of one task in one flush", () => {
+    const t = manualClock();
+    const flushed: number[][] = [];
+    const b = new FrameBatcher<number>((items) => flushed.push(items), t.clock);
+    for (let i = 1; i <= 30; i++) b.push(i);
+    t.microtasks();
+    expect(flushed).toEqual([Array.from({ length: 30 }, (_, i) => i + 1)]);
   });
 
   it("keeps order across flushes and loses nothing", () => {
