@@ -10,7 +10,8 @@
 //   entry for it, which its `item/completed` then replaces whole.
 //
 // The cost is rare and transient: a delta both in the snapshot and buffered after it shows twice
-// until the item completes. (The lasting fix belongs in the reducer; see the report.)
+// until the item completes. (The lasting fix belongs in the reducer, which would need to know
+// how much of each item the snapshot held; codex does not say.)
 import type { Thread } from "../codex/v2/Thread";
 import type { Turn } from "../codex/v2/Turn";
 import { apply, entryOf, type Entry, fromThread, type Notification, type Transcript } from "../state/transcript";
