@@ -7,7 +7,7 @@
 // file), `context` (fresh per test, watched), `problems`, `page` and `authenticator`.
 // README.md in this directory explains how the tests run.
 import { spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import AxeBuilder from "@axe-core/playwright";
@@ -235,6 +235,13 @@ export const test = base.extend<Fixtures & { watched: ContextAndProblems }>({
     onTestFailed(() => {
       const rest = problems.list();
       if (rest.length > 0) console.error(`problems in the page:\n${rest.join("\n")}`);
+      // What Orbit said last: the stack's log goes with its folder when the run ends.
+      try {
+        const tail = readFileSync(stack.orbitLog, "utf8").split("\n").slice(-60).join("\n");
+        console.error(`the last lines of Orbit's log (${stack.orbitLog}):\n${tail}`);
+      } catch {
+        // no log to show
+      }
     });
     await use({ context, problems });
     await context.close().catch(() => {});
