@@ -144,7 +144,8 @@ impl Router {
     }
 
     /// Rule 4: a server request is numbered, remembered until answered, and delivered to the
-    /// thread's subscribers (or every client when it has no thread).
+    /// thread's subscribers (or every client when it has no thread). It is recorded before it
+    /// is delivered: a client must never hold a request Orbit could forget.
     fn server_request(&mut self, anchor_id: &str, msg: &Envelope<'_>, out: &mut Vec<Action>) {
         let Some(id) = id_json(msg) else { return };
         let number = self.next_server_request;
@@ -166,13 +167,13 @@ impl Router {
                     None => return,
                 }
             }
-            None => {
-                let Some(text) = with_id(None) else { return };
-                let text: Arc<str> = text.into();
-                self.broadcast_clients(&text, out);
-                (None, text)
-            }
+            // Broadcast below, once the record is written.
+            None => match with_id(None) {
+                Some(text) => (None, Arc::from(text)),
+                None => return,
+            },
         };
+        let thread_less = thread_id.is_none();
         self.next_server_request = number + 1;
         let request = PendingRequest {
             key,
@@ -185,6 +186,9 @@ impl Router {
         };
         out.push(Action::Store(StoreOp::SavePending(request.clone())));
         self.pending.insert(number, request);
+        if thread_less {
+            self.broadcast_clients(&delivered, out);
+        }
     }
 
     /// Rules 5 and 7: a thread's notifications are numbered, logged and sent to its

@@ -11,6 +11,7 @@
 //! [`Router::restore`] rebuilds the router from a [`Snapshot`] of both.
 
 mod anchor_side;
+mod batch;
 mod client_side;
 mod records;
 
@@ -24,6 +25,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+pub use batch::{is_batched, Step, WriteBatch, BATCH_MAX_WRITES};
 pub use records::{
     AnchorRecord, ConnId, PairedAnchor, Peer, PendingRequest, ReplayLog, Snapshot, StoreOp,
     ThreadRecord,
@@ -58,6 +60,12 @@ impl Default for RouterConfig {
 }
 
 /// Something the adapter must do.
+///
+/// In every list of actions the router returns, the writes ([`Action::Store`]) come first, in
+/// the order they must be made, and then the sends and closes: a frame is never delivered
+/// ahead of the write that records it (a server request before its pending record, say), so a
+/// crash between the two cannot leave a client holding something Orbit forgot. The adapter
+/// keeps that order ([`WriteBatch`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Send a text frame. Fan-out shares one allocation between receivers.
@@ -239,7 +247,7 @@ impl Router {
                 self.anchor_connected(&conn, &anchor_id, now_ms, &mut out);
             }
         }
-        out
+        writes_first(out)
     }
 
     /// A text frame arrived on `conn`.
@@ -279,7 +287,7 @@ impl Router {
                 }
             },
         }
-        out
+        writes_first(out)
     }
 
     /// A socket closed (or errored).
@@ -317,7 +325,7 @@ impl Router {
                 self.broadcast_clients(&text, &mut out);
             }
         }
-        out
+        writes_first(out)
     }
 
     /// `orbit.anchors` as it stands: paired anchors (all known ones until the paired list is
@@ -406,6 +414,22 @@ impl Router {
             }));
         }
     }
+}
+
+/// Moves an event's writes ahead of its sends and closes, keeping the order within each (see
+/// [`Action`]).
+fn writes_first(actions: Vec<Action>) -> Vec<Action> {
+    let is_write = |a: &Action| matches!(a, Action::Store(_));
+    let ordered = actions
+        .iter()
+        .skip_while(|a| is_write(a))
+        .all(|a| !is_write(a));
+    if ordered {
+        return actions;
+    }
+    let (mut writes, rest): (Vec<Action>, Vec<Action>) = actions.into_iter().partition(is_write);
+    writes.extend(rest);
+    writes
 }
 
 fn send(out: &mut Vec<Action>, to: &str, text: Arc<str>) {

@@ -868,6 +868,11 @@ impl Harness {
             "seq logged twice: {:?}",
             self.sim.duplicate_seqs
         );
+        assert!(
+            self.sim.written_after_sent.is_empty(),
+            "a send before its write: {:?}",
+            self.sim.written_after_sent
+        );
         got
     }
 

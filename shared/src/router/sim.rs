@@ -140,6 +140,9 @@ pub struct Sim {
     pub duplicate_seqs: Vec<(String, u64)>,
     /// Sends the router addressed to a socket that is not open (must stay empty).
     pub misaddressed: Vec<ConnId>,
+    /// Writes the router listed after a send or close of the same event (must stay empty: a
+    /// frame would leave before the write that records it).
+    pub written_after_sent: Vec<StoreOp>,
     /// The paired-anchor list the adapter supplies (again after every wake-up).
     pub paired: Option<Vec<PairedAnchor>>,
     config: RouterConfig,
@@ -161,13 +164,20 @@ impl Sim {
             history: BTreeMap::new(),
             duplicate_seqs: Vec::new(),
             misaddressed: Vec::new(),
+            written_after_sent: Vec::new(),
             paired: None,
             config,
         }
     }
 
     fn run(&mut self, actions: Vec<Action>) {
+        let mut sent = false;
         for action in actions {
+            match &action {
+                Action::Store(op) if sent => self.written_after_sent.push(op.clone()),
+                Action::Store(_) => {}
+                Action::Send { .. } | Action::Close { .. } => sent = true,
+            }
             match action {
                 Action::Send { to, text } => {
                     if self.open.contains_key(&to) {

@@ -678,6 +678,73 @@ fn thread_less_unresolved_server_requests_reach_a_client_that_connects_later() {
     assert_eq!(got[2], seen[0]);
 }
 
+/// The kinds of an action list, in order: "store", "send" or "close".
+fn action_kinds(actions: &[super::Action]) -> Vec<&'static str> {
+    actions
+        .iter()
+        .map(|a| match a {
+            super::Action::Store(_) => "store",
+            super::Action::Send { .. } => "send",
+            super::Action::Close { .. } => "close",
+        })
+        .collect()
+}
+
+#[test]
+fn send_before_its_write_thread_less_server_request_is_stored_before_any_client_gets_it() {
+    let mut sim = one_anchor();
+    let text = approval(json!(1), None).to_string();
+    let actions = sim.router.receive("a1", &text, 5_000, &sim.store);
+    assert_eq!(
+        action_kinds(&actions),
+        ["store", "send", "send"],
+        "{actions:?}"
+    );
+    let super::Action::Store(super::StoreOp::SavePending(request)) = &actions[0] else {
+        panic!("the pending record first: {actions:?}");
+    };
+    assert!(
+        request.thread_id.is_none() && !request.resolved,
+        "{request:?}"
+    );
+}
+
+#[test]
+fn send_before_its_write_no_event_lists_a_write_after_a_send() {
+    // A thread's server request, settling one, presence and a replaced anchor: every list of
+    // actions has its writes first.
+    let mut sim = one_anchor();
+    subscribe(&mut sim, "c1", "t1", None);
+    let mut lists = Vec::new();
+    let now = 6_000;
+    let frame = approval(json!(2), Some("t1")).to_string();
+    lists.push(sim.router.receive("a1", &frame, now, &sim.store));
+    let frame = approval(json!(3), None).to_string();
+    lists.push(sim.router.receive("a1", &frame, now, &sim.store));
+    let answer = json!({"id": "orbit-srv:1", "result": {"decision": "accept"}}).to_string();
+    lists.push(sim.router.receive("c1", &answer, now, &sim.store));
+    let anchor = super::Peer::Anchor {
+        anchor_id: "anchor-1".into(),
+    };
+    lists.push(sim.router.connect("a9".into(), anchor, now));
+    lists.push(sim.router.disconnect("a9", now));
+    for actions in &lists {
+        let kinds = action_kinds(actions);
+        let first_other = kinds.iter().position(|k| *k != "store");
+        let last_store = kinds.iter().rposition(|k| *k == "store");
+        assert!(
+            matches!((first_other, last_store), (Some(o), Some(s)) if s < o)
+                || first_other.is_none()
+                || last_store.is_none(),
+            "{kinds:?}: {actions:?}"
+        );
+        assert!(
+            kinds.contains(&"store"),
+            "each of these events writes: {kinds:?}"
+        );
+    }
+}
+
 #[test]
 fn answer_to_an_unknown_key_gets_unknown_request() {
     let mut sim = one_anchor();

@@ -23,7 +23,9 @@ use worker::{
 use orbit_protocol::control::{Control, PING_FRAME, PONG_FRAME};
 use orbit_protocol::ErrorCode;
 use orbit_shared::gate::SUBPROTOCOL;
-use orbit_shared::router::{Action, ConnId, Peer, Router, RouterConfig, StoreOp, CLOSE_REVOKED};
+use orbit_shared::router::{
+    Action, ConnId, Peer, Router, RouterConfig, Step, WriteBatch, CLOSE_REVOKED,
+};
 
 use crate::db;
 use crate::http::{self, now_ms, random_id};
@@ -94,55 +96,37 @@ struct Live {
     store: Store,
     /// How many times this object's state has been rebuilt, this time included.
     wakes: u64,
-    /// Writes not yet made, oldest first, and the sends and closes that must wait for them.
-    batch: Batch,
-}
-
-/// Thread-log writes are batched: every event is otherwise its own SQLite commit and `fsync`,
-/// which caps fan-out (docs/benchmarks.md). While a batch is open, every later send or close
-/// waits behind it, and the flush writes the batch and then carries them out in one turn, so
-/// the runtime's output gate still holds each frame until the write that logs it is durable:
-/// nothing is delivered that a crash could forget, and order is kept for every receiver.
-#[derive(Default)]
-struct Batch {
-    writes: Vec<StoreOp>,
-    held: Vec<Action>,
+    /// Thread-log writes not yet made, and the sends and closes that wait for them
+    /// ([`WriteBatch`]: no send is carried out before the writes listed with or before it).
+    batch: WriteBatch,
     flush_scheduled: bool,
 }
 
-/// How long a batch may stay open.
+/// How long a batch of writes may stay open (docs/benchmarks.md).
 const BATCH_DELAY: Duration = Duration::from_millis(2);
-/// A batch this large is written at once, without waiting.
-const BATCH_MAX_WRITES: usize = 512;
 
 impl Live {
     /// Carries out the router's actions, batching thread-log writes.
     fn run(&mut self, actions: Vec<Action>) {
-        for action in actions {
-            match action {
-                Action::Store(op) => {
-                    let batched = matches!(op, StoreOp::AppendLog { .. } | StoreOp::TrimLog { .. });
-                    if batched || !self.batch.writes.is_empty() {
-                        self.batch.writes.push(op);
-                    } else {
-                        self.store.apply(&op);
-                    }
-                }
-                other if !self.batch.writes.is_empty() => self.batch.held.push(other),
-                other => self.act(other),
-            }
-        }
-        if self.batch.writes.len() >= BATCH_MAX_WRITES {
+        let now = self.batch.admit(actions);
+        self.carry_out(now);
+        if self.batch.is_full() {
             self.flush();
         }
     }
 
     /// Writes the open batch, then carries out what waited for it.
     fn flush(&mut self) {
-        for op in std::mem::take(&mut self.batch.writes) {
-            self.store.apply(&op);
+        let step = self.batch.take();
+        self.carry_out(step);
+    }
+
+    /// The writes, then the sends and closes.
+    fn carry_out(&mut self, step: Step) {
+        for op in &step.writes {
+            self.store.apply(op);
         }
-        for action in std::mem::take(&mut self.batch.held) {
+        for action in step.actions {
             self.act(action);
         }
     }
@@ -209,7 +193,8 @@ impl UserHub {
             sockets,
             store,
             wakes,
-            batch: Batch::default(),
+            batch: WriteBatch::default(),
+            flush_scheduled: false,
         });
         Ok(())
     }
@@ -220,13 +205,13 @@ impl UserHub {
         let Some(live) = guard.as_mut() else { return };
         let actions = f(&mut live.router, &live.store);
         live.run(actions);
-        if !live.batch.writes.is_empty() && !live.batch.flush_scheduled {
-            live.batch.flush_scheduled = true;
+        if live.batch.is_open() && !live.flush_scheduled {
+            live.flush_scheduled = true;
             let shared = Rc::clone(&self.live);
             wasm_bindgen_futures::spawn_local(async move {
                 Delay::from(BATCH_DELAY).await;
                 if let Some(live) = shared.borrow_mut().as_mut() {
-                    live.batch.flush_scheduled = false;
+                    live.flush_scheduled = false;
                     live.flush();
                 }
             });
