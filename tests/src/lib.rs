@@ -697,6 +697,32 @@ impl Orbit {
         .await
     }
 
+    /// `GET /__dev/hub?userId=…`: the development probe of `user_id`'s hub (whether its state
+    /// survived since the last event, `wakes`, `sockets`, `pairedReads`).
+    pub async fn probe_hub(&self, user_id: &str) -> Result<Value> {
+        let url = format!("{}/__dev/hub?userId={user_id}", self.base_url());
+        let answer = reqwest::Client::new()
+            .get(&url)
+            .timeout(DEFAULT_TIMEOUT)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?
+            .error_for_status()?;
+        Ok(answer.json().await?)
+    }
+
+    /// How many times `user_id`'s hub has read the paired-anchor list from D1 since its state
+    /// was built; fails if the state was rebuilt since the last event (the count restarted).
+    pub async fn paired_reads(&self, user_id: &str) -> Result<u64> {
+        let probe = self.probe_hub(user_id).await?;
+        if probe["wasLive"] != true {
+            bail!("the hub's state was rebuilt, so its read count restarted: {probe}");
+        }
+        probe["pairedReads"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("no pairedReads in the probe: {probe}"))
+    }
+
     /// `POST /__dev/revoke`.
     pub async fn revoke(&self, session_id: Option<&str>, anchor_id: Option<&str>) -> Result<()> {
         dev::revoke(&self.base_url(), session_id, anchor_id).await

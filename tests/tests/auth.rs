@@ -1048,6 +1048,97 @@ async fn a_machine_is_paired_only_by_the_users_approval_and_revoking_it_closes_i
     Ok(())
 }
 
+/// A newly paired anchor used to reach already connected clients under its hostname (or its
+/// id), until someone asked for the list again: the hub only learned the user's anchors when
+/// asked. Approving, renaming and revoking now tell the hub, which pushes `orbit.anchors`.
+#[tokio::test]
+async fn stale_anchor_list_a_connected_client_is_pushed_the_approved_name_the_rename_and_the_revocation(
+) -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let machine = api.elsewhere();
+    let (mut client, _, first) = orbit.client(&account.web.socket_session()).await?;
+    assert_eq!(first["anchors"], json!([]), "{first}");
+
+    let requested = unique("host");
+    let pairing = device_code(&machine, &requested).await?;
+    let approved = api
+        .post(
+            "/auth/device/authorise",
+            json!({"userCode": pairing.user_code, "approve": true, "name": "Studio Mac"}),
+            Some(&account.web.access),
+        )
+        .await?
+        .ok("approval")?;
+    let anchor_id = approved["anchorId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    // Without asking: the new anchor, offline, by the name it was approved with.
+    let pushed = client.recv_type("orbit.anchors").await?;
+    assert_eq!(
+        pushed["anchors"][0]["anchorId"],
+        anchor_id.as_str(),
+        "{pushed}"
+    );
+    assert_eq!(pushed["anchors"][0]["name"], "Studio Mac", "{pushed}");
+    assert_eq!(pushed["anchors"][0]["online"], false, "{pushed}");
+
+    let creds = AnchorCreds::from_answer(
+        &machine
+            .post(
+                "/auth/device/token",
+                json!({"deviceCode": pairing.device_code}),
+                None,
+            )
+            .await?
+            .ok("collect")?,
+    )?;
+    let mut anchor_ws = orbit
+        .anchor(&creds.socket_session(&account.web.user_id))
+        .await?;
+    let connected = client.recv_type("orbit.anchor-connected").await?;
+    assert_eq!(connected["anchor"]["name"], "Studio Mac", "{connected}");
+    // The anchor introduces itself as the real one does: by its hostname, with no name.
+    anchor_ws
+        .send_json(&json!({"type": "anchor.hello", "anchorId": anchor_id, "hostname": format!("{requested}.host")}))
+        .await?;
+    let hello = client.recv_type("orbit.anchor-connected").await?;
+    assert_eq!(hello["anchor"]["name"], "Studio Mac", "{hello}");
+    assert_eq!(
+        hello["anchor"]["hostname"],
+        format!("{requested}.host"),
+        "{hello}"
+    );
+
+    api.patch(
+        &format!("/auth/anchors/{anchor_id}"),
+        json!({"name": "Render box"}),
+        &account.web.access,
+    )
+    .await?
+    .ok("rename")?;
+    let renamed = client.recv_type("orbit.anchors").await?;
+    assert_eq!(renamed["anchors"][0]["name"], "Render box", "{renamed}");
+    assert_eq!(renamed["anchors"][0]["online"], true, "{renamed}");
+
+    api.delete(&format!("/auth/anchors/{anchor_id}"), &account.web.access)
+        .await?
+        .ok("revoke")?;
+    expect_revoked_close(&mut anchor_ws, "the revoked anchor's socket").await?;
+    let gone = client.recv_type("orbit.anchor-disconnected").await?;
+    assert_eq!(gone["anchorId"], anchor_id.as_str(), "{gone}");
+    let after = client.recv_type("orbit.anchors").await?;
+    assert_eq!(
+        after["anchors"],
+        json!([]),
+        "the revoked anchor is no longer listed: {after}"
+    );
+    client.expect_nothing_pending().await?;
+    Ok(())
+}
+
 /// A user who does not recognise a pairing request refuses it; the machine is told
 /// `access_denied` and gets nothing.
 #[tokio::test]

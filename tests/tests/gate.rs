@@ -439,6 +439,9 @@ async fn revoking_closes_the_sessions_open_sockets_within_seconds() -> Result<()
         })
         .await?;
     assert_eq!(gone["anchorId"], json!(rig.anchor_id));
+    // ... and the list it is shown no longer names it.
+    let listed = survivor.recv_type("orbit.anchors").await?;
+    assert_eq!(listed["anchors"], json!([]), "{listed}");
     survivor.send_json(&json!({"type": "ping"})).await?;
     let pong: Value = survivor.recv_json().await?;
     assert_eq!(pong["type"], "pong");

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
+use orbit_tests::orbit_shared::router::paired::REFRESH_INTERVAL_MS;
 use orbit_tests::{anchor_hello, now_ms, summarize, thread_note, unique, Orbit, Ws};
 use serde_json::{json, Value};
 
@@ -173,6 +174,107 @@ async fn presence_changes_reach_every_client_of_the_user() -> Result<()> {
     assert!(
         listed["anchors"][0]["lastSeenAt"].is_u64(),
         "lastSeenAt kept: {listed}"
+    );
+    Ok(())
+}
+
+/// Reading the paired anchors from D1 stalls the user's hub (`blockConcurrencyWhile`). Text
+/// that merely contains `orbit.list-anchors` — a prompt, a file, a thread id, an anchor's
+/// output — used to trigger a read on every frame; only the parsed control frame may.
+#[tokio::test]
+async fn list_anchors_text_inside_prompts_and_files_reads_no_d1_only_the_control_frame_does(
+) -> Result<()> {
+    let orbit = orbit()?;
+    let mut rig = orbit.rig("substring").await?;
+    let user = rig.web.user_id.clone();
+    let before = orbit.paired_reads(&user).await?;
+    // Past the refresh interval, so nothing but the frame's classification keeps these frames
+    // from reading.
+    tokio::time::sleep(Duration::from_millis(REFRESH_INTERVAL_MS + 300)).await;
+    let name = r#"{"type":"orbit.list-anchors"}"#;
+    let thread = unique("orbit.list-anchors");
+    let frames = [
+        request(
+            json!(1),
+            "turn/start",
+            json!({"threadId": thread, "input": [{"type": "text", "text": format!("send {name}")}]}),
+        ),
+        request(
+            json!(2),
+            "fs/writeFile",
+            json!({"path": "orbit.list-anchors.json", "content": name}),
+        ),
+        json!({"type": "orbit.list-anchors-please", "note": name}),
+        json!({"type": "orbit.subscribe", "threadId": thread}),
+    ];
+    for frame in &frames {
+        rig.client.send_json(frame).await?;
+    }
+    for method in ["turn/start", "fs/writeFile"] {
+        let forwarded = rig.anchor.recv_json().await?;
+        assert_eq!(forwarded["method"], method, "{forwarded}");
+    }
+    rig.client.recv_orbit_error("unknown_type").await?;
+    rig.client.recv_type("orbit.subscribed").await?;
+    // An anchor's output naming it, too.
+    rig.anchor.send_json(&thread_note(&thread, 1)).await?;
+    rig.anchor
+        .send_json(&json!({"method": "item/agentMessage/delta", "params": {"threadId": thread, "delta": name}}))
+        .await?;
+    rig.client.recv_json().await?;
+    rig.client.recv_json().await?;
+    rig.client.expect_nothing_pending().await?;
+    assert_eq!(
+        orbit.paired_reads(&user).await?,
+        before,
+        "frames that only contain the text read D1"
+    );
+
+    rig.client
+        .send_json(&json!({"type": "orbit.list-anchors"}))
+        .await?;
+    let listed = rig.client.recv_type("orbit.anchors").await?;
+    assert_eq!(listed["anchors"][0]["name"], "substring", "{listed}");
+    assert_eq!(
+        orbit.paired_reads(&user).await?,
+        before + 1,
+        "the control frame, past the interval, reads once"
+    );
+    Ok(())
+}
+
+/// A client (or a script) asking for the anchor list in a loop must not turn each request into
+/// a D1 read: within the refresh interval it is answered from the hub's list, every time.
+#[tokio::test]
+async fn list_anchors_burst_reads_d1_a_bounded_number_of_times_and_every_one_is_answered(
+) -> Result<()> {
+    const BURST: usize = 60;
+    let orbit = orbit()?;
+    let mut rig = orbit.rig("burst").await?;
+    let user = rig.web.user_id.clone();
+    let before = orbit.paired_reads(&user).await?;
+    let started = std::time::Instant::now();
+    for _ in 0..BURST {
+        rig.client
+            .send_json(&json!({"type": "orbit.list-anchors"}))
+            .await?;
+    }
+    for n in 0..BURST {
+        let listed = rig.client.recv_type("orbit.anchors").await?;
+        let anchors = listed["anchors"].as_array().cloned().unwrap_or_default();
+        ensure!(
+            anchors.len() == 1 && anchors[0]["anchorId"] == rig.anchor_id.as_str(),
+            "answer {n}: {listed}"
+        );
+        assert_eq!(anchors[0]["online"], true, "answer {n}: {listed}");
+    }
+    rig.client.expect_nothing_pending().await?;
+    let reads = orbit.paired_reads(&user).await? - before;
+    let elapsed = u64::try_from(started.elapsed().as_millis())?;
+    let bound = 1 + elapsed / REFRESH_INTERVAL_MS;
+    assert!(
+        reads <= bound,
+        "{BURST} list requests in {elapsed} ms read D1 {reads} times (at most {bound})"
     );
     Ok(())
 }

@@ -79,6 +79,8 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config) -> Result<Resp
                 (None, Some(name)) => {
                     let id = random_id(16)?;
                     db::insert_anchor(&db, &id, &user_id, &name, now).await?;
+                    // As when a pairing is approved.
+                    hub::announce_anchors_changed(env, &user_id).await;
                     Some(id)
                 }
                 (None, None) => None,

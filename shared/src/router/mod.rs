@@ -13,6 +13,7 @@
 mod anchor_side;
 mod batch;
 mod client_side;
+pub mod paired;
 mod records;
 
 #[cfg(test)]
@@ -26,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 pub use batch::{is_batched, Step, WriteBatch, BATCH_MAX_WRITES};
+pub use paired::{asks_for_anchor_list, refresh_cause, PairedRefresh, RefreshCause};
 pub use records::{
     AnchorRecord, ConnId, PairedAnchor, Peer, PendingRequest, ReplayLog, Snapshot, StoreOp,
     ThreadRecord,
@@ -184,6 +186,28 @@ impl Router {
     /// (revoked) drop out of `orbit.anchors`.
     pub fn set_paired_anchors(&mut self, paired: Vec<PairedAnchor>) {
         self.paired = Some(paired.into_iter().map(|p| (p.anchor_id, p.name)).collect());
+    }
+
+    /// Replaces the paired list as [`Router::set_paired_anchors`] does, and when that changes
+    /// what clients see (an anchor paired, renamed or revoked), sends them all the new
+    /// `orbit.anchors`.
+    pub fn update_paired_anchors(&mut self, paired: Vec<PairedAnchor>) -> Vec<Action> {
+        let before = self.anchor_list();
+        self.set_paired_anchors(paired);
+        let mut out = Vec::new();
+        let anchors = self.anchor_list();
+        if anchors != before {
+            let text: Arc<str> = Control::Anchors { anchors }.to_text().into();
+            self.broadcast_clients(&text, &mut out);
+        }
+        out
+    }
+
+    /// Whether the paired list is known and names `anchor_id`.
+    pub fn is_paired(&self, anchor_id: &str) -> bool {
+        self.paired
+            .as_ref()
+            .is_some_and(|p| p.contains_key(anchor_id))
     }
 
     /// Whether [`Router::set_paired_anchors`] was called since the router was built.

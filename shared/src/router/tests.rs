@@ -1357,6 +1357,66 @@ fn anchor_hello_metadata_is_announced_and_listed() {
     assert_eq!(sim.take("c2")[0]["anchors"][0], *anchor);
 }
 
+fn paired(list: &[(&str, &str)]) -> Vec<super::PairedAnchor> {
+    list.iter()
+        .map(|(id, name)| super::PairedAnchor {
+            anchor_id: (*id).into(),
+            name: (*name).into(),
+        })
+        .collect()
+}
+
+#[test]
+fn paired_list_change_reaches_every_client_by_the_approved_name_and_no_change_sends_nothing() {
+    let mut sim = one_anchor();
+    sim.set_paired(&[("anchor-1", "Laptop")]);
+    // A pairing approved: the new anchor is listed under its approved name, before it connects.
+    let actions = sim
+        .router
+        .update_paired_anchors(paired(&[("anchor-1", "Laptop"), ("anchor-2", "Desk")]));
+    assert_eq!(action_kinds(&actions), ["send", "send"], "{actions:?}");
+    for action in &actions {
+        let super::Action::Send { to, text } = action else {
+            panic!("{actions:?}")
+        };
+        assert!(to == "c1" || to == "c2", "only clients: {to}");
+        let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        assert_eq!(v["type"], "orbit.anchors");
+        assert_eq!(v["anchors"][1]["anchorId"], "anchor-2", "{v}");
+        assert_eq!(v["anchors"][1]["name"], "Desk", "{v}");
+        assert_eq!(v["anchors"][1]["online"], false, "{v}");
+    }
+    // Read again, unchanged: nothing to say.
+    let again = sim
+        .router
+        .update_paired_anchors(paired(&[("anchor-2", "Desk"), ("anchor-1", "Laptop")]));
+    assert!(again.is_empty(), "{again:?}");
+    // When it connects, it is announced by that name too.
+    sim.connect_anchor("a2", "anchor-2");
+    let connected = sim.take("c1");
+    assert_eq!(connected[0]["type"], "orbit.anchor-connected");
+    assert_eq!(connected[0]["anchor"]["name"], "Desk", "{connected:?}");
+    // Renamed, then revoked.
+    let renamed = sim
+        .router
+        .update_paired_anchors(paired(&[("anchor-1", "Laptop"), ("anchor-2", "Attic")]));
+    assert_eq!(action_kinds(&renamed), ["send", "send"], "{renamed:?}");
+    assert!(renamed
+        .iter()
+        .all(|a| matches!(a, super::Action::Send { text, .. } if text.contains("Attic"))));
+    sim.close("a2");
+    let revoked = sim
+        .router
+        .update_paired_anchors(paired(&[("anchor-1", "Laptop")]));
+    assert!(
+        revoked
+            .iter()
+            .all(|a| matches!(a, super::Action::Send { text, .. } if !text.contains("anchor-2"))),
+        "{revoked:?}"
+    );
+    assert_eq!(revoked.len(), 2, "{revoked:?}");
+}
+
 #[test]
 fn paired_list_shows_never_connected_anchors_offline_and_hides_unpaired_ones() {
     let mut sim = Sim::new();

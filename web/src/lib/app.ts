@@ -70,9 +70,9 @@ session.subscribe((s) => {
         if (prompts.answered(requestId, { connectionId, device, at }, myConnection)) publishPrompts();
         return;
       }
-      // A machine paired since the list was read: Orbit announces it under the name it gave
-      // (its hostname) until the list is read again from Orbit's records, which hold the
-      // name it was approved under.
+      // A machine the list does not hold yet: Orbit pushes `orbit.anchors` when a pairing is
+      // approved, so this happens only when that push was lost; ask for the list, which
+      // holds the name the machine was approved under (docs/protocol.md).
       if (frame.type === "orbit.anchor-connected" && !get(anchorList).some((a) => a.anchorId === frame.anchor.anchorId)) {
         c.control({ type: "orbit.list-anchors" });
       }

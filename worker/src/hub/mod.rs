@@ -24,7 +24,8 @@ use orbit_protocol::control::{Control, PING_FRAME, PONG_FRAME};
 use orbit_protocol::ErrorCode;
 use orbit_shared::gate::SUBPROTOCOL;
 use orbit_shared::router::{
-    Action, ConnId, Peer, Router, RouterConfig, Step, WriteBatch, CLOSE_REVOKED,
+    refresh_cause, Action, ConnId, PairedRefresh, Peer, RefreshCause, Router, RouterConfig, Step,
+    WriteBatch, CLOSE_REVOKED,
 };
 
 use crate::db;
@@ -34,6 +35,8 @@ use storage::Store;
 
 /// Header asking a hub to close the sockets of a revoked session or anchor.
 const REVOKE_HEADER: &str = "X-Orbit-Revoke";
+/// Header telling a hub that its user's paired anchors changed; the value is the user id.
+const ANCHORS_CHANGED_HEADER: &str = "X-Orbit-Anchors-Changed";
 
 /// A credential that was revoked, whose open sockets must close.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,25 +55,44 @@ impl Revoked {
     }
 }
 
-/// Closes `user`'s open sockets that were opened with a now revoked credential; returns how
-/// many were closed.
-pub async fn close_revoked(env: &Env, user: &str, revoked: Revoked) -> Result<u64> {
+/// Sends `user`'s hub an internal request carrying `header: value`.
+async fn tell_hub(env: &Env, user: &str, header: &str, value: &str) -> Result<Response> {
     let headers = worker::Headers::new();
-    headers.set(REVOKE_HEADER, &serde_json::to_string(&revoked)?)?;
+    headers.set(header, value)?;
     let mut init = worker::RequestInit::new();
     init.with_method(worker::Method::Post).with_headers(headers);
-    let inner = Request::new_with_init("https://hub.internal/revoke", &init)?;
-    let mut answer = env
-        .durable_object("USER_HUB")?
+    let inner = Request::new_with_init("https://hub.internal/", &init)?;
+    env.durable_object("USER_HUB")?
         .id_from_name(user)?
         .get_stub()?
         .fetch_with_request(inner)
-        .await?;
+        .await
+}
+
+/// Closes `user`'s open sockets that were opened with a now revoked credential; returns how
+/// many were closed. A revoked anchor also leaves the list the hub's clients are shown.
+pub async fn close_revoked(env: &Env, user: &str, revoked: Revoked) -> Result<u64> {
+    let mut answer = tell_hub(env, user, REVOKE_HEADER, &serde_json::to_string(&revoked)?).await?;
     #[derive(Deserialize)]
     struct Closed {
         closed: u64,
     }
     Ok(answer.json::<Closed>().await.map_or(0, |c| c.closed))
+}
+
+/// Tells `user`'s hub that the user's paired anchors changed (an anchor was paired or renamed):
+/// the hub reads them again and sends its clients the new `orbit.anchors`.
+pub async fn anchors_changed(env: &Env, user: &str) -> Result<()> {
+    tell_hub(env, user, ANCHORS_CHANGED_HEADER, user).await?;
+    Ok(())
+}
+
+/// [`anchors_changed`], for callers whose own work is done: a failure is logged, and the hub's
+/// clients see the change at their next refresh (docs/protocol.md).
+pub async fn announce_anchors_changed(env: &Env, user: &str) {
+    if let Err(e) = anchors_changed(env, user).await {
+        worker::console_error!("telling the hub its anchors changed failed: {e}");
+    }
 }
 
 /// Header of the development probe request, sent only by the dev API.
@@ -100,6 +122,8 @@ struct Live {
     /// ([`WriteBatch`]: no send is carried out before the writes listed with or before it).
     batch: WriteBatch,
     flush_scheduled: bool,
+    /// When the paired-anchor list was read from the accounts database, and how often.
+    paired: PairedRefresh,
 }
 
 /// How long a batch of writes may stay open (docs/benchmarks.md).
@@ -195,6 +219,7 @@ impl UserHub {
             wakes,
             batch: WriteBatch::default(),
             flush_scheduled: false,
+            paired: PairedRefresh::default(),
         });
         Ok(())
     }
@@ -226,15 +251,22 @@ impl UserHub {
         }
     }
 
-    /// Gives the router the user's paired anchors from the accounts database.
+    /// Gives the router the user's paired anchors from the accounts database, when `cause`
+    /// calls for a read ([`PairedRefresh`]: pushed changes and a missing list at once, a
+    /// client's connect or `orbit.list-anchors` at a bounded rate, nothing during the backoff
+    /// after a failure). When the list clients see changes, they are sent the new one.
     ///
     /// The read runs under `blockConcurrencyWhile`: no other event is delivered meanwhile, so a
     /// frame that arrives during the read cannot be routed ahead of the one being handled
     /// (rule 6). A failed read is logged and the previous list kept.
-    async fn refresh_paired(&self) {
-        let user = match self.live.borrow().as_ref() {
-            Some(live) => live.router.user_id().to_string(),
-            None => return,
+    async fn refresh_paired(&self, cause: RefreshCause) {
+        let started = now_ms();
+        let user = match self.live.borrow_mut().as_mut() {
+            Some(live) if live.paired.due(cause, started) => {
+                live.paired.started();
+                live.router.user_id().to_string()
+            }
+            _ => return,
         };
         let env = self.env.clone();
         let read = self.state.block_concurrency_while(async move {
@@ -247,17 +279,30 @@ impl UserHub {
         match read.await {
             Ok(Ok(paired)) => {
                 if let Some(live) = self.live.borrow_mut().as_mut() {
-                    live.router.set_paired_anchors(paired);
+                    live.paired.succeeded(started);
                 }
+                self.with_router(|router, _| router.update_paired_anchors(paired));
             }
-            Ok(Err(e)) | Err(e) => worker::console_error!("reading paired anchors failed: {e}"),
+            Ok(Err(e)) | Err(e) => {
+                if let Some(live) = self.live.borrow_mut().as_mut() {
+                    live.paired.failed(now_ms());
+                }
+                worker::console_error!("reading paired anchors failed: {e}");
+            }
         }
+    }
+
+    /// Why the paired-anchor list should be read before the router hears of this event
+    /// ([`refresh_cause`]): `frame` is what `peer` sent, or `None` when it is connecting.
+    fn paired_cause(&self, peer: &Peer, frame: Option<&str>) -> Option<RefreshCause> {
+        let live = self.live.borrow();
+        refresh_cause(&live.as_ref()?.router, peer, frame)
     }
 
     async fn accept(&self, admitted: Admitted) -> Result<Response> {
         self.wake(Some(&admitted.user_id))?;
-        if admitted.peer == Peer::Client {
-            self.refresh_paired().await;
+        if let Some(cause) = self.paired_cause(&admitted.peer, None) {
+            self.refresh_paired(cause).await;
         }
         let pair = WebSocketPair::new()?;
         let conn = random_id(8)?;
@@ -300,17 +345,34 @@ impl UserHub {
     fn probe(&self) -> Result<Response> {
         let was_live = self.live.borrow().is_some();
         self.wake(None)?;
-        let wakes = self.live.borrow().as_ref().map_or(0, |l| l.wakes);
+        let (wakes, paired_reads) = self
+            .live
+            .borrow()
+            .as_ref()
+            .map_or((0, 0), |l| (l.wakes, l.paired.reads()));
         http::json(&serde_json::json!({
             "wasLive": was_live,
             "wakes": wakes,
             "sockets": self.state.get_websockets().len(),
+            // Reads of the paired-anchor list from D1 since this state was built.
+            "pairedReads": paired_reads,
         }))
+    }
+
+    /// The user's paired anchors changed: read them again, and tell the clients. A hub with no
+    /// open socket has no one to tell; it reads the list when someone connects.
+    async fn anchors_changed(&self, user: &str) -> Result<Response> {
+        let idle = self.live.borrow().is_none() && self.state.get_websockets().is_empty();
+        if !idle {
+            self.wake(Some(user))?;
+            self.refresh_paired(RefreshCause::Changed).await;
+        }
+        http::json(&serde_json::json!({"refreshed": !idle}))
     }
 
     /// Closes every socket opened with a revoked credential, telling the router first so that
     /// presence and subscriptions are settled as for any disconnect.
-    fn close_tagged(&self, revoked: &Revoked) -> Result<Response> {
+    async fn close_tagged(&self, revoked: &Revoked) -> Result<Response> {
         self.wake(None)?;
         let sockets = self.state.get_websockets_with_tag(&revoked.tag());
         let reason = match revoked {
@@ -325,6 +387,10 @@ impl UserHub {
                 self.with_router(|router, _| router.disconnect(&att.c, now_ms()));
             }
             let _ = ws.close(Some(CLOSE_REVOKED), Some(reason));
+        }
+        if matches!(revoked, Revoked::Anchor(_)) && !self.state.get_websockets().is_empty() {
+            // The revoked anchor leaves the list the clients are shown.
+            self.refresh_paired(RefreshCause::Changed).await;
         }
         http::json(&serde_json::json!({"closed": sockets.len()}))
     }
@@ -356,7 +422,10 @@ impl DurableObject for UserHub {
             let Ok(revoked) = serde_json::from_str::<Revoked>(&revoked) else {
                 return http::refusal(ErrorCode::BadRequest, "bad revocation");
             };
-            return self.close_tagged(&revoked);
+            return self.close_tagged(&revoked).await;
+        }
+        if let Some(user) = req.headers().get(ANCHORS_CHANGED_HEADER)? {
+            return self.anchors_changed(&user).await;
         }
         let Some(admit) = req.headers().get(ADMIT_HEADER)? else {
             return http::refusal(ErrorCode::NotFound, "no such endpoint");
@@ -392,13 +461,9 @@ impl DurableObject for UserHub {
                 return ws.send_with_str(error.to_text());
             }
         };
-        let paired_unknown = self
-            .live
-            .borrow()
-            .as_ref()
-            .is_some_and(|l| !l.router.knows_paired_anchors());
-        if paired_unknown || (att.p == Peer::Client && text.contains("orbit.list-anchors")) {
-            self.refresh_paired().await;
+        // Only the parsed control frame asks for the list, never text that contains its name.
+        if let Some(cause) = self.paired_cause(&att.p, Some(&text)) {
+            self.refresh_paired(cause).await;
         }
         if att.p == Peer::Client {
             self.flush_now();

@@ -1,7 +1,8 @@
 //! The signed-in user's anchors (SPEC §2): `GET /auth/anchors`, `PATCH /auth/anchors/{id}
 //! {name}`, `DELETE /auth/anchors/{id}`. Another user's anchor, or a revoked one, is "not found".
 //! Whether an anchor is online is the hub's knowledge and reaches clients over their socket
-//! (`orbit.anchors`); this list is the accounts database's.
+//! (`orbit.anchors`); this list is the accounts database's. Renaming and revoking tell the
+//! user's hub, which sends its clients the new `orbit.anchors`.
 
 use worker::Response;
 
@@ -18,7 +19,7 @@ use crate::auth::service::audit::{self, Event};
 use crate::auth::service::caller::require_web;
 use crate::auth::service::sessions::close_sockets;
 use crate::auth::store::anchors;
-use crate::hub::Revoked;
+use crate::hub::{self, Revoked};
 
 fn not_found() -> ApiError {
     ApiError::new(ErrorCode::AnchorNotFound, "you have no such anchor")
@@ -48,6 +49,7 @@ pub async fn rename(
     if !anchors::rename(&ctx.store, &me.user_id, anchor_id, &name).await? {
         return Err(not_found().into());
     }
+    hub::announce_anchors_changed(ctx.env, &me.user_id).await;
     audit::record(
         ctx,
         SecurityEventKind::AnchorRenamed,
@@ -66,7 +68,8 @@ pub async fn rename(
     )
 }
 
-/// `DELETE /auth/anchors/{id}`: revokes the anchor and all its sessions, and closes its socket.
+/// `DELETE /auth/anchors/{id}`: revokes the anchor and all its sessions, and closes its socket
+/// (the hub then drops it from the list its clients are shown).
 pub async fn revoke(ctx: &Ctx<'_>, anchor_id: &str) -> AuthResult<Response> {
     let me = require_web(ctx).await?;
     if !anchors::revoke(&ctx.store, &me.user_id, anchor_id).await? {

@@ -5,7 +5,8 @@
 //!    verification URI (`<public URL>/device`, `?code=` filled in for a QR code or link).
 //! 2. The signed-in user enters the code in the web client: `POST /auth/device/lookup` shows what
 //!    asked to be paired, `POST /auth/device/authorise {userCode, approve, name?}` answers. On
-//!    approval the anchor row is created (named by the user, else by the anchor's request).
+//!    approval the anchor row is created (named by the user, else by the anchor's request), and
+//!    the user's hub is told, so connected clients see the new anchor under that name.
 //! 3. The anchor polls `POST /auth/device/token {deviceCode}` every `interval` seconds and gets
 //!    `authorization_pending`, `slow_down`, `access_denied`, `expired_token`, or, once, its
 //!    credentials: an anchor session with an access token (`aud` orbit-anchor, `aid`) and a
@@ -39,6 +40,7 @@ use crate::auth::service::refresh::rotate;
 use crate::auth::service::sessions;
 use crate::auth::store::device::{self as grants, GrantRow, NewGrant};
 use crate::http::{random_bytes, random_id};
+use crate::hub;
 
 /// The path of the web client's code-entry page, under the public URL.
 pub const VERIFICATION_PATH: &str = "/device";
@@ -178,6 +180,8 @@ pub async fn authorise(ctx: &Ctx<'_>, body: DeviceAuthoriseRequest) -> AuthResul
     {
         return Err(UserCodeError::AlreadyUsed.into());
     }
+    // Clients already connected see the new anchor, by the name it was approved with.
+    hub::announce_anchors_changed(ctx.env, &me.user_id).await;
     audit::record(
         ctx,
         SecurityEventKind::DeviceApproved,
