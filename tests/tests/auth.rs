@@ -5,7 +5,8 @@
 //! Three Orbits serve this binary:
 //! * `open()` — registration open, default rate limits; most tests. Each test presents its own
 //!   client address (`CF-Connecting-IP`, which local workerd keeps when the client sets it), so
-//!   per-address limits never couple tests;
+//!   per-address limits never couple tests. Its refresh grace window is 3 s instead of 30
+//!   (`ORBIT_REFRESH_REUSE_GRACE`), so tests can step past it;
 //! * `tight()` — tiny rate-limit windows and 2-second device codes, to see limits trip and
 //!   recover and codes expire without long sleeps;
 //! * a private fresh one with registration closed, for bootstrap and invites.
@@ -30,7 +31,22 @@ static OPEN: SharedOrbit = OnceLock::new();
 static TIGHT: SharedOrbit = OnceLock::new();
 
 fn open() -> Result<&'static Orbit> {
-    Orbit::shared_in(&OPEN, &[("ORBIT_OPEN_REGISTRATION", "true")])
+    Orbit::shared_in(
+        &OPEN,
+        &[
+            ("ORBIT_OPEN_REGISTRATION", "true"),
+            ("ORBIT_REFRESH_REUSE_GRACE", &GRACE_S.to_string()),
+        ],
+    )
+}
+
+/// `open()`'s refresh grace window, in seconds (the default is 30).
+const GRACE_S: u64 = 3;
+
+/// Waits until a refresh made before the call is out of `open()`'s grace window (which counts
+/// whole seconds: a retry up to `GRACE_S` seconds of the clock after the spend is inside).
+async fn past_the_grace_window() {
+    tokio::time::sleep(Duration::from_millis(GRACE_S * 1000 + 1_500)).await;
 }
 
 /// Limits small enough to trip in a test and windows short enough to recover in a second or
@@ -204,7 +220,8 @@ async fn pair(api: &Client, owner: &Web, name: &str) -> Result<AnchorCreds> {
 // Sessions and refresh
 
 /// A copied refresh token (stolen from storage or a log) used after the legitimate client
-/// rotated it: the whole session is revoked and its open socket closed, so neither copy works.
+/// rotated it (past the grace window): the whole session is revoked and its open socket closed,
+/// so neither copy works.
 /// The full journey: sign-up → sign-in → refresh → reuse → logout.
 #[tokio::test]
 async fn stolen_refresh_token_replayed_after_rotation_revokes_the_session_and_closes_its_socket(
@@ -250,7 +267,9 @@ async fn stolen_refresh_token_replayed_after_rotation_revokes_the_session_and_cl
     });
     let (mut ws, _, _) = orbit.client(&socket_session).await?;
 
-    // The thief replays the old refresh token: refused, and the session is gone.
+    // Later (past the grace window that covers a lost answer), the thief replays the old
+    // refresh token: refused, and the session is gone.
+    past_the_grace_window().await;
     let attacker = api.elsewhere();
     attacker
         .post(
@@ -327,10 +346,12 @@ async fn stolen_refresh_token_replayed_after_rotation_revokes_the_session_and_cl
     Ok(())
 }
 
-/// Two tabs (or a thief and the owner) refreshing with one token at the same moment: exactly one
-/// wins, and the other is treated as reuse.
+/// Two tabs (or a thief and the owner) refreshing with one token at the same moment cannot fork
+/// the session into two live chains: one request spends the token, and the other, losing the
+/// spend, gets the very same successor (the grace window's answer); once that successor is used,
+/// the first token coming back is reuse.
 #[tokio::test]
-async fn concurrent_refreshes_with_one_token_cannot_both_succeed() -> Result<()> {
+async fn concurrent_refreshes_with_one_token_cannot_fork_the_session() -> Result<()> {
     let orbit = open()?;
     let api = Client::new(orbit);
     let account = sign_up(&api).await?;
@@ -339,16 +360,172 @@ async fn concurrent_refreshes_with_one_token_cannot_both_succeed() -> Result<()>
         api.post("/auth/refresh", body.clone(), None),
         api.post("/auth/refresh", body.clone(), None)
     );
-    let statuses = [a?.status, b?.status];
+    let (a, b) = (a?.ok("one refresh")?, b?.ok("the other refresh")?);
     assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "exactly one refresh wins: {statuses:?}"
+        a["refreshToken"], b["refreshToken"],
+        "both requests get the one successor"
     );
-    // The session is now revoked (the loser counted as reuse).
+    let next = a["refreshToken"].as_str().unwrap_or_default().to_string();
+    // One chain: the successor rotates once, and then the first token is a copy.
+    api.post("/auth/refresh", json!({"refreshToken": next}), None)
+        .await?
+        .ok("the successor's refresh")?;
+    api.post("/auth/refresh", body, None).await?.refused(
+        401,
+        "refresh_reused",
+        "the raced token after its successor was used",
+    )?;
     api.get("/auth/session", &account.web.access)
         .await?
-        .refused(401, "session_revoked", "after a raced refresh")?;
+        .refused(401, "session_revoked", "after the reuse")?;
+    Ok(())
+}
+
+/// A refresh whose answer is lost (the connection dropped after Orbit committed the rotation)
+/// is retried with the same, now spent, token within the grace window: the client gets the very
+/// refresh token it missed (and a working access token), the session stays alive with its
+/// socket open, the chain goes on, and nothing is logged as reuse.
+#[tokio::test]
+async fn lost_refresh_answer_retried_within_the_grace_window_gets_the_same_token_and_keeps_the_session(
+) -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let (mut ws, _, _) = orbit.client(&account.web.socket_session()).await?;
+    let body = json!({"refreshToken": account.web.refresh});
+    let lost: Credentials = serde_json::from_value(
+        api.post("/auth/refresh", body.clone(), None)
+            .await?
+            .ok("the refresh whose answer is lost")?,
+    )?;
+    let retried: Credentials = serde_json::from_value(
+        api.post("/auth/refresh", body.clone(), None)
+            .await?
+            .ok("the retry with the spent token")?,
+    )?;
+    assert_eq!(retried.session_id, account.web.session_id);
+    assert_eq!(
+        retried.refresh_token, lost.refresh_token,
+        "the retry gets the refresh token whose answer was lost"
+    );
+    assert!(retried.refresh_expires_in > 0);
+    let me = api
+        .get("/auth/session", &retried.access_token)
+        .await?
+        .ok("the retried access token")?;
+    assert_eq!(me["sessionId"], account.web.session_id.as_str());
+    // A third try is still inside the window and still answers the same token.
+    let again = api
+        .post("/auth/refresh", body, None)
+        .await?
+        .ok("another retry")?;
+    assert_eq!(again["refreshToken"], lost.refresh_token.as_str());
+    // The socket is still open, and the chain goes on from the recovered token.
+    ws.barrier().await?;
+    let next: Credentials = serde_json::from_value(
+        api.post(
+            "/auth/refresh",
+            json!({"refreshToken": retried.refresh_token}),
+            None,
+        )
+        .await?
+        .ok("refreshing with the recovered token")?,
+    )?;
+    assert_ne!(next.refresh_token, retried.refresh_token);
+    api.get("/auth/session", &next.access_token)
+        .await?
+        .ok("the session after the retries")?;
+    let events = api
+        .get("/auth/security-events", &next.access_token)
+        .await?
+        .ok("events")?
+        .to_string();
+    assert!(
+        !events.contains("refresh_reuse"),
+        "a retry is not reuse: {events}"
+    );
+    Ok(())
+}
+
+/// The same retry after the grace window is reuse as SPEC §2 defines it: a spent token showing
+/// up that late is a copy, and the whole session is revoked.
+#[tokio::test]
+async fn lost_refresh_answer_retried_after_the_grace_window_is_reuse_and_revokes_the_session(
+) -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let body = json!({"refreshToken": account.web.refresh});
+    let lost: Credentials = serde_json::from_value(
+        api.post("/auth/refresh", body.clone(), None)
+            .await?
+            .ok("the refresh whose answer is lost")?,
+    )?;
+    past_the_grace_window().await;
+    api.post("/auth/refresh", body, None).await?.refused(
+        401,
+        "refresh_reused",
+        "the spent token after the window",
+    )?;
+    api.post(
+        "/auth/refresh",
+        json!({"refreshToken": lost.refresh_token}),
+        None,
+    )
+    .await?
+    .refused(401, "session_revoked", "the successor after the reuse")?;
+    api.get("/auth/session", &lost.access_token)
+        .await?
+        .refused(401, "session_revoked", "the session after the reuse")?;
+    Ok(())
+}
+
+/// Inside the grace window, a spent token whose successor has itself been used is not a lost
+/// answer but a copy (the holder of the successor went on): reuse, the session is revoked and its
+/// socket closed.
+#[tokio::test]
+async fn spent_refresh_token_replayed_after_its_successor_was_used_revokes_even_within_the_grace_window(
+) -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let body = json!({"refreshToken": account.web.refresh});
+    let first: Credentials = serde_json::from_value(
+        api.post("/auth/refresh", body.clone(), None)
+            .await?
+            .ok("the first refresh")?,
+    )?;
+    let second: Credentials = serde_json::from_value(
+        api.post(
+            "/auth/refresh",
+            json!({"refreshToken": first.refresh_token}),
+            None,
+        )
+        .await?
+        .ok("the successor's refresh")?,
+    )?;
+    let (mut ws, _, _) = orbit
+        .client(&Session(DevSession {
+            access_token: second.access_token.clone(),
+            ..account.web.socket_session().0
+        }))
+        .await?;
+    api.elsewhere()
+        .post("/auth/refresh", body, None)
+        .await?
+        .refused(
+            401,
+            "refresh_reused",
+            "the first token after its successor was used",
+        )?;
+    expect_revoked_close(&mut ws, "the socket of the session whose token was copied").await?;
+    api.post(
+        "/auth/refresh",
+        json!({"refreshToken": second.refresh_token}),
+        None,
+    )
+    .await?
+    .refused(401, "session_revoked", "the newest token after the reuse")?;
     Ok(())
 }
 
@@ -1206,8 +1383,9 @@ async fn a_refused_pairing_gets_access_denied_and_no_credentials() -> Result<()>
     Ok(())
 }
 
-/// Stolen anchor credentials: when a spent anchor refresh token comes back, the anchor is
-/// revoked and its socket closed, since two parties evidently hold its credentials.
+/// Stolen anchor credentials: when a spent anchor refresh token comes back (past the grace
+/// window), the anchor is revoked and its socket closed, since two parties evidently hold its
+/// credentials.
 #[tokio::test]
 async fn stolen_anchor_refresh_token_replayed_revokes_the_anchor() -> Result<()> {
     let orbit = open()?;
@@ -1226,6 +1404,7 @@ async fn stolen_anchor_refresh_token_replayed_revokes_the_anchor() -> Result<()>
     let mut ws = orbit
         .anchor(&fresh.socket_session(&account.web.user_id))
         .await?;
+    past_the_grace_window().await;
     api.elsewhere()
         .post(
             "/auth/device/refresh",
@@ -1247,6 +1426,101 @@ async fn stolen_anchor_refresh_token_replayed_revokes_the_anchor() -> Result<()>
         .await?
         .ok("anchors")?;
     assert_eq!(anchors["anchors"], json!([]), "the anchor is revoked");
+    Ok(())
+}
+
+/// An anchor that reconnects after a refresh whose answer was lost retries with its spent token
+/// within the grace window: it gets the same refresh token, stays paired and connects with the
+/// new access token. Once that token was used, the spent one coming back revokes the anchor,
+/// even inside the window.
+#[tokio::test]
+async fn lost_anchor_refresh_answer_retried_within_the_grace_window_keeps_the_anchor() -> Result<()>
+{
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let creds = pair(&api, &account.web, &unique("box")).await?;
+    let body = json!({"refreshToken": creds.refresh});
+    let lost = AnchorCreds::from_answer(
+        &api.post("/auth/device/refresh", body.clone(), None)
+            .await?
+            .ok("the refresh whose answer is lost")?,
+    )?;
+    let retried = AnchorCreds::from_answer(
+        &api.post("/auth/device/refresh", body.clone(), None)
+            .await?
+            .ok("the anchor's retry with its spent token")?,
+    )?;
+    assert_eq!(retried.anchor_id, creds.anchor_id);
+    assert_eq!(
+        retried.refresh, lost.refresh,
+        "the retry gets the refresh token whose answer was lost"
+    );
+    let mut ws = orbit
+        .anchor(&retried.socket_session(&account.web.user_id))
+        .await?;
+    ws.send_control(&anchor_hello(&creds.anchor_id, "box"))
+        .await?;
+    let anchors = api
+        .get("/auth/anchors", &account.web.access)
+        .await?
+        .ok("anchors")?;
+    assert_eq!(anchors["anchors"][0]["anchorId"], creds.anchor_id.as_str());
+
+    // The recovered token rotates; the spent one is then a copy, window or not.
+    api.post(
+        "/auth/device/refresh",
+        json!({"refreshToken": retried.refresh}),
+        None,
+    )
+    .await?
+    .ok("refreshing with the recovered token")?;
+    api.elsewhere()
+        .post("/auth/device/refresh", body, None)
+        .await?
+        .refused(
+            401,
+            "refresh_reused",
+            "the spent token after its successor was used",
+        )?;
+    expect_revoked_close(&mut ws, "the anchor whose spent token came back").await?;
+    let anchors = api
+        .get("/auth/anchors", &account.web.access)
+        .await?
+        .ok("anchors")?;
+    assert_eq!(anchors["anchors"], json!([]), "the anchor is revoked");
+    Ok(())
+}
+
+/// The anchor's retry after the grace window is reuse: the anchor is revoked.
+#[tokio::test]
+async fn lost_anchor_refresh_answer_retried_after_the_grace_window_revokes_the_anchor() -> Result<()>
+{
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let creds = pair(&api, &account.web, &unique("box")).await?;
+    let body = json!({"refreshToken": creds.refresh});
+    let lost = AnchorCreds::from_answer(
+        &api.post("/auth/device/refresh", body.clone(), None)
+            .await?
+            .ok("the refresh whose answer is lost")?,
+    )?;
+    past_the_grace_window().await;
+    api.post("/auth/device/refresh", body, None)
+        .await?
+        .refused(
+            401,
+            "refresh_reused",
+            "the anchor's spent token after the window",
+        )?;
+    api.post(
+        "/auth/device/refresh",
+        json!({"refreshToken": lost.refresh}),
+        None,
+    )
+    .await?
+    .refused(401, "session_revoked", "the successor after the reuse")?;
     Ok(())
 }
 

@@ -8,7 +8,9 @@
 //! The test Orbits allow the origin `http://allowed.test` (the harness's `ALLOWED_ORIGIN`) and
 //! use the RP ID `allowed.test` (`ORBIT_RP_ID`):
 //! * `open()` — registration open, default rate limits; most tests, each from its own client
-//!   address (`CF-Connecting-IP`);
+//!   address (`CF-Connecting-IP`). Its refresh tokens have no grace window
+//!   (`ORBIT_REFRESH_REUSE_GRACE=0`: strict reuse detection), so a spent token replayed at once
+//!   is reuse, and the strict setting is exercised;
 //! * `tight()` — 2-second challenges and tiny passkey rate limits;
 //! * a private fresh one with registration closed, for bootstrap and invites.
 
@@ -39,7 +41,11 @@ static TIGHT: SharedOrbit = OnceLock::new();
 fn open() -> Result<&'static Orbit> {
     Orbit::shared_in(
         &OPEN,
-        &[("ORBIT_OPEN_REGISTRATION", "true"), ("ORBIT_RP_ID", RP_ID)],
+        &[
+            ("ORBIT_OPEN_REGISTRATION", "true"),
+            ("ORBIT_RP_ID", RP_ID),
+            ("ORBIT_REFRESH_REUSE_GRACE", "0"),
+        ],
     )
 }
 
@@ -294,7 +300,8 @@ async fn passkey_sign_up_and_sign_in_give_sessions_whose_stolen_refresh_token_is
         }))
         .await?;
 
-    // A thief replays the spent refresh token: the session dies, its socket closes.
+    // A thief replays the spent refresh token (no grace window here): the session dies, its
+    // socket closes.
     api.elsewhere()
         .post(
             "/auth/refresh",

@@ -2,6 +2,7 @@
 
 use orbit_shared::auth::device_code;
 use orbit_shared::auth::rate_limit::Policy;
+use orbit_shared::auth::refresh::REUSE_GRACE_SECONDS;
 use orbit_shared::gate::parse_origins;
 use orbit_shared::token::ACCESS_TOKEN_SECONDS;
 use worker::{Env, Url};
@@ -47,6 +48,11 @@ pub struct Config {
     /// Life of an access token in seconds (`ORBIT_ACCESS_TOKEN_LIFETIME`): it can only be
     /// shortened below the 15-minute default (tests use it to see anchors refresh in time).
     pub access_token_lifetime_s: u64,
+    /// How long after a refresh token is spent a retry with it gets the same successor instead
+    /// of revoking the session, in seconds (`ORBIT_REFRESH_REUSE_GRACE`): it can only be
+    /// shortened below the 30-second default, down to `0` (strict reuse detection, no retry);
+    /// tests shorten it to see a late retry revoke.
+    pub refresh_reuse_grace_s: u64,
 }
 
 impl Config {
@@ -101,6 +107,10 @@ impl Config {
                 &read("ORBIT_ACCESS_TOKEN_LIFETIME"),
                 ACCESS_TOKEN_SECONDS,
             ),
+            refresh_reuse_grace_s: shortened_or_off(
+                &read("ORBIT_REFRESH_REUSE_GRACE"),
+                REUSE_GRACE_SECONDS,
+            ),
         }
     }
 }
@@ -113,6 +123,14 @@ fn shortened(value: &str, default: u64) -> u64 {
         .parse::<u64>()
         .ok()
         .filter(|s| *s > 0)
+        .map_or(default, |s| s.min(default))
+}
+
+/// Like [`shortened`], but `0` is accepted too: it turns the feature off.
+fn shortened_or_off(value: &str, default: u64) -> u64 {
+    value
+        .trim()
+        .parse::<u64>()
         .map_or(default, |s| s.min(default))
 }
 
@@ -133,4 +151,24 @@ fn rate_limits(json: &str) -> Policy {
         worker::console_error!("ORBIT_RATE_LIMITS is not a valid policy ({e}); using the defaults");
         Policy::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_lifetimes_can_only_shorten() {
+        assert_eq!(shortened("2", 600), 2);
+        assert_eq!(shortened("9999", 600), 600);
+        assert_eq!(shortened("0", 600), 600);
+        assert_eq!(shortened("", 600), 600);
+        assert_eq!(shortened("x", 600), 600);
+        // The grace window may also be turned off.
+        assert_eq!(shortened_or_off("0", REUSE_GRACE_SECONDS), 0);
+        assert_eq!(shortened_or_off("3", REUSE_GRACE_SECONDS), 3);
+        assert_eq!(shortened_or_off("3600", REUSE_GRACE_SECONDS), 30);
+        assert_eq!(shortened_or_off("", REUSE_GRACE_SECONDS), 30);
+        assert_eq!(shortened_or_off("-1", REUSE_GRACE_SECONDS), 30);
+    }
 }

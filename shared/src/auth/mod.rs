@@ -4,7 +4,8 @@
 //!
 //! * [`totp`] — RFC 6238 codes: enrolment URI, verification with replay refusal.
 //! * [`sealed`] — AES-256-GCM sealing of secrets at rest (TOTP secrets), bound to their user.
-//! * [`refresh`] — refresh-token format, storage hash, and the rotate / reuse decision.
+//! * [`refresh`] — refresh-token format, storage hash, successors, and the rotate / reissue
+//!   (grace window) / reuse decision.
 //! * [`device_code`] — RFC 8628 device and user codes, and the grant's poll state machine.
 //! * [`rate_limit`] — per-address and per-account limits (GCRA), with the brute-force bounds.
 //! * [`hash`] — storage hashes of bearer secrets and constant-time comparison.

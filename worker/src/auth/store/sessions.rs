@@ -109,7 +109,8 @@ pub async fn create(store: &Store, session: &NewSession) -> StoreResult<()> {
     Ok(())
 }
 
-/// A stored refresh token with its session (and the session's anchor's revocation).
+/// A stored refresh token with its session (and the session's anchor's revocation), and the row
+/// of the token it was exchanged for, if any.
 #[derive(Debug, Deserialize)]
 pub struct RefreshRow {
     pub hash: String,
@@ -123,17 +124,24 @@ pub struct RefreshRow {
     pub anchor_id: Option<String>,
     pub revoked_at: Option<u64>,
     pub anchor_revoked_at: Option<u64>,
+    /// The successor's hash, when its row exists.
+    pub next_hash: Option<String>,
+    /// ms.
+    pub next_expires_at: Option<u64>,
+    pub next_used_at: Option<u64>,
 }
 
-/// The refresh token with this lookup hash.
+/// The refresh token with this lookup hash, with its successor's row.
 pub async fn find_refresh(store: &Store, hash: &str) -> StoreResult<Option<RefreshRow>> {
     Ok(store
         .db
         .prepare(
             "SELECT r.hash, r.expires_at, r.used_at, s.id AS session_id, s.user_id, s.kind, \
-             s.anchor_id, s.revoked_at, a.revoked_at AS anchor_revoked_at \
+             s.anchor_id, s.revoked_at, a.revoked_at AS anchor_revoked_at, \
+             n.hash AS next_hash, n.expires_at AS next_expires_at, n.used_at AS next_used_at \
              FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
-             LEFT JOIN anchors a ON a.id = s.anchor_id WHERE r.hash = ?1",
+             LEFT JOIN anchors a ON a.id = s.anchor_id \
+             LEFT JOIN refresh_tokens n ON n.hash = r.replaced_by WHERE r.hash = ?1",
         )
         .bind(&[text(hash)])?
         .first::<RefreshRow>(None)
@@ -143,8 +151,10 @@ pub async fn find_refresh(store: &Store, hash: &str) -> StoreResult<Option<Refre
 /// Spends the token `spent` of `session_id` and writes `next` in one transaction; false if the
 /// token was already spent (by a concurrent request), in which case nothing is written.
 ///
-/// The update names the next token, and the inserts run only if this request's update took
-/// effect.
+/// The update names the next token, and the inserts run only if the spent token names it. Two
+/// concurrent requests with one token derive the same successor, so the losing request's guard
+/// holds as well: its insert gives way to the winner's row (`ON CONFLICT DO NOTHING`) and the
+/// session's expiry is the stored successor's, whichever request stored it.
 pub async fn rotate(
     store: &Store,
     spent: &str,
@@ -167,7 +177,8 @@ pub async fn rotate(
                 .prepare(
                     "INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) \
                      SELECT ?3, ?2, ?4, ?5 \
-                     WHERE EXISTS (SELECT 1 FROM refresh_tokens WHERE hash = ?1 AND replaced_by = ?3)",
+                     WHERE EXISTS (SELECT 1 FROM refresh_tokens WHERE hash = ?1 AND replaced_by = ?3) \
+                     ON CONFLICT (hash) DO NOTHING",
                 )
                 .bind(&[
                     text(spent),
@@ -179,14 +190,16 @@ pub async fn rotate(
             store
                 .db
                 .prepare(
-                    "UPDATE sessions SET expires_at = ?4, last_used_at = ?5 WHERE id = ?2 \
-                     AND EXISTS (SELECT 1 FROM refresh_tokens WHERE hash = ?1 AND replaced_by = ?3)",
+                    "UPDATE sessions SET last_used_at = ?4, \
+                     expires_at = (SELECT expires_at FROM refresh_tokens WHERE hash = ?3) \
+                     WHERE id = ?2 \
+                     AND EXISTS (SELECT 1 FROM refresh_tokens WHERE hash = ?1 AND replaced_by = ?3) \
+                     AND EXISTS (SELECT 1 FROM refresh_tokens WHERE hash = ?3)",
                 )
                 .bind(&[
                     text(spent),
                     text(session_id),
                     text(&next.hash),
-                    int(expires_ms),
                     int(store.now_ms),
                 ])?,
         ])

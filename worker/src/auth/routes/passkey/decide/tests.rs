@@ -19,6 +19,7 @@ fn config(rp_id: &str, origins: &[&str]) -> Config {
         rp_name: "Orbit".into(),
         passkey_challenge_lifetime_s: 300,
         access_token_lifetime_s: 900,
+        refresh_reuse_grace_s: 30,
     }
 }
 
