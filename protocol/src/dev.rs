@@ -48,4 +48,14 @@ pub struct DevRevokeRequest {
     pub anchor_id: Option<String>,
 }
 
+/// `POST /__dev/hub-fault`: the user's hub refuses the next requests to close the sockets of a
+/// revoked session or anchor, as an unreachable hub would fail them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevHubFaultRequest {
+    pub user_id: String,
+    /// How many of the next requests to refuse (`0`: none, which ends the fault).
+    pub refuse_revocations: u32,
+}
+
 crate::debug_without_secrets!(DevSession { user_id, session_id, anchor_id } secret { access_token });

@@ -163,6 +163,9 @@ error_codes! {
     RegistrationClosed = "registration_closed", Some(403);
     InviteInvalid = "invite_invalid", Some(403);
     SessionNotFound = "session_not_found", Some(404);
+    /// A session or anchor was revoked, but its open sockets could not be closed now (the
+    /// user's hub could not be told); the hub's own re-check cuts them off within seconds.
+    SocketsNotClosed = "sockets_not_closed", Some(503);
     /// Removing this would leave the account without a way to sign in.
     LastSignInMethod = "last_sign_in_method", Some(409);
 

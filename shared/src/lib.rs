@@ -9,6 +9,7 @@
 //!
 //! * [`gate`] — token lookup, Origin policy and refusals for WebSocket upgrades.
 //! * [`router`] — the per-user relay as a sans-IO state machine (events in, actions out).
+//! * [`revocation`] — making a revocation hold: retrying the hub, and the hub's own re-check.
 //! * [`token`] — access tokens (HS256 JWT) and their verification.
 //! * [`auth`] — sign-in and pairing: TOTP, sealed secrets, refresh tokens, device codes, rate limits.
 //! * [`web`] — the headers the web client is served with (Content-Security-Policy, caching).
@@ -16,6 +17,7 @@
 
 pub mod auth;
 pub mod gate;
+pub mod revocation;
 pub mod router;
 pub mod token;
 pub mod web;

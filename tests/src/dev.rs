@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use orbit_protocol::dev::{DevRevokeRequest, DevSession, DevSessionRequest};
+use orbit_protocol::dev::{DevHubFaultRequest, DevRevokeRequest, DevSession, DevSessionRequest};
 
 use crate::DEFAULT_TIMEOUT;
 
@@ -52,6 +52,17 @@ pub async fn revoke(
         anchor_id: anchor_id.map(str::to_string),
     };
     post::<_, serde_json::Value>(base_url, "/__dev/revoke", &body).await?;
+    Ok(())
+}
+
+/// `POST /__dev/hub-fault` on the Orbit at `base_url`: `user_id`'s hub refuses its next
+/// `refuse_revocations` requests to close a revoked credential's sockets.
+pub async fn hub_fault(base_url: &str, user_id: &str, refuse_revocations: u32) -> Result<()> {
+    let body = DevHubFaultRequest {
+        user_id: user_id.to_string(),
+        refuse_revocations,
+    };
+    post::<_, serde_json::Value>(base_url, "/__dev/hub-fault", &body).await?;
     Ok(())
 }
 

@@ -728,6 +728,12 @@ impl Orbit {
         dev::revoke(&self.base_url(), session_id, anchor_id).await
     }
 
+    /// `POST /__dev/hub-fault`: `user_id`'s hub refuses its next `refuse_revocations` requests
+    /// to close a revoked credential's sockets.
+    pub async fn hub_fault(&self, user_id: &str, refuse_revocations: u32) -> Result<()> {
+        dev::hub_fault(&self.base_url(), user_id, refuse_revocations).await
+    }
+
     /// Opens a WebSocket as described, without reading anything from it.
     pub async fn connect_with(&self, upgrade: &Upgrade) -> Result<Ws> {
         let url = format!("{}{}", self.ws_url(), upgrade.path_and_query());

@@ -6,7 +6,8 @@
 //! * `open()` — registration open, default rate limits; most tests. Each test presents its own
 //!   client address (`CF-Connecting-IP`, which local workerd keeps when the client sets it), so
 //!   per-address limits never couple tests. Its refresh grace window is 3 s instead of 30
-//!   (`ORBIT_REFRESH_REUSE_GRACE`), so tests can step past it;
+//!   (`ORBIT_REFRESH_REUSE_GRACE`), so tests can step past it, and its hubs re-check their
+//!   sockets' credentials every second instead of every 10 (`ORBIT_REVOCATION_RECHECK`);
 //! * `tight()` — tiny rate-limit windows and 2-second device codes, to see limits trip and
 //!   recover and codes expire without long sleeps;
 //! * a private fresh one with registration closed, for bootstrap and invites.
@@ -20,7 +21,7 @@ use anyhow::{anyhow, bail, Result};
 use orbit_tests::api::{base32_decode, expect_revoked_close, Answer, Client, Web};
 use orbit_tests::orbit_shared::auth::totp::{generate, TotpSecret};
 use orbit_tests::{
-    anchor_hello, now_secs, random_hex, unique, Orbit, Session, SharedOrbit, Upgrade,
+    anchor_hello, now_secs, random_hex, thread_note, unique, Orbit, Session, SharedOrbit, Upgrade,
 };
 use serde_json::{json, Value};
 
@@ -36,6 +37,7 @@ fn open() -> Result<&'static Orbit> {
         &[
             ("ORBIT_OPEN_REGISTRATION", "true"),
             ("ORBIT_REFRESH_REUSE_GRACE", &GRACE_S.to_string()),
+            ("ORBIT_REVOCATION_RECHECK", "1"),
         ],
     )
 }
@@ -47,6 +49,11 @@ const GRACE_S: u64 = 3;
 /// whole seconds: a retry up to `GRACE_S` seconds of the clock after the spend is inside).
 async fn past_the_grace_window() {
     tokio::time::sleep(Duration::from_millis(GRACE_S * 1000 + 1_500)).await;
+}
+
+/// Waits until `open()`'s hubs are due to re-check their sockets' credentials (every second).
+async fn past_a_revocation_recheck() {
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
 }
 
 /// Limits small enough to trip in a test and windows short enough to recover in a second or
@@ -1712,5 +1719,149 @@ async fn refresh_hammering_is_rate_limited() -> Result<()> {
     tripped
         .ok_or_else(|| anyhow!("5 refresh guesses were not limited"))?
         .limited("refresh hammering")?;
+    Ok(())
+}
+
+// =============================================================================================
+// Revocation holds when the hub cannot be told
+
+/// A revocation whose hub fails a couple of times is retried: the socket is closed and the
+/// answer says so, as if nothing had failed.
+#[tokio::test]
+async fn revocation_retries_a_hub_that_fails_transiently_and_closes_the_socket() -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let second = Web::from_answer(&login(&api, &account, &account.code(1)).await?.ok("login")?)?;
+    let (mut ws, _, _) = orbit.client(&second.socket_session()).await?;
+    orbit.hub_fault(&account.web.user_id, 2).await?;
+    let revoked = api
+        .delete(
+            &format!("/auth/sessions/{}", second.session_id),
+            &account.web.access,
+        )
+        .await?
+        .ok("a revocation whose hub failed twice")?;
+    assert_eq!(revoked["closedSockets"], 1, "{revoked}");
+    expect_revoked_close(&mut ws, "the revoked session's socket").await?;
+    Ok(())
+}
+
+/// When the user's hub cannot be told to close a revoked session's socket (every attempt
+/// fails), the session is revoked all the same, the revoking request hears that its sockets
+/// could not be closed, and the hub's own re-check cuts the socket off: it receives nothing
+/// more and is closed, while the user's other sockets keep relaying.
+#[tokio::test]
+async fn revoked_session_stops_relaying_even_when_its_hub_cannot_be_told() -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let user = account.web.user_id.clone();
+    let second = Web::from_answer(&login(&api, &account, &account.code(1)).await?.ok("login")?)?;
+    let name = unique("box");
+    let anchor_session = orbit.pair_anchor(&user, &name).await?;
+    let mut anchor = orbit.anchor(&anchor_session).await?;
+    anchor
+        .send_control(&anchor_hello(anchor_session.anchor()?, &name))
+        .await?;
+    anchor.expect_nothing_pending().await?;
+    let thread = unique("thread");
+    let (mut kept, _, _) = orbit.client(&account.web.socket_session()).await?;
+    let (mut revoked_ws, _, _) = orbit.client(&second.socket_session()).await?;
+    kept.subscribe(&thread, None).await?;
+    revoked_ws.subscribe(&thread, None).await?;
+    anchor.send_json(&thread_note(&thread, 1)).await?;
+    for ws in [&mut kept, &mut revoked_ws] {
+        let (note, _) = ws
+            .collect_until("note 1", |f| f["method"] == "item/agentMessage/delta")
+            .await?;
+        assert_eq!(note["params"]["n"], 1, "{note}");
+    }
+
+    orbit.hub_fault(&user, 100).await?;
+    api.delete(
+        &format!("/auth/sessions/{}", second.session_id),
+        &account.web.access,
+    )
+    .await?
+    .refused(
+        503,
+        "sockets_not_closed",
+        "a revocation whose hub cannot be told",
+    )?;
+    api.get("/auth/session", &second.access).await?.refused(
+        401,
+        "session_revoked",
+        "the revoked session over HTTP",
+    )?;
+
+    // Past the hub's re-check interval, the next frame through the hub cuts the revoked socket
+    // off before anything is relayed to it.
+    past_a_revocation_recheck().await;
+    anchor.send_json(&thread_note(&thread, 2)).await?;
+    let (close, before) = revoked_ws.recv_close().await?;
+    assert_eq!(close.map(|c| c.0), Some(4003), "closed as revoked");
+    assert!(
+        before.iter().all(|f| f["params"]["n"] != 2),
+        "the revoked socket got a frame sent after its revocation: {before:?}"
+    );
+    let (note, _) = kept
+        .collect_until("the live session's note 2", |f| {
+            f["method"] == "item/agentMessage/delta"
+        })
+        .await?;
+    assert_eq!(
+        note["params"]["n"], 2,
+        "the live session still gets it: {note}"
+    );
+    orbit.hub_fault(&user, 0).await?;
+    Ok(())
+}
+
+/// The same for an unpaired anchor: its revocation stands, the request hears that its socket
+/// could not be closed, and the frames it sends afterwards reach nobody.
+#[tokio::test]
+async fn revoked_anchor_stops_relaying_even_when_its_hub_cannot_be_told() -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let user = account.web.user_id.clone();
+    let name = unique("box");
+    let anchor_session = orbit.pair_anchor(&user, &name).await?;
+    let anchor_id = anchor_session.anchor()?.to_string();
+    let mut anchor = orbit.anchor(&anchor_session).await?;
+    anchor
+        .send_control(&anchor_hello(&anchor_id, &name))
+        .await?;
+    anchor.expect_nothing_pending().await?;
+    let thread = unique("thread");
+    let (mut client, _, _) = orbit.client(&account.web.socket_session()).await?;
+    client.subscribe(&thread, None).await?;
+
+    orbit.hub_fault(&user, 100).await?;
+    api.delete(&format!("/auth/anchors/{anchor_id}"), &account.web.access)
+        .await?
+        .refused(
+            503,
+            "sockets_not_closed",
+            "unpairing whose hub cannot be told",
+        )?;
+    let anchors = api
+        .get("/auth/anchors", &account.web.access)
+        .await?
+        .ok("anchors")?;
+    assert_eq!(anchors["anchors"], json!([]), "the anchor is revoked");
+
+    past_a_revocation_recheck().await;
+    anchor.send_json(&thread_note(&thread, 1)).await?;
+    expect_revoked_close(&mut anchor, "the unpaired anchor's socket").await?;
+    let frames = client.barrier().await?;
+    assert!(
+        frames
+            .iter()
+            .all(|f| f["method"] != "item/agentMessage/delta"),
+        "a frame of the revoked anchor was relayed: {frames:?}"
+    );
+    orbit.hub_fault(&user, 0).await?;
     Ok(())
 }

@@ -4,6 +4,7 @@ use orbit_shared::auth::device_code;
 use orbit_shared::auth::rate_limit::Policy;
 use orbit_shared::auth::refresh::REUSE_GRACE_SECONDS;
 use orbit_shared::gate::parse_origins;
+use orbit_shared::revocation::RECHECK_INTERVAL_MS;
 use orbit_shared::token::ACCESS_TOKEN_SECONDS;
 use worker::{Env, Url};
 
@@ -113,6 +114,17 @@ impl Config {
             ),
         }
     }
+}
+
+/// How often a hub re-checks its sockets' credentials, in ms (`ORBIT_REVOCATION_RECHECK`, in
+/// seconds): it can only be shortened below the 10-second default (tests use 1). Read by each
+/// hub when it is created, apart from [`Config`], which is the requests'.
+pub fn revocation_recheck_ms(env: &Env) -> u64 {
+    let value = env
+        .var("ORBIT_REVOCATION_RECHECK")
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    shortened(&value, RECHECK_INTERVAL_MS / 1000).saturating_mul(1000)
 }
 
 /// A lifetime in seconds from configuration that may only shorten `default`: tests use these

@@ -4,7 +4,10 @@ use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Result};
 
+use orbit_shared::revocation::OpenCredentials;
 use orbit_shared::router::PairedAnchor;
+
+use crate::hub::Revoked;
 
 /// What an upgrade needs to know about a token's session.
 #[derive(Debug, Deserialize)]
@@ -50,6 +53,37 @@ pub async fn paired_anchors(db: &D1Database, user_id: &str) -> Result<Vec<Paired
         .map(|r| PairedAnchor {
             anchor_id: r.id,
             name: r.name,
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+struct RevokedRow {
+    kind: String,
+    id: String,
+}
+
+/// Which of `open`'s sessions and anchors are revoked: one read whatever their number (the ids
+/// travel as two JSON arrays, not as one bound parameter each).
+pub async fn revoked_among(db: &D1Database, open: &OpenCredentials) -> Result<Vec<Revoked>> {
+    let sessions = serde_json::to_string(&open.sessions)?;
+    let anchors = serde_json::to_string(&open.anchors)?;
+    let rows = db
+        .prepare(
+            "SELECT 'session' AS kind, id FROM sessions WHERE revoked_at IS NOT NULL \
+             AND id IN (SELECT value FROM json_each(?1)) \
+             UNION ALL SELECT 'anchor' AS kind, id FROM anchors WHERE revoked_at IS NOT NULL \
+             AND id IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(&[JsValue::from_str(&sessions), JsValue::from_str(&anchors)])?
+        .all()
+        .await?
+        .results::<RevokedRow>()?;
+    Ok(rows
+        .into_iter()
+        .map(|r| match r.kind.as_str() {
+            "anchor" => Revoked::Anchor(r.id),
+            _ => Revoked::Session(r.id),
         })
         .collect())
 }

@@ -5,14 +5,14 @@
 use worker::{Env, Headers, Method, Request, RequestInit, Response, Result};
 
 use orbit_protocol::auth::Revocation;
-use orbit_protocol::dev::{DevRevokeRequest, DevSession, DevSessionRequest};
+use orbit_protocol::dev::{DevHubFaultRequest, DevRevokeRequest, DevSession, DevSessionRequest};
 use orbit_protocol::ErrorCode;
 use orbit_shared::token::{issue, Claims};
 
 use crate::config::Config;
 use crate::db;
 use crate::http::{self, now_ms, random_id};
-use crate::hub::{self, Revoked, PROBE_HEADER};
+use crate::hub::{self, Fault, Revoked, FAULT_HEADER, PROBE_HEADER};
 
 /// `GET /__dev/hub?userId=…`: asks the user's hub whether it was evicted since its last event.
 async fn probe_hub(req: &Request, env: &Env) -> Result<Response> {
@@ -34,6 +34,31 @@ async fn probe_hub(req: &Request, env: &Env) -> Result<Response> {
         .get_stub()?
         .fetch_with_request(inner)
         .await
+}
+
+/// `POST /__dev/hub-fault {userId, refuseRevocations}`: makes the user's hub refuse its next
+/// `refuseRevocations` requests to close a revoked credential's sockets, so tests can see the
+/// retries, and a revocation hold when the hub cannot be told. The switch lives in the hub's memory: a hub that is evicted or
+/// reset forgets it.
+async fn hub_fault(body: DevHubFaultRequest, env: &Env) -> Result<Response> {
+    let fault = Fault {
+        refuse_revocations: body.refuse_revocations,
+    };
+    let headers = Headers::new();
+    headers.set(FAULT_HEADER, &serde_json::to_string(&fault)?)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_headers(headers);
+    let inner = Request::new_with_init("https://hub.internal/fault", &init)?;
+    env.durable_object("USER_HUB")?
+        .id_from_name(&body.user_id)?
+        .get_stub()?
+        .fetch_with_request(inner)
+        .await
+}
+
+/// The dev API's `worker::Error` for a hub that could not be told to close sockets.
+fn unclosed(e: hub::CloseError) -> worker::Error {
+    worker::Error::RustError(e.to_string())
 }
 
 /// `POST /__dev/panic`: panics, so tests can prove that the Worker and its Durable Objects carry
@@ -108,15 +133,28 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config) -> Result<Resp
             let mut closed = 0;
             if let Some(sid) = &body.session_id {
                 if let Some(user) = db::revoke_session(&db, sid, now).await? {
-                    closed += hub::close_revoked(env, &user, Revoked::Session(sid.clone())).await?;
+                    closed += hub::close_revoked(env, &user, Revoked::Session(sid.clone()))
+                        .await
+                        .map_err(unclosed)?;
                 }
             }
             if let Some(aid) = &body.anchor_id {
                 if let Some(user) = db::revoke_anchor(&db, aid, now).await? {
-                    closed += hub::close_revoked(env, &user, Revoked::Anchor(aid.clone())).await?;
+                    closed += hub::close_revoked(env, &user, Revoked::Anchor(aid.clone()))
+                        .await
+                        .map_err(unclosed)?;
                 }
             }
             http::json(&Revocation::new(Some(closed)))
+        }
+        "/__dev/hub-fault" => {
+            let Ok(body) = req.json::<DevHubFaultRequest>().await else {
+                return http::refusal(
+                    ErrorCode::BadRequest,
+                    "expected {userId, refuseRevocations}",
+                );
+            };
+            hub_fault(body, env).await
         }
         _ => http::refusal(ErrorCode::NotFound, "no such endpoint"),
     }

@@ -118,8 +118,8 @@ pub struct SessionSummary {
 pub struct Revocation {
     /// Always `true`.
     pub revoked: bool,
-    /// How many sockets were closed; `null` when the user's hub could not be reached (the
-    /// sockets are refused at their next upgrade anyway).
+    /// How many sockets were closed. (Never `null` now: when the user's hub cannot be told,
+    /// the revocation answers 503 `sockets_not_closed` instead.)
     #[cfg_attr(feature = "typescript", ts(type = "number | null"))]
     pub closed_sockets: Option<u64>,
 }

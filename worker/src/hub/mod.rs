@@ -5,7 +5,11 @@
 //! Sockets are accepted with the hibernation API, so the object may be evicted between
 //! messages while its sockets stay open. Each socket's attachment holds only its connection
 //! id, session id and peer; the router's other state is rebuilt from SQLite on wake.
+//!
+//! Revocation (closing a revoked credential's sockets when told, and re-checking D1 before
+//! routing when not) is in [`revocation`].
 
+mod revocation;
 mod storage;
 
 use std::cell::RefCell;
@@ -25,7 +29,7 @@ use orbit_protocol::ErrorCode;
 use orbit_shared::gate::SUBPROTOCOL;
 use orbit_shared::router::{
     refresh_cause, Action, ConnId, PairedRefresh, Peer, RefreshCause, Router, RouterConfig, Step,
-    WriteBatch, CLOSE_REVOKED,
+    WriteBatch,
 };
 
 use crate::db;
@@ -33,8 +37,6 @@ use crate::http::{self, now_ms, random_id};
 use crate::upgrade::{Admitted, ADMIT_HEADER};
 use storage::Store;
 
-/// Header asking a hub to close the sockets of a revoked session or anchor.
-const REVOKE_HEADER: &str = "X-Orbit-Revoke";
 /// Header telling a hub that its user's paired anchors changed; the value is the user id.
 const ANCHORS_CHANGED_HEADER: &str = "X-Orbit-Anchors-Changed";
 
@@ -69,16 +71,7 @@ async fn tell_hub(env: &Env, user: &str, header: &str, value: &str) -> Result<Re
         .await
 }
 
-/// Closes `user`'s open sockets that were opened with a now revoked credential; returns how
-/// many were closed. A revoked anchor also leaves the list the hub's clients are shown.
-pub async fn close_revoked(env: &Env, user: &str, revoked: Revoked) -> Result<u64> {
-    let mut answer = tell_hub(env, user, REVOKE_HEADER, &serde_json::to_string(&revoked)?).await?;
-    #[derive(Deserialize)]
-    struct Closed {
-        closed: u64,
-    }
-    Ok(answer.json::<Closed>().await.map_or(0, |c| c.closed))
-}
+pub use revocation::{close_revoked, CloseError, Fault, FAULT_HEADER};
 
 /// Tells `user`'s hub that the user's paired anchors changed (an anchor was paired or renamed):
 /// the hub reads them again and sends its clients the new `orbit.anchors`.
@@ -179,6 +172,8 @@ pub struct UserHub {
     state: State,
     env: Env,
     live: Rc<RefCell<Option<Live>>>,
+    /// When to re-check the sockets' credentials, and the development fault switch.
+    revocation: RefCell<revocation::Guard>,
 }
 
 impl UserHub {
@@ -370,31 +365,6 @@ impl UserHub {
         http::json(&serde_json::json!({"refreshed": !idle}))
     }
 
-    /// Closes every socket opened with a revoked credential, telling the router first so that
-    /// presence and subscriptions are settled as for any disconnect.
-    async fn close_tagged(&self, revoked: &Revoked) -> Result<Response> {
-        self.wake(None)?;
-        let sockets = self.state.get_websockets_with_tag(&revoked.tag());
-        let reason = match revoked {
-            Revoked::Session(_) => "session revoked",
-            Revoked::Anchor(_) => "anchor revoked",
-        };
-        for ws in &sockets {
-            if let Some(att) = Self::conn_of(ws) {
-                if let Some(live) = self.live.borrow_mut().as_mut() {
-                    live.sockets.remove(&att.c);
-                }
-                self.with_router(|router, _| router.disconnect(&att.c, now_ms()));
-            }
-            let _ = ws.close(Some(CLOSE_REVOKED), Some(reason));
-        }
-        if matches!(revoked, Revoked::Anchor(_)) && !self.state.get_websockets().is_empty() {
-            // The revoked anchor leaves the list the clients are shown.
-            self.refresh_paired(RefreshCause::Changed).await;
-        }
-        http::json(&serde_json::json!({"closed": sockets.len()}))
-    }
-
     fn conn_of(ws: &WebSocket) -> Option<Attachment> {
         ws.deserialize_attachment::<Attachment>().ok().flatten()
     }
@@ -407,10 +377,12 @@ impl DurableObject for UserHub {
             Ok(pair) => state.set_websocket_auto_response(&pair),
             Err(_) => worker::console_error!("could not set the ping auto-response"),
         }
+        let recheck_ms = crate::config::revocation_recheck_ms(&env);
         UserHub {
             state,
             env,
             live: Rc::new(RefCell::new(None)),
+            revocation: RefCell::new(revocation::Guard::new(recheck_ms)),
         }
     }
 
@@ -418,11 +390,8 @@ impl DurableObject for UserHub {
         if req.headers().get(PROBE_HEADER)?.is_some() {
             return self.probe();
         }
-        if let Some(revoked) = req.headers().get(REVOKE_HEADER)? {
-            let Ok(revoked) = serde_json::from_str::<Revoked>(&revoked) else {
-                return http::refusal(ErrorCode::BadRequest, "bad revocation");
-            };
-            return self.close_tagged(&revoked).await;
+        if let Some(answer) = self.revocation_request(&req).await? {
+            return Ok(answer);
         }
         if let Some(user) = req.headers().get(ANCHORS_CHANGED_HEADER)? {
             return self.anchors_changed(&user).await;
@@ -450,6 +419,10 @@ impl DurableObject for UserHub {
             live.sockets
                 .entry(att.c.clone())
                 .or_insert_with(|| ws.clone());
+        }
+        if self.recheck_revocations(&att.c).await {
+            // This very socket's credential was revoked: its frame goes nowhere.
+            return Ok(());
         }
         let text = match message {
             WebSocketIncomingMessage::String(text) => text,

@@ -78,6 +78,8 @@ const WORDS: Partial<Record<ErrorCode | "network" | "unexpected", string>> = {
   // Sessions and anchors.
   session_not_found: "That session has already ended.",
   anchor_not_found: "That machine is no longer paired.",
+  sockets_not_closed:
+    "It is revoked, but its open connections could not be closed just now. Orbit cuts them off within a few seconds.",
 
   // Device approval.
   user_code_malformed: "That is not a code Orbit makes: codes are 8 letters, shown as XXXX-XXXX.",

@@ -10,7 +10,7 @@ export type Revocation = {
  */
 revoked: boolean, 
 /**
- * How many sockets were closed; `null` when the user's hub could not be reached (the
- * sockets are refused at their next upgrade anyway).
+ * How many sockets were closed. (Never `null` now: when the user's hub cannot be told,
+ * the revocation answers 503 `sockets_not_closed` instead.)
  */
 closedSockets: number | null, };

@@ -75,7 +75,6 @@ pub async fn revoke(ctx: &Ctx<'_>, anchor_id: &str) -> AuthResult<Response> {
     if !anchors::revoke(&ctx.store, &me.user_id, anchor_id).await? {
         return Err(not_found().into());
     }
-    let closed = close_sockets(ctx, &me.user_id, Revoked::Anchor(anchor_id.to_string())).await;
     audit::record(
         ctx,
         SecurityEventKind::AnchorRevoked,
@@ -86,5 +85,6 @@ pub async fn revoke(ctx: &Ctx<'_>, anchor_id: &str) -> AuthResult<Response> {
             ..Event::default()
         },
     );
-    answer(200, &Revocation::new(closed))
+    let closed = close_sockets(ctx, &me.user_id, Revoked::Anchor(anchor_id.to_string())).await?;
+    answer(200, &Revocation::new(Some(closed)))
 }

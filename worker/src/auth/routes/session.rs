@@ -33,7 +33,6 @@ pub async fn logout(ctx: &Ctx<'_>) -> AuthResult<Response> {
     if let Some(who) = caller::anchor(ctx).await? {
         let anchor_id = who.claims.aid.unwrap_or_default();
         anchors::revoke(&ctx.store, &who.claims.sub, &anchor_id).await?;
-        let closed = close_sockets(ctx, &who.claims.sub, Revoked::Anchor(anchor_id.clone())).await;
         audit::record(
             ctx,
             SecurityEventKind::AnchorRevoked,
@@ -44,11 +43,11 @@ pub async fn logout(ctx: &Ctx<'_>) -> AuthResult<Response> {
                 ..Event::default()
             },
         );
-        return answer(200, &Revocation::new(closed));
+        let closed = close_sockets(ctx, &who.claims.sub, Revoked::Anchor(anchor_id)).await?;
+        return answer(200, &Revocation::new(Some(closed)));
     }
     let me = require_web(ctx).await?;
     sessions::revoke(&ctx.store, &me.session_id).await?;
-    let closed = close_sockets(ctx, &me.user_id, Revoked::Session(me.session_id.clone())).await;
     audit::record(
         ctx,
         SecurityEventKind::Logout,
@@ -58,7 +57,8 @@ pub async fn logout(ctx: &Ctx<'_>) -> AuthResult<Response> {
             ..Event::default()
         },
     );
-    answer(200, &Revocation::new(closed))
+    let closed = close_sockets(ctx, &me.user_id, Revoked::Session(me.session_id.clone())).await?;
+    answer(200, &Revocation::new(Some(closed)))
 }
 
 /// `GET /auth/session`: who the caller is, this session, and the account's ways in.
@@ -98,7 +98,6 @@ pub async fn revoke(ctx: &Ctx<'_>, session_id: &str) -> AuthResult<Response> {
             ApiError::new(ErrorCode::SessionNotFound, "you have no such live session").into(),
         );
     }
-    let closed = close_sockets(ctx, &me.user_id, Revoked::Session(session_id.to_string())).await;
     audit::record(
         ctx,
         SecurityEventKind::SessionRevoked,
@@ -108,5 +107,6 @@ pub async fn revoke(ctx: &Ctx<'_>, session_id: &str) -> AuthResult<Response> {
             ..Event::default()
         },
     );
-    answer(200, &Revocation::new(closed))
+    let closed = close_sockets(ctx, &me.user_id, Revoked::Session(session_id.to_string())).await?;
+    answer(200, &Revocation::new(Some(closed)))
 }

@@ -151,8 +151,10 @@ async fn reuse_detected(ctx: &Ctx<'_>, row: &RefreshRow) {
     if let Err(e) = revoked.await {
         worker::console_error!("revoking a session after refresh reuse failed: {e}");
     }
-    close_sockets(ctx, &row.user_id, Revoked::Session(row.session_id.clone())).await;
+    // A failure to close is logged by `close_sockets`; the refusal stands, and the hub's
+    // re-check cuts the sockets off.
+    let _ = close_sockets(ctx, &row.user_id, Revoked::Session(row.session_id.clone())).await;
     if let Some(aid) = &row.anchor_id {
-        close_sockets(ctx, &row.user_id, Revoked::Anchor(aid.clone())).await;
+        let _ = close_sockets(ctx, &row.user_id, Revoked::Anchor(aid.clone())).await;
     }
 }

@@ -5,11 +5,13 @@
 //! upgrade checks that the session is live ([`crate::upgrade::authenticate`]).
 
 use orbit_protocol::auth::Credentials;
+use orbit_protocol::ErrorCode;
 use orbit_shared::auth::refresh::{self, IssuedRefresh, RefreshKind};
+use orbit_shared::revocation::RECHECK_INTERVAL_MS;
 use orbit_shared::token::{issue, Claims};
 
 use crate::auth::ctx::Ctx;
-use crate::auth::error::AuthResult;
+use crate::auth::error::{ApiError, AuthResult};
 use crate::auth::store::sessions::{self, NewSession};
 use crate::http::{random_bytes, random_id};
 use crate::hub::{self, Revoked};
@@ -82,14 +84,27 @@ pub async fn open(
     Ok((session, credentials))
 }
 
-/// Closes the open sockets of a revoked session or anchor; how many, or `None` if the hub could
-/// not be reached (logged: the sockets are refused at their next upgrade anyway).
-pub async fn close_sockets(ctx: &Ctx<'_>, user_id: &str, revoked: Revoked) -> Option<u64> {
-    match hub::close_revoked(ctx.env, user_id, revoked).await {
-        Ok(n) => Some(n),
-        Err(e) => {
+/// Closes the open sockets of a revoked session or anchor; how many. The hub is asked a few
+/// times (`hub::close_revoked`); when it still cannot be told, the revocation in D1 stands and
+/// the caller is refused with 503 `sockets_not_closed`, which says so: the sockets are refused at
+/// their next upgrade, and the hub's own re-check cuts them off within seconds.
+pub async fn close_sockets(ctx: &Ctx<'_>, user_id: &str, revoked: Revoked) -> AuthResult<u64> {
+    let what = match revoked {
+        Revoked::Session(_) => "session",
+        Revoked::Anchor(_) => "anchor",
+    };
+    hub::close_revoked(ctx.env, user_id, revoked)
+        .await
+        .map_err(|e| {
             worker::console_error!("closing revoked sockets failed: {e}");
-            None
-        }
-    }
+            ApiError::new(
+                ErrorCode::SocketsNotClosed,
+                format!(
+                    "the {what} is revoked, but its open connections could not be closed now; \
+                     they are cut off within {} seconds",
+                    RECHECK_INTERVAL_MS / 1000
+                ),
+            )
+            .into()
+        })
 }
