@@ -10,22 +10,63 @@
 //! running. The exit is noticed when the process ends, not when its stdout closes (a leftover
 //! grandchild may keep the pipe open); output still in the pipe is read for up to
 //! [`DRAIN_AFTER_EXIT`] first. Both directions go through bounded channels: a
-//! slow consumer stalls codex's stdout pipe (backpressure) instead of growing memory.
+//! slow consumer stalls codex's stdout pipe (backpressure) instead of growing memory. Lines
+//! read from stdout are also bounded in bytes ([`LineBudget`]): while the lines read and not
+//! yet handled by the event loop hold [`QUEUED_LINE_BYTES`], stdout is not read.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::lines::{lines, LineError};
 
 /// Longest stdout line kept. Orbit relays at most 1 MiB per frame; longer lines (up to this)
 /// are still read whole so the bridge can answer their requester with a clear error.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Bytes of stdout lines read and not yet handled, at most ([`LineBudget`]).
+pub const QUEUED_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A byte budget for codex's stdout lines between the reader and the event loop. The reader
+/// takes a line's length from it before handing the line on, and waits (not reading stdout, so
+/// codex blocks on its pipe) while the budget is spent; the budget comes back when the event
+/// loop drops the line's [`LinePermit`]. A line longer than the whole budget takes all of it.
+#[derive(Debug, Clone)]
+pub struct LineBudget {
+    bytes: Arc<Semaphore>,
+    total: u32,
+}
+
+/// The share of a [`LineBudget`] one line holds until it is dropped.
+pub type LinePermit = OwnedSemaphorePermit;
+
+impl LineBudget {
+    pub fn new(total: usize) -> LineBudget {
+        let total = u32::try_from(total.clamp(1, Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
+        LineBudget {
+            bytes: Arc::new(Semaphore::new(total as usize)),
+            total,
+        }
+    }
+
+    /// Waits until `len` bytes (at most the whole budget) are free, and takes them.
+    async fn take(&self, len: usize) -> Option<LinePermit> {
+        let cost = u32::try_from(len).unwrap_or(u32::MAX).clamp(1, self.total);
+        self.bytes.clone().acquire_many_owned(cost).await.ok()
+    }
+}
+
+impl Default for LineBudget {
+    fn default() -> Self {
+        LineBudget::new(QUEUED_LINE_BYTES)
+    }
+}
 
 /// How long stdout is still read after codex has exited.
 pub const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
@@ -36,7 +77,8 @@ const MAX_STDERR_LINE: usize = 64 * 1024;
 /// What the process reports to the anchor's event loop.
 #[derive(Debug)]
 pub enum CodexOutput {
-    Line(String),
+    /// A line, holding its share of the [`LineBudget`] until dropped.
+    Line(String, LinePermit),
     /// A line that could not be delivered: over [`MAX_LINE_BYTES`] (skipped without being kept
     /// in memory) or not UTF-8.
     Lost(LineError),
@@ -74,6 +116,7 @@ impl CodexProcess {
         program: &Path,
         generation: u64,
         events: mpsc::Sender<(u64, CodexOutput)>,
+        budget: LineBudget,
     ) -> Result<CodexProcess, SpawnError> {
         let mut command = Command::new(program);
         // The anchor's own RUST_LOG is not meant for codex (at `info` codex traces every
@@ -126,7 +169,9 @@ impl CodexProcess {
         tokio::spawn(forward_stderr(stderr));
 
         let (kill_tx, kill_rx) = oneshot::channel();
-        tokio::spawn(pump_stdout(child, stdout, generation, events, kill_rx));
+        tokio::spawn(pump_stdout(
+            child, stdout, generation, events, budget, kill_rx,
+        ));
 
         Ok(CodexProcess {
             generation,
@@ -163,6 +208,7 @@ async fn pump_stdout(
     stdout: tokio::process::ChildStdout,
     generation: u64,
     events: mpsc::Sender<(u64, CodexOutput)>,
+    budget: LineBudget,
     mut kill: oneshot::Receiver<()>,
 ) {
     let pid = child.id();
@@ -198,7 +244,13 @@ async fn pump_stdout(
             next = lines.next() => next,
         };
         let output = match next {
-            Some(Ok(Ok(line))) => CodexOutput::Line(line),
+            Some(Ok(Ok(line))) => {
+                // Backpressure in bytes: stdout is not read while the budget is spent.
+                let Some(permit) = budget.take(line.len()).await else {
+                    return;
+                };
+                CodexOutput::Line(line, permit)
+            }
             Some(Ok(Err(lost))) => CodexOutput::Lost(lost),
             None => break,
             Some(Err(e)) => {
@@ -301,9 +353,9 @@ mod tests {
         std::fs::write(&script, "#!/bin/sh\nsleep 300 &\necho $!\nwait\n").unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let (tx, mut rx) = mpsc::channel(16);
-        let mut process = CodexProcess::spawn(&script, 7, tx).unwrap();
+        let mut process = CodexProcess::spawn(&script, 7, tx, LineBudget::default()).unwrap();
         let grandchild = match rx.recv().await {
-            Some((7, CodexOutput::Line(pid))) => pid.trim().to_string(),
+            Some((7, CodexOutput::Line(pid, _))) => pid.trim().to_string(),
             other => panic!("expected the child's pid, got {other:?}"),
         };
         process.kill();
@@ -344,7 +396,7 @@ mod tests {
         .unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let (tx, mut rx) = mpsc::channel(16);
-        let _process = CodexProcess::spawn(&script, 3, tx).unwrap();
+        let _process = CodexProcess::spawn(&script, 3, tx, LineBudget::default()).unwrap();
         let mut got = Vec::new();
         while let Some((3, output)) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
@@ -355,21 +407,60 @@ mod tests {
                     assert_eq!(code, Some(0));
                     break;
                 }
-                other => got.push(format!("{other:?}")),
+                CodexOutput::Line(line, _) => got.push(format!("line {line}")),
+                CodexOutput::Lost(LineError::TooLong { max, head }) => {
+                    assert_eq!(max, MAX_LINE_BYTES);
+                    assert!(head.bytes().all(|b| b == b'x'));
+                    got.push("too long".into());
+                }
+                other => panic!("unexpected {other:?}"),
             }
         }
-        assert_eq!(
-            got,
-            vec![
-                format!(
-                    "{:?}",
-                    CodexOutput::Lost(LineError::TooLong {
-                        max: MAX_LINE_BYTES
-                    })
-                ),
-                format!("{:?}", CodexOutput::Line("{}".into())),
-            ]
+        assert_eq!(got, vec!["too long".to_string(), "line {}".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn codex_output_queue_is_bounded_in_bytes_not_lines() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("fake-codex");
+        // 64 lines of 10 KiB: far fewer than the channel holds, far more bytes than the budget.
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nfor i in $(seq 64); do head -c 10240 /dev/zero | tr '\\0' x; echo; done\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let budget = 32 * 1024;
+        let (tx, mut rx) = mpsc::channel(256);
+        let _process = CodexProcess::spawn(&script, 1, tx, LineBudget::new(budget)).unwrap();
+        // The event loop is slow: nothing is handled for a while.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let mut held = Vec::new();
+        while let Ok((_, CodexOutput::Line(line, permit))) = rx.try_recv() {
+            held.push((line, permit));
+        }
+        let queued: usize = held.iter().map(|(line, _)| line.len()).sum();
+        assert!(!held.is_empty());
+        assert!(
+            queued <= budget,
+            "{} lines, {queued} bytes queued over a {budget}-byte budget",
+            held.len()
         );
+        // Handled, they free the budget: every line arrives, none is dropped.
+        let mut lines = held.len();
+        drop(held);
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+                Ok(Some((_, CodexOutput::Line(line, _)))) => {
+                    assert_eq!(line.len(), 10240);
+                    lines += 1;
+                }
+                Ok(Some((_, CodexOutput::Exited(_)))) => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(lines, 64);
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub struct CodexStatus {
 #[serde(rename_all = "camelCase", default)]
 pub struct FrameCounts {
     /// Requests answered `anchor_busy`: the queue for a starting codex, or the helpers' queue,
-    /// was full.
+    /// was full, or too many requests were in flight and this, the oldest, was given up.
     pub busy: u64,
     /// Requests answered `codex_exited`.
     pub codex_exited: u64,
@@ -71,7 +71,8 @@ pub struct FrameCounts {
     pub unreadable_codex_lines: u64,
     /// Frames from Orbit the anchor could not read: dropped.
     pub unreadable_orbit_frames: u64,
-    /// Answers to approvals of a codex that has since exited, or answered twice: dropped.
+    /// Answers to approvals of a codex that has since exited, or answered twice, and codex's
+    /// late answers to requests given up: dropped.
     pub stale_answers: u64,
     /// Notifications dropped from the full buffer for an absent Orbit.
     pub dropped_notifications: u64,

@@ -17,7 +17,8 @@
 //!
 //! let mut lines = lines(&b"{\"a\":1}\r\n0123456789abc\nlast"[..], 10);
 //! assert_eq!(lines.next().await.unwrap().unwrap(), Ok("{\"a\":1}".to_string()));
-//! assert_eq!(lines.next().await.unwrap().unwrap(), Err(LineError::TooLong { max: 10 }));
+//! let head = "0123456789a".to_string(); // what the reader had of it when it passed the bound
+//! assert_eq!(lines.next().await.unwrap().unwrap(), Err(LineError::TooLong { max: 10, head }));
 //! assert_eq!(lines.next().await.unwrap().unwrap(), Ok("last".to_string()));
 //! assert!(lines.next().await.is_none());
 //! # });
@@ -32,11 +33,17 @@ use tokio_util::codec::{Decoder, FramedRead, LinesCodec, LinesCodecError};
 /// How much a read asks for: codex writes lines of several KiB in a burst.
 const READ_CAPACITY: usize = 64 * 1024;
 
+/// How much of the start of a line over the bound is kept ([`LineError::TooLong`]): enough for
+/// the `id` that codex writes first, so the bridge can answer the request it was meant for.
+pub const HEAD_BYTES: usize = 4 * 1024;
+
 /// A line that could not be delivered; the lines after it still are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LineError {
+    /// `head` is the line's first [`HEAD_BYTES`] bytes (lossily UTF-8); the rest is discarded
+    /// as it arrives, never held.
     #[error("a line over {max} bytes")]
-    TooLong { max: usize },
+    TooLong { max: usize, head: String },
     #[error("a line that is not UTF-8")]
     NotUtf8,
 }
@@ -56,14 +63,22 @@ impl BoundedLines {
         }
     }
 
+    /// `src` is the buffer as the codec left it: at [`LinesCodecError::MaxLineLengthExceeded`]
+    /// it still starts with the over-long line (the codec discards it from its next call on).
     fn item(
         &self,
         decoded: Result<Option<String>, LinesCodecError>,
+        src: &BytesMut,
     ) -> io::Result<Option<Result<String, LineError>>> {
         match decoded {
             Ok(line) => Ok(line.map(Ok)),
             Err(LinesCodecError::MaxLineLengthExceeded) => {
-                Ok(Some(Err(LineError::TooLong { max: self.max })))
+                // No newline in the first `max + 1` bytes: those are all the line's.
+                let head = &src[..src.len().min(self.max + 1).min(HEAD_BYTES)];
+                Ok(Some(Err(LineError::TooLong {
+                    max: self.max,
+                    head: String::from_utf8_lossy(head).into_owned(),
+                })))
             }
             // The codec's only own I/O error: the line (already consumed) is not UTF-8. Reads
             // of the pipe fail in FramedRead, not here.
@@ -81,12 +96,12 @@ impl Decoder for BoundedLines {
 
     fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<Self::Item>> {
         let decoded = self.codec.decode(src);
-        self.item(decoded)
+        self.item(decoded, src)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<Self::Item>> {
         let decoded = self.codec.decode_eof(src);
-        self.item(decoded)
+        self.item(decoded, src)
     }
 }
 
@@ -161,7 +176,13 @@ mod tests {
     async fn an_overlong_line_is_reported_once_and_the_next_line_survives() {
         assert_eq!(
             all(b"0123456789abcdefghijklmnop\nok\n", 10).await,
-            vec![Err(LineError::TooLong { max: 10 }), Ok("ok".to_string())]
+            vec![
+                Err(LineError::TooLong {
+                    max: 10,
+                    head: "0123456789a".to_string()
+                }),
+                Ok("ok".to_string())
+            ]
         );
         // At the bound exactly, a line is kept.
         assert_eq!(
@@ -171,7 +192,13 @@ mod tests {
         // An overlong last line without a newline is reported, not returned cut.
         assert_eq!(
             all(b"ok\n0123456789abc", 10).await,
-            vec![Ok("ok".to_string()), Err(LineError::TooLong { max: 10 })]
+            vec![
+                Ok("ok".to_string()),
+                Err(LineError::TooLong {
+                    max: 10,
+                    head: "0123456789a".to_string()
+                })
+            ]
         );
     }
 

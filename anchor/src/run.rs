@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use crate::audit::AuditLog;
 use crate::bridge::{Bridge, BridgeAction, BridgeConfig, BridgeEvent, BridgeState};
-use crate::codex::{CodexOutput, CodexProcess};
+use crate::codex::{CodexOutput, CodexProcess, LineBudget};
 use crate::control::{ControlServer, FrameCounts, StatusReport};
 use crate::helpers::{self, HelperContext};
 use crate::orbit::{OrbitEvent, OrbitLink};
@@ -31,6 +31,10 @@ use orbit_protocol::rpc;
 const HELPER_CONCURRENCY: usize = 8;
 /// Helper calls waiting or running at most; beyond that a call is answered `anchor_busy`.
 const HELPER_QUEUE: usize = 64;
+/// Frames for Orbit held between a connection's end and its `Disconnected` report, at most
+/// (count, bytes); beyond, the oldest notification (else the oldest frame) is dropped.
+const MAX_ORPHANED_FRAMES: usize = 1_000;
+const MAX_ORPHANED_BYTES: usize = 8 * 1024 * 1024;
 /// How long codex gets to exit by itself after its stdin closes, before it is killed.
 const CODEX_EXIT_GRACE: Duration = Duration::from_secs(3);
 
@@ -66,7 +70,9 @@ struct Anchor {
     codex_tx: mpsc::Sender<(u64, CodexOutput)>,
     orbit_out: Option<mpsc::Sender<String>>,
     /// Frames the bridge sent while the connection was already gone (in order).
-    orphaned: Vec<String>,
+    orphaned: Orphans,
+    /// The byte budget of codex's stdout lines waiting for this loop.
+    line_budget: LineBudget,
     restart_at: Option<tokio::time::Instant>,
     helper_ctx: Arc<HelperContext>,
     helper_tx: mpsc::Sender<String>,
@@ -131,7 +137,8 @@ pub async fn run(config: RunConfig) -> Result<StopReason> {
         generation: 0,
         codex_tx,
         orbit_out: None,
-        orphaned: Vec::new(),
+        orphaned: Orphans::default(),
+        line_budget: LineBudget::default(),
         restart_at: None,
         helper_ctx: Arc::new(config.helper_ctx),
         helper_tx,
@@ -349,7 +356,7 @@ impl Anchor {
                 // them, in that order, for the next connection.
                 // An old `anchor.hello` among them is left out: each connection starts with a
                 // fresh one, and a stale one sent after it would overwrite newer metadata.
-                let orphaned = std::mem::take(&mut self.orphaned);
+                let orphaned = self.orphaned.take();
                 for frame in unsent.into_iter().chain(orphaned) {
                     if !is_hello(&frame) {
                         self.feed(BridgeEvent::LocalFrame(frame)).await;
@@ -370,7 +377,8 @@ impl Anchor {
             return;
         }
         match output {
-            CodexOutput::Line(line) => {
+            // The permit returns the line's bytes to the budget once the line is handled.
+            CodexOutput::Line(line, _permit) => {
                 let was_ready = self.bridge.state() == BridgeState::Ready;
                 self.feed(BridgeEvent::CodexLine(line)).await;
                 if !was_ready && self.bridge.state() == BridgeState::Ready {
@@ -401,7 +409,13 @@ impl Anchor {
 
     async fn start_codex(&mut self) {
         self.generation += 1;
-        match CodexProcess::spawn(&self.codex_program, self.generation, self.codex_tx.clone()) {
+        let spawned = CodexProcess::spawn(
+            &self.codex_program,
+            self.generation,
+            self.codex_tx.clone(),
+            self.line_budget.clone(),
+        );
+        match spawned {
             Ok(process) => {
                 tracing::info!(pid = ?process.pid, "codex started");
                 self.codex = Some(process);
@@ -458,16 +472,17 @@ impl Anchor {
         s.orbit.buffered_frames = self.bridge.buffered_to_orbit() + self.orphaned.len();
         let stats = self.bridge.stats();
         s.frames = FrameCounts {
-            busy: stats.busy_rejections + self.helpers_refused,
+            busy: stats.busy_rejections + stats.in_flight_evicted + self.helpers_refused,
             codex_exited: stats.failed_on_exit,
             too_large: stats.too_large,
             unreadable_codex_lines: stats.unreadable_codex_lines,
             unreadable_orbit_frames: stats.unreadable_orbit_frames,
-            stale_answers: stats.stale_answers_dropped,
-            dropped_notifications: stats.to_orbit_notifications_dropped,
-            dropped_responses: stats.to_orbit_responses_dropped,
+            stale_answers: stats.stale_answers_dropped + stats.late_answers_dropped,
+            dropped_notifications: stats.to_orbit_notifications_dropped
+                + self.orphaned.notifications_dropped,
+            dropped_responses: stats.to_orbit_responses_dropped + self.orphaned.others_dropped,
         };
-        let dropped = stats.to_orbit_notifications_dropped + stats.to_orbit_responses_dropped;
+        let dropped = s.frames.dropped_notifications + s.frames.dropped_responses;
         // Logged at 1, 2, 4, 8… drops, so a long outage cannot flood the log.
         let previous = s.orbit.dropped_frames;
         if dropped > previous && dropped.ilog2() != previous.checked_ilog2().unwrap_or(u32::MAX) {
@@ -478,4 +493,53 @@ impl Anchor {
         }
         s.orbit.dropped_frames = dropped;
     }
+}
+
+/// Frames for Orbit sent while the connection was already gone, in order, bounded by
+/// [`MAX_ORPHANED_FRAMES`] and [`MAX_ORPHANED_BYTES`]: past them the oldest notification is
+/// dropped first (a client can re-read a thread), as in the bridge's own buffer.
+#[derive(Debug, Default)]
+struct Orphans {
+    frames: std::collections::VecDeque<String>,
+    bytes: usize,
+    notifications_dropped: u64,
+    others_dropped: u64,
+}
+
+impl Orphans {
+    fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    fn clear(&mut self) {
+        self.take();
+    }
+
+    /// The frames, oldest first (the counts of dropped ones stay).
+    fn take(&mut self) -> std::collections::VecDeque<String> {
+        self.bytes = 0;
+        std::mem::take(&mut self.frames)
+    }
+
+    fn push(&mut self, frame: String) {
+        self.bytes += frame.len();
+        self.frames.push_back(frame);
+        while self.frames.len() > MAX_ORPHANED_FRAMES || self.bytes > MAX_ORPHANED_BYTES {
+            let notification = self.frames.iter().position(|f| is_notification(f));
+            let Some(dropped) = self.frames.remove(notification.unwrap_or(0)) else {
+                break;
+            };
+            self.bytes -= dropped.len();
+            if notification.is_some() {
+                self.notifications_dropped += 1;
+            } else {
+                self.others_dropped += 1;
+            }
+        }
+    }
+}
+
+fn is_notification(frame: &str) -> bool {
+    use orbit_protocol::envelope::RpcKind;
+    peek(frame).is_ok_and(|e| e.kind() == Kind::Rpc(RpcKind::Notification))
 }

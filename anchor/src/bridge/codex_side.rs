@@ -57,7 +57,7 @@ impl Bridge {
             json!({"id": id, "method": "initialize", "params": self.config.initialize_params});
         self.init_id = Some(format!("\"{id}\""));
         self.state = BridgeState::Initializing;
-        self.in_flight.clear();
+        self.in_flight = Default::default();
         self.codex_requests.clear();
         out.push(BridgeAction::ToCodex(request.to_string()));
     }
@@ -94,7 +94,11 @@ impl Bridge {
                 self.handshake_answer(trimmed, now_ms, out);
             }
             CodexMessage::Response(id) => {
-                self.in_flight.remove(&id);
+                if !self.in_flight.remove(&id) && self.in_flight.was_given_up(&id) {
+                    // Its requester was answered `anchor_busy` already.
+                    self.stats.late_answers_dropped += 1;
+                    return;
+                }
                 self.emit_orbit(line, false, out);
             }
             CodexMessage::Request(id, method) => {
@@ -105,12 +109,34 @@ impl Bridge {
         }
     }
 
-    pub(super) fn codex_line_lost(&mut self, lost: LineError) {
-        match lost {
-            LineError::TooLong { .. } => self.stats.too_large += 1,
-            LineError::NotUtf8 => self.stats.unreadable_codex_lines += 1,
-        }
+    /// A line the reader could not deliver. A line over the reader's bound was not kept, but
+    /// its start was: if it is an answer to a request in flight (its `id`, which codex writes
+    /// first, names one, and no `method` came before the cut), the requester gets
+    /// `frame_too_large` instead of waiting forever.
+    pub(super) fn codex_line_lost(&mut self, lost: LineError, out: &mut Vec<BridgeAction>) {
         self.last_error = Some(format!("codex wrote {lost}; dropped"));
+        let head = match lost {
+            LineError::TooLong { head, .. } => head,
+            LineError::NotUtf8 => {
+                self.stats.unreadable_codex_lines += 1;
+                return;
+            }
+        };
+        self.stats.too_large += 1;
+        let start = PartialHead::read(&head);
+        let Some(id) = start.id.filter(|_| !start.method) else {
+            return;
+        };
+        if self.in_flight.remove(&id) {
+            let message = format!(
+                "codex's answer is longer than the anchor reads ({} bytes), far more than Orbit \
+                 relays ({} bytes); ask for less (e.g. a smaller page or limit)",
+                crate::codex::MAX_LINE_BYTES,
+                self.config.max_frame_bytes
+            );
+            let answer = rpc::error_response(&id, ErrorCode::FrameTooLarge, &message);
+            self.emit_orbit(answer, false, out);
+        }
     }
 
     fn is_init_answer(&self, id: &str) -> bool {
@@ -228,7 +254,7 @@ impl Bridge {
         let message = format!(
             "{described} before answering; the request was not completed (codex is restarting)"
         );
-        let failed = std::mem::take(&mut self.in_flight);
+        let failed = self.in_flight.take();
         for id in &failed {
             self.stats.failed_on_exit += 1;
             let answer = rpc::error_response(id, ErrorCode::CodexExited, &message);
@@ -272,6 +298,50 @@ struct Head<'a> {
 impl<'a> Head<'a> {
     fn read(text: &'a str) -> Option<Head<'a>> {
         serde_json::from_str(text).ok()
+    }
+}
+
+/// What the start of a JSON object cut short says: its `id` (JSON text, [`id_key`]) and whether
+/// a `method` came before it was cut. Read entry by entry, keeping what came before the cut.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct PartialHead {
+    id: Option<String>,
+    method: bool,
+}
+
+impl PartialHead {
+    fn read(text: &str) -> PartialHead {
+        use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+        struct Entries<'a>(&'a mut PartialHead);
+        impl<'de> Visitor<'de> for Entries<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "id" => {
+                            let id = map.next_value::<Box<RawValue>>()?;
+                            self.0.id = Some(id_key(id.get()));
+                        }
+                        "method" => {
+                            self.0.method = true;
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+        let mut head = PartialHead::default();
+        let mut reader = serde_json::Deserializer::from_str(text);
+        // Cut short, the object ends in an error: what was read before it stands.
+        let _ = (&mut reader).deserialize_map(Entries(&mut head));
+        head
     }
 }
 

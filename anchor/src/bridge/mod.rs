@@ -66,7 +66,7 @@ mod codex_side;
 mod orbit_side;
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 use orbit_protocol::control::{AnchorHello, Control};
@@ -92,6 +92,10 @@ pub struct BridgeConfig {
     pub max_queued_to_codex_bytes: usize,
     pub max_buffered_to_orbit_frames: usize,
     pub max_buffered_to_orbit_bytes: usize,
+    /// Requests forwarded to codex and not yet answered, at most (count, and bytes of their
+    /// ids). Beyond either, the oldest is given up: its requester is answered `anchor_busy`.
+    pub max_in_flight: usize,
+    pub max_in_flight_id_bytes: usize,
     /// Largest frame Orbit accepts ([`orbit_protocol::limits::MAX_FRAME_BYTES`]).
     pub max_frame_bytes: usize,
     pub restart_backoff: BackoffConfig,
@@ -109,6 +113,8 @@ impl Default for BridgeConfig {
             max_queued_to_codex_bytes: 8 * 1024 * 1024,
             max_buffered_to_orbit_frames: 1_000,
             max_buffered_to_orbit_bytes: 8 * 1024 * 1024,
+            max_in_flight: 4_096,
+            max_in_flight_id_bytes: 1024 * 1024,
             max_frame_bytes: orbit_protocol::limits::MAX_FRAME_BYTES,
             restart_backoff: BackoffConfig::default(),
         }
@@ -215,6 +221,11 @@ pub struct BridgeStats {
     pub to_orbit_responses_dropped: u64,
     /// Client answers to server requests of a dead codex, or answered already: dropped.
     pub stale_answers_dropped: u64,
+    /// Requests given up (answered `anchor_busy`) because too many were in flight.
+    pub in_flight_evicted: u64,
+    /// Codex's late answers to requests that were given up: dropped (the requester has its
+    /// error already).
+    pub late_answers_dropped: u64,
     pub codex_restarts: u64,
 }
 
@@ -242,9 +253,8 @@ pub struct Bridge {
     to_orbit: VecDeque<OutFrame>,
     to_orbit_bytes: usize,
     orbit_connected: bool,
-    /// Ids (JSON text, see [`id_key`]) of requests forwarded to the current codex. Ordered, so
-    /// the failures on codex's exit go out in a stable order.
-    in_flight: BTreeSet<String>,
+    /// Ids (JSON text, see [`id_key`]) of requests forwarded to the current codex, oldest first.
+    in_flight: InFlight,
     /// Ids (JSON text) of server requests the current codex is waiting on → their method.
     codex_requests: HashMap<String, String>,
     backoff: Backoff,
@@ -267,7 +277,7 @@ impl Bridge {
             to_orbit: VecDeque::new(),
             to_orbit_bytes: 0,
             orbit_connected: false,
-            in_flight: BTreeSet::new(),
+            in_flight: InFlight::default(),
             codex_requests: HashMap::new(),
             backoff,
             restarting: false,
@@ -311,7 +321,7 @@ impl Bridge {
         match event {
             BridgeEvent::CodexStarted => self.codex_started(&mut out),
             BridgeEvent::CodexLine(line) => self.codex_line(line, now_ms, &mut out),
-            BridgeEvent::CodexLineLost(lost) => self.codex_line_lost(lost),
+            BridgeEvent::CodexLineLost(lost) => self.codex_line_lost(lost, &mut out),
             BridgeEvent::CodexExited { code } => self.codex_exited(code, now_ms, random, &mut out),
             BridgeEvent::OrbitFrame(text) => self.orbit_frame(text, &mut out),
             BridgeEvent::OrbitConnected => {
@@ -363,6 +373,78 @@ impl Bridge {
                 self.stats.to_orbit_responses_dropped += 1;
             }
         }
+    }
+}
+
+/// Ids of the requests codex has not answered, in the order they were sent, bounded by the
+/// caller; plus the most recent ids given up, so a late answer to one is not delivered twice.
+#[derive(Debug, Default)]
+struct InFlight {
+    next: u64,
+    by_id: HashMap<String, u64>,
+    by_age: BTreeMap<u64, String>,
+    id_bytes: usize,
+    given_up: VecDeque<String>,
+    given_up_bytes: usize,
+}
+
+/// How many given-up ids are remembered (count, bytes), to drop codex's late answers to them.
+const GIVEN_UP_IDS: usize = 1_024;
+const GIVEN_UP_ID_BYTES: usize = 64 * 1024;
+
+impl InFlight {
+    fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    fn insert(&mut self, id: String) {
+        self.remove(&id);
+        self.next += 1;
+        self.id_bytes += id.len();
+        self.by_id.insert(id.clone(), self.next);
+        self.by_age.insert(self.next, id);
+    }
+
+    fn remove(&mut self, id: &str) -> bool {
+        let Some(age) = self.by_id.remove(id) else {
+            return false;
+        };
+        self.by_age.remove(&age);
+        self.id_bytes -= id.len();
+        true
+    }
+
+    /// Removes the oldest, remembering it as given up.
+    fn give_up_oldest(&mut self) -> Option<String> {
+        let (_, id) = self.by_age.pop_first()?;
+        self.by_id.remove(&id);
+        self.id_bytes -= id.len();
+        self.given_up_bytes += id.len();
+        self.given_up.push_back(id.clone());
+        while self.given_up.len() > GIVEN_UP_IDS || self.given_up_bytes > GIVEN_UP_ID_BYTES {
+            match self.given_up.pop_front() {
+                Some(old) => self.given_up_bytes -= old.len(),
+                None => break,
+            }
+        }
+        Some(id)
+    }
+
+    /// Whether `id` was given up (and forgets it: codex answers once).
+    fn was_given_up(&mut self, id: &str) -> bool {
+        let Some(at) = self.given_up.iter().position(|g| g == id) else {
+            return false;
+        };
+        if let Some(old) = self.given_up.remove(at) {
+            self.given_up_bytes -= old.len();
+        }
+        true
+    }
+
+    /// All ids, oldest first; leaves the set empty.
+    fn take(&mut self) -> Vec<String> {
+        let taken = std::mem::take(self);
+        taken.by_age.into_values().collect()
     }
 }
 

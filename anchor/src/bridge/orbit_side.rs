@@ -109,6 +109,25 @@ impl Bridge {
         }
     }
 
+    /// Gives up the oldest requests while more are in flight than allowed: each requester is
+    /// answered `anchor_busy` at once instead of waiting without bound.
+    fn bound_in_flight(&mut self, out: &mut Vec<BridgeAction>) {
+        while self.in_flight.len() > self.config.max_in_flight
+            || self.in_flight.id_bytes > self.config.max_in_flight_id_bytes
+        {
+            let Some(id) = self.in_flight.give_up_oldest() else {
+                break;
+            };
+            self.stats.in_flight_evicted += 1;
+            let message = format!(
+                "codex has more than {} requests unanswered; the oldest, this one, was given up",
+                self.config.max_in_flight
+            );
+            let answer = rpc::error_response(&id, ErrorCode::AnchorBusy, &message);
+            self.emit_orbit(answer, false, out);
+        }
+    }
+
     /// Sends the frames that waited for the handshake, in order.
     pub(super) fn flush_queue(&mut self, out: &mut Vec<BridgeAction>) {
         self.to_codex_bytes = 0;
@@ -127,6 +146,7 @@ impl Bridge {
             }
             What::Request { id } => {
                 self.in_flight.insert(id);
+                self.bound_in_flight(out);
                 out.push(BridgeAction::ToCodex(frame.text));
             }
             What::Response { id } => match self.codex_requests.remove(&id) {

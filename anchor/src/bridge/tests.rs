@@ -309,7 +309,10 @@ fn unreadable_codex_lines_are_counted_and_dropped() {
     assert_eq!(b.stats().unreadable_codex_lines, 5);
     ev(
         &mut b,
-        BridgeEvent::CodexLineLost(crate::lines::LineError::TooLong { max: 16 }),
+        BridgeEvent::CodexLineLost(crate::lines::LineError::TooLong {
+            max: 16,
+            head: r#"{"method":"x","params":{"#.into(),
+        }),
     );
     assert_eq!(b.stats().too_large, 1);
     assert!(b.last_error().is_some_and(|e| e.contains("over 16 bytes")));
@@ -585,4 +588,101 @@ fn ids_with_escapes_match_however_codex_spells_them() {
         BridgeEvent::CodexLine(r#"{"id":"orbit:c:\"A\"","result":{}}"#.into()),
     );
     assert_eq!(b.in_flight(), 0);
+}
+
+#[test]
+fn over_long_response_answers_the_requester_with_frame_too_large_instead_of_leaving_it_waiting() {
+    let mut b = ready();
+    for id in ["orbit:c:1", "orbit:c:2"] {
+        ev(
+            &mut b,
+            BridgeEvent::OrbitFrame(format!(r#"{{"id":"{id}","method":"thread/read"}}"#)),
+        );
+    }
+    // The line reader kept only the start of a line over its bound.
+    let head = format!(
+        r#"{{"id":"orbit:c:2","result":{{"text":"{}"#,
+        "x".repeat(100)
+    );
+    let a = ev(
+        &mut b,
+        BridgeEvent::CodexLineLost(crate::lines::LineError::TooLong { max: 64, head }),
+    );
+    let sent = to_orbit(&a);
+    assert_eq!(sent.len(), 1, "{a:?}");
+    assert_eq!(sent[0]["id"], "orbit:c:2");
+    assert_eq!(
+        sent[0]["error"]["code"],
+        orbit_protocol::rpc::RpcCode::of(ErrorCode::FrameTooLarge).number()
+    );
+    assert_eq!(sent[0]["error"]["data"]["code"], "frame_too_large");
+    assert_eq!(b.in_flight(), 1);
+    assert_eq!(b.stats().too_large, 1);
+    // A server request cut short, or a notification, is only counted: nobody waits on Orbit's
+    // side, and an id no request in flight has is not answered.
+    for head in [
+        r#"{"id":"orbit:c:1","method":"item/commandExecution/requestApproval","params":{"#,
+        r#"{"method":"item/agentMessage/delta","params":{"delta":"xx"#,
+        r#"{"id":"orbit:c:9","result":{"#,
+    ] {
+        let lost = crate::lines::LineError::TooLong {
+            max: 64,
+            head: head.into(),
+        };
+        assert!(to_orbit(&ev(&mut b, BridgeEvent::CodexLineLost(lost))).is_empty());
+    }
+    assert_eq!(b.in_flight(), 1);
+    assert_eq!(b.stats().too_large, 4);
+}
+
+#[test]
+fn in_flight_requests_are_bounded_and_the_evicted_one_gets_an_error() {
+    let mut b = ready_with(BridgeConfig {
+        max_in_flight: 2,
+        ..BridgeConfig::default()
+    });
+    let mut answers = Vec::new();
+    for n in 1..=3 {
+        let a = ev(
+            &mut b,
+            BridgeEvent::OrbitFrame(format!(r#"{{"id":"orbit:c:{n}","method":"turn/start"}}"#)),
+        );
+        assert_eq!(to_codex(&a).len(), 1, "each request still goes to codex");
+        answers.extend(to_orbit(&a));
+    }
+    assert_eq!(b.in_flight(), 2);
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(answers[0]["id"], "orbit:c:1", "the oldest is given up");
+    assert_eq!(answers[0]["error"]["data"]["code"], "anchor_busy");
+    assert_eq!(b.stats().in_flight_evicted, 1);
+    // Codex's late answer to it is not delivered a second time; the others are.
+    let late = ev(
+        &mut b,
+        BridgeEvent::CodexLine(r#"{"id":"orbit:c:1","result":{}}"#.into()),
+    );
+    assert!(to_orbit(&late).is_empty());
+    assert_eq!(b.stats().late_answers_dropped, 1);
+    let a = ev(
+        &mut b,
+        BridgeEvent::CodexLine(r#"{"id":"orbit:c:3","result":{}}"#.into()),
+    );
+    assert_eq!(to_orbit(&a)[0]["id"], "orbit:c:3");
+    assert_eq!(b.in_flight(), 1);
+
+    // Bounded in bytes too: ids are the only thing kept of a request.
+    let mut b = ready_with(BridgeConfig {
+        max_in_flight_id_bytes: 100,
+        ..BridgeConfig::default()
+    });
+    let long = "i".repeat(60);
+    let mut refused = 0;
+    for n in 0..3 {
+        let a = ev(
+            &mut b,
+            BridgeEvent::OrbitFrame(format!(r#"{{"id":"{long}{n}","method":"turn/start"}}"#)),
+        );
+        refused += to_orbit(&a).len();
+    }
+    assert_eq!(b.in_flight(), 1);
+    assert_eq!(refused, 2);
 }
