@@ -1,21 +1,23 @@
 //! The anchor's one WebSocket to Orbit (`/ws/anchor`), kept up by a task of its own.
 //!
 //! The task connects with the access token as a Bearer header, reports each connection to the
-//! event loop with a bounded sender for outbound frames, forwards every inbound text frame,
-//! sends an application `ping` every [`PING_EVERY`] (Orbit answers it without waking the user's
-//! Durable Object) and gives up on a socket silent for [`SILENT_LIMIT`]. It refreshes the access
-//! token on schedule, connected or not. After a disconnection it waits with exponential backoff
-//! and jitter (capped at 30 s) and connects again.
+//! event loop with a sender for outbound frames bounded in frames and bytes ([`Outbound`]),
+//! forwards every inbound text frame, sends an application `ping` every [`PING_EVERY`] (Orbit
+//! answers it without waking the user's Durable Object) and gives up on a socket silent for
+//! [`SILENT_LIMIT`]. It refreshes the access token on schedule, connected or not. After a
+//! disconnection it waits with exponential backoff and jitter (capped at 30 s) and connects
+//! again.
 //!
 //! Some endings are final, and the task reports them as [`OrbitEvent::Fatal`] instead of
 //! reconnecting: the anchor was revoked (close code 4003, or 401 `anchor_revoked`), another
 //! process with the same credentials took the connection over (4001), or Orbit refused the
 //! refresh token.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -33,14 +35,84 @@ use crate::tokens::{RefreshError, TokenKeeper};
 pub const PING_EVERY: Duration = Duration::from_secs(15);
 /// A connection with nothing received for this long is considered dead.
 pub const SILENT_LIMIT: Duration = Duration::from_secs(45);
-/// Frames waiting to be written to the socket; the event loop waits when it is full.
+/// Frames waiting to be written to the socket, at most, and their bytes; the event loop waits
+/// while either is reached ([`Outbound`]).
 const OUTBOUND_QUEUE: usize = 256;
+pub const OUTBOUND_BYTES: usize = 8 * 1024 * 1024;
+
+/// The sending end of a connection's queue of frames for Orbit, bounded in frames and in bytes:
+/// a frame holds its length of the byte budget (at most all of it) until it is written.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    frames: mpsc::Sender<(String, OwnedSemaphorePermit)>,
+    bytes: Arc<Semaphore>,
+    total: u32,
+}
+
+/// The receiving end; the budget is closed when it is dropped, so no sender waits on it.
+#[derive(Debug)]
+struct OutboundQueue {
+    frames: mpsc::Receiver<(String, OwnedSemaphorePermit)>,
+    bytes: Arc<Semaphore>,
+}
+
+impl Drop for OutboundQueue {
+    fn drop(&mut self) {
+        self.bytes.close();
+    }
+}
+
+impl OutboundQueue {
+    /// Stops taking frames and returns those still queued, in order.
+    fn close(&mut self) -> Vec<String> {
+        self.frames.close();
+        let mut unsent = Vec::new();
+        while let Ok((frame, _)) = self.frames.try_recv() {
+            unsent.push(frame);
+        }
+        self.bytes.close();
+        unsent
+    }
+}
+
+fn outbound(frames: usize, bytes: usize) -> (Outbound, OutboundQueue) {
+    let total = u32::try_from(bytes.clamp(1, Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
+    let budget = Arc::new(Semaphore::new(total as usize));
+    let (tx, rx) = mpsc::channel(frames);
+    let sender = Outbound {
+        frames: tx,
+        bytes: budget.clone(),
+        total,
+    };
+    let queue = OutboundQueue {
+        frames: rx,
+        bytes: budget,
+    };
+    (sender, queue)
+}
+
+impl Outbound {
+    /// Queues one frame, waiting while the queue is full in frames or bytes (backpressure).
+    /// Gives the frame back if the connection is gone.
+    pub async fn send(&self, frame: String) -> Result<(), String> {
+        let cost = u32::try_from(frame.len())
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total);
+        let Ok(permit) = self.bytes.clone().acquire_many_owned(cost).await else {
+            return Err(frame);
+        };
+        self.frames
+            .send((frame, permit))
+            .await
+            .map_err(|refused| refused.0 .0)
+    }
+}
 
 /// What the connection task tells the anchor's event loop.
 #[derive(Debug)]
 pub enum OrbitEvent {
     /// A new connection; frames for Orbit go into `outbound`.
-    Connected { outbound: mpsc::Sender<String> },
+    Connected { outbound: Outbound },
     /// One text frame from Orbit.
     Frame(String),
     /// The connection ended; `unsent` are frames that were queued but never written, in order.
@@ -214,7 +286,7 @@ impl OrbitLink {
         tracing::info!(url = %self.url, anchor_id = %self.keeper.anchor_id(), "connected to Orbit");
         backoff.connected(mono_ms());
         let (mut sink, mut stream) = socket.split();
-        let (outbound, mut queued) = mpsc::channel::<String>(OUTBOUND_QUEUE);
+        let (outbound, mut queued) = outbound(OUTBOUND_QUEUE, OUTBOUND_BYTES);
         if self
             .events
             .send(OrbitEvent::Connected { outbound })
@@ -239,8 +311,9 @@ impl OrbitLink {
                     let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(Message::Close(Some(close)))).await;
                     break Ending::Shutdown;
                 }
-                frame = queued.recv() => {
-                    let Some(frame) = frame else { break Ending::Shutdown };
+                frame = queued.frames.recv() => {
+                    // The frame's share of the byte budget comes back once it is written.
+                    let Some((frame, _bytes)) = frame else { break Ending::Shutdown };
                     if let Err(e) = send_within(&mut sink, Message::Text(frame.clone().into())).await {
                         break self.disconnected(format!("sending to Orbit failed: {e}"), Some(frame), inbound.take(), &mut queued).await;
                     }
@@ -320,11 +393,7 @@ impl OrbitLink {
         }
     }
 
-    async fn closed(
-        &self,
-        frame: Option<CloseFrame>,
-        queued: &mut mpsc::Receiver<String>,
-    ) -> Ending {
+    async fn closed(&self, frame: Option<CloseFrame>, queued: &mut OutboundQueue) -> Ending {
         let (code, reason) = frame
             .map(|f| (u16::from(f.code), f.reason.to_string()))
             .unwrap_or((1005, String::new()));
@@ -349,16 +418,13 @@ impl OrbitLink {
         reason: String,
         failed: Option<String>,
         inbound: Option<String>,
-        queued: &mut mpsc::Receiver<String>,
+        queued: &mut OutboundQueue,
     ) -> Ending {
-        queued.close();
+        let queued = queued.close();
         if let Some(text) = inbound {
             let _ = self.events.send(OrbitEvent::Frame(text)).await;
         }
-        let mut unsent: Vec<String> = failed.into_iter().collect();
-        while let Ok(frame) = queued.try_recv() {
-            unsent.push(frame);
-        }
+        let unsent: Vec<String> = failed.into_iter().chain(queued).collect();
         // Safe to wait: the queue is closed, so an event loop blocked on it is released.
         let _ = self
             .events
@@ -449,7 +515,10 @@ mod tests {
         // Send everything without reading a single inbound event.
         let sending = async {
             for n in 0..FRAMES {
-                outbound.send(format!("{{\"out\":{n}}}")).await?;
+                outbound
+                    .send(format!("{{\"out\":{n}}}"))
+                    .await
+                    .map_err(|_| anyhow::anyhow!("the connection is gone"))?;
             }
             Ok::<_, anyhow::Error>(())
         };
@@ -471,6 +540,38 @@ mod tests {
             }
         }
         Ok(())
+    }
+
+    #[tokio::test]
+    async fn frames_toward_orbit_are_bounded_in_bytes_not_frames() {
+        let (sender, mut queue) = outbound(256, 64 * 1024);
+        let frame = "x".repeat(40 * 1024);
+        sender.send(frame.clone()).await.unwrap();
+        // Two frames of 40 KiB are over 64 KiB: the second waits, though 254 frames are free.
+        let second = tokio::time::timeout(Duration::from_millis(200), sender.send(frame.clone()));
+        assert!(second.await.is_err(), "the byte budget holds the sender");
+        // Written (taken off the queue and dropped), the first frees its bytes.
+        drop(queue.frames.recv().await);
+        tokio::time::timeout(Duration::from_secs(5), sender.send(frame.clone()))
+            .await
+            .expect("room again")
+            .unwrap();
+        // A frame larger than the whole budget still goes, alone.
+        drop(queue.frames.recv().await);
+        let huge = "y".repeat(100 * 1024);
+        sender.send(huge.clone()).await.unwrap();
+        // Closed, the queue gives back what is unsent, and a waiting sender gets its frame back.
+        let waiting = {
+            let sender = sender.clone();
+            tokio::spawn(async move { sender.send("z".into()).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(queue.close(), vec![huge]);
+        let refused = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(refused, Err("z".to_string()));
     }
 
     #[tokio::test]

@@ -68,7 +68,7 @@ struct Anchor {
     codex: Option<CodexProcess>,
     generation: u64,
     codex_tx: mpsc::Sender<(u64, CodexOutput)>,
-    orbit_out: Option<mpsc::Sender<String>>,
+    orbit_out: Option<crate::orbit::Outbound>,
     /// Frames the bridge sent while the connection was already gone (in order).
     orphaned: Orphans,
     /// The byte budget of codex's stdout lines waiting for this loop.
@@ -304,7 +304,7 @@ impl Anchor {
         if let Err(e) = out.send(text).await {
             // The connection ended under us; its Disconnected event comes next.
             self.orbit_out = None;
-            self.orphaned.push(e.0);
+            self.orphaned.push(e);
         }
     }
 
