@@ -36,6 +36,10 @@
 //!   handshake they get `anchor/codexRestarted {restarts}`. Server requests codex had sent
 //!   (approvals) die with it; late answers to them are dropped, never delivered to the new
 //!   codex (whose ids start from 0 again and would collide).
+//! * Requests in flight are bounded (default 4,096 / 1 MiB of ids): past that the oldest is
+//!   given up and answered `anchor_busy`, and codex's late answer to it is dropped.
+//! * A codex line over the line reader's bound arrives as its first bytes only; if they name a
+//!   request in flight as a response's `id`, the requester gets `frame_too_large`.
 //! * Codex lines that are not JSON-RPC messages are dropped and counted (codex ignores such
 //!   lines too, and Orbit would refuse them).
 //! * While Orbit is disconnected, frames for Orbit are buffered (default 1,000 frames / 8 MiB).
