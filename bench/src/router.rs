@@ -13,18 +13,22 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use orbit_shared::router::{Action, Peer, ReplayLog, Router, RouterConfig};
+use orbit_shared::router::{Action, LogReadError, Peer, ReplayLog, Router, RouterConfig};
 
 /// An empty replay log: nothing here subscribes with `sinceSeq`.
 struct NoLog;
 
 impl ReplayLog for NoLog {
-    fn frames_after(&self, _thread_id: &str, _after_seq: u64) -> Vec<(u64, String)> {
-        Vec::new()
+    fn frames_after(
+        &self,
+        _thread_id: &str,
+        _after_seq: u64,
+    ) -> Result<Vec<(u64, String)>, LogReadError> {
+        Ok(Vec::new())
     }
 
-    fn oldest_seq(&self, _thread_id: &str) -> Option<u64> {
-        None
+    fn oldest_seq(&self, _thread_id: &str) -> Result<Option<u64>, LogReadError> {
+        Ok(None)
     }
 }
 

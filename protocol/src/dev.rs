@@ -49,13 +49,24 @@ pub struct DevRevokeRequest {
 }
 
 /// `POST /__dev/hub-fault`: the user's hub refuses the next requests to close the sockets of a
-/// revoked session or anchor, as an unreachable hub would fail them.
+/// revoked session or anchor, as an unreachable hub would fail them; and fails its next storage
+/// writes and replay-log reads, as a failing storage would.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DevHubFaultRequest {
     pub user_id: String,
     /// How many of the next requests to refuse (`0`: none, which ends the fault).
+    #[serde(default)]
     pub refuse_revocations: u32,
+    /// How many of the next storage writes fail (`0`: none).
+    #[serde(default)]
+    pub fail_writes: u32,
+    /// How many of the next reads of logged frames fail (`0`: none).
+    #[serde(default)]
+    pub fail_reads: u32,
+    /// Delete every row of the replay log now, as a storage that lost them would.
+    #[serde(default)]
+    pub empty_log: bool,
 }
 
 crate::debug_without_secrets!(DevSession { user_id, session_id, anchor_id } secret { access_token });

@@ -52,4 +52,6 @@ pub mod close {
     pub const CLOSE_REPLACED: u16 = 4001;
     /// A socket whose session or anchor was revoked.
     pub const CLOSE_REVOKED: u16 = 4003;
+    /// Orbit's storage failed and the hub reset: reconnect, and resubscribe with `sinceSeq`.
+    pub const CLOSE_STORAGE_FAILED: u16 = 1011;
 }

@@ -61,6 +61,18 @@ pub async fn hub_fault(base_url: &str, user_id: &str, refuse_revocations: u32) -
     let body = DevHubFaultRequest {
         user_id: user_id.to_string(),
         refuse_revocations,
+        ..DevHubFaultRequest::default()
+    };
+    post::<_, serde_json::Value>(base_url, "/__dev/hub-fault", &body).await?;
+    Ok(())
+}
+
+/// `POST /__dev/hub-fault` on the Orbit at `base_url` with a storage fault: `fault`'s
+/// `fail_writes`, `fail_reads` and `empty_log` (its `user_id` is replaced by `user_id`).
+pub async fn storage_fault(base_url: &str, user_id: &str, fault: DevHubFaultRequest) -> Result<()> {
+    let body = DevHubFaultRequest {
+        user_id: user_id.to_string(),
+        ..fault
     };
     post::<_, serde_json::Value>(base_url, "/__dev/hub-fault", &body).await?;
     Ok(())

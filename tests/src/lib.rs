@@ -734,6 +734,16 @@ impl Orbit {
         dev::hub_fault(&self.base_url(), user_id, refuse_revocations).await
     }
 
+    /// A storage fault in `user_id`'s hub (`POST /__dev/hub-fault`): `fault`'s `fail_writes`,
+    /// `fail_reads` and `empty_log`.
+    pub async fn storage_fault(
+        &self,
+        user_id: &str,
+        fault: orbit_protocol::dev::DevHubFaultRequest,
+    ) -> Result<()> {
+        dev::storage_fault(&self.base_url(), user_id, fault).await
+    }
+
     /// Opens a WebSocket as described, without reading anything from it.
     pub async fn connect_with(&self, upgrade: &Upgrade) -> Result<Ws> {
         let url = format!("{}{}", self.ws_url(), upgrade.path_and_query());

@@ -3,7 +3,11 @@
 //! restart of workerd on the same state.
 
 use anyhow::{anyhow, Result};
-use orbit_tests::{anchor_hello, random_hex, summarize, thread_note, unique, Orbit, TempDir, Ws};
+use orbit_protocol::close::CLOSE_STORAGE_FAILED;
+use orbit_protocol::dev::DevHubFaultRequest;
+use orbit_tests::{
+    anchor_hello, random_hex, summarize, thread_note, unique, Orbit, Session, TempDir, Ws,
+};
 use serde_json::{json, Value};
 
 fn orbit() -> Result<&'static Orbit> {
@@ -312,5 +316,184 @@ async fn state_survives_a_restart_of_workerd_and_replay_continues() -> Result<()
         .await?;
     assert_eq!(anchor.recv_json().await?["method"], "turn/start");
     drop(orbit);
+    Ok(())
+}
+
+/// A storage fault for `POST /__dev/hub-fault`.
+fn storage_fault(fail_writes: u32, fail_reads: u32, empty_log: bool) -> DevHubFaultRequest {
+    DevHubFaultRequest {
+        fail_writes,
+        fail_reads,
+        empty_log,
+        ..DevHubFaultRequest::default()
+    }
+}
+
+/// Waits for the hub to close `ws` after a storage failure: close code 1011, and no frame
+/// before it.
+async fn expect_storage_reset(ws: &mut Ws) -> Result<()> {
+    let (close, before) = ws.recv_close().await?;
+    assert!(
+        before.is_empty(),
+        "{}: nothing of a failed batch is delivered: {}",
+        ws.label,
+        summarize(&before)
+    );
+    let code = close.as_ref().map(|(code, _)| *code);
+    assert_eq!(code, Some(CLOSE_STORAGE_FAILED), "{}: {close:?}", ws.label);
+    Ok(())
+}
+
+/// Opens an anchor socket again (with its hello) and a client socket. A connection that
+/// arrives while the hub cannot read its state is refused, so each is tried a few times.
+async fn reconnect(
+    orbit: &Orbit,
+    rig_web: &Session,
+    anchor: &Session,
+    id: &str,
+) -> Result<(Ws, Ws)> {
+    let mut last = None;
+    for _ in 0..5 {
+        match orbit.anchor(anchor).await {
+            Ok(mut ws) => {
+                ws.send_control(&anchor_hello(id, "faulty")).await?;
+                ws.expect_nothing_pending().await?;
+                for _ in 0..5 {
+                    match orbit.client(rig_web).await {
+                        Ok((client, _, _)) => return Ok((ws, client)),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow!("could not reconnect")))
+}
+
+/// The next thread notification on `ws` (skipping presence frames): its `n` and `seq`.
+async fn next_note(ws: &mut Ws) -> Result<(u64, u64)> {
+    loop {
+        let frame = ws.recv_json().await?;
+        if let Some(n) = frame["params"]["n"].as_u64() {
+            return Ok((n, seq_of(&frame)?));
+        }
+    }
+}
+
+#[tokio::test]
+async fn storage_write_failure_delivers_nothing_the_log_lacks_and_clients_resync() -> Result<()> {
+    let orbit = orbit()?;
+    let rig = orbit.rig("faulty").await?;
+    let (mut client, mut anchor) = (rig.client, rig.anchor);
+    let thread = unique("write-fault");
+    client.subscribe(&thread, None).await?;
+    for n in 1..=3 {
+        anchor.send_json(&thread_note(&thread, n)).await?;
+    }
+    expect_notes(&mut client, 1, 3).await?;
+
+    // The batch that would log note 4 fails: note 4 reaches no one, and every socket is
+    // closed so that its peer resyncs.
+    orbit
+        .storage_fault(&rig.web.user_id, storage_fault(1, 0, false))
+        .await?;
+    anchor.send_json(&thread_note(&thread, 4)).await?;
+    expect_storage_reset(&mut client).await?;
+    expect_storage_reset(&mut anchor).await?;
+
+    let (mut anchor, mut client) =
+        reconnect(orbit, &rig.web, &rig.anchor_session, &rig.anchor_id).await?;
+    let (subscribed, replayed) = client.subscribe(&thread, Some(3)).await?;
+    assert!(replayed.is_empty(), "{}", summarize(&replayed));
+    assert!(
+        subscribed.get("truncated").is_none_or(|t| t == false),
+        "{subscribed}"
+    );
+    assert_eq!(subscribed["seq"], 3, "{subscribed}");
+    anchor.send_json(&thread_note(&thread, 5)).await?;
+    let (n, seq) = next_note(&mut client).await?;
+    assert_eq!((n, seq), (5, 4), "numbering goes on from the log");
+
+    // Everything any client saw is in the log, in the order it was seen.
+    let (mut fresh, _, _) = orbit.client(&rig.web).await?;
+    let (_, replayed) = fresh.subscribe(&thread, Some(0)).await?;
+    let logged: Vec<(u64, u64)> = replayed
+        .iter()
+        .filter_map(|f| Some((f["params"]["n"].as_u64()?, f["seq"].as_u64()?)))
+        .collect();
+    assert_eq!(logged, vec![(1, 1), (2, 2), (3, 3), (5, 4)]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn storage_read_failure_is_not_answered_as_an_empty_replay() -> Result<()> {
+    let orbit = orbit()?;
+    let mut rig = orbit.rig("unreadable").await?;
+    let thread = unique("read-fault");
+    for n in 1..=5 {
+        rig.anchor.send_json(&thread_note(&thread, n)).await?;
+    }
+    rig.anchor.expect_nothing_pending().await?;
+
+    orbit
+        .storage_fault(&rig.web.user_id, storage_fault(0, 1, false))
+        .await?;
+    let (subscribed, replayed) = rig.client.subscribe(&thread, Some(2)).await?;
+    assert!(replayed.is_empty(), "{}", summarize(&replayed));
+    assert_eq!(
+        subscribed["truncated"], true,
+        "a replay that could not be read must make the client reload, not look complete: \
+         {subscribed}"
+    );
+    assert_eq!(subscribed["seq"], 5, "{subscribed}");
+
+    // Once storage reads again, the same subscribe replays.
+    let (subscribed, replayed) = rig.client.subscribe(&thread, Some(2)).await?;
+    let seqs: Vec<u64> = replayed.iter().filter_map(|f| f["seq"].as_u64()).collect();
+    assert_eq!(seqs, vec![3, 4, 5], "{}", summarize(&replayed));
+    assert!(
+        subscribed.get("truncated").is_none_or(|t| t == false),
+        "{subscribed}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn seq_is_never_reused_after_the_log_is_emptied_or_trimmed() -> Result<()> {
+    let orbit = orbit()?;
+    let rig = orbit.rig("forgetful").await?;
+    let (mut client, mut anchor) = (rig.client, rig.anchor);
+    let thread = unique("emptied");
+    client.subscribe(&thread, None).await?;
+    for n in 1..=3 {
+        anchor.send_json(&thread_note(&thread, n)).await?;
+    }
+    expect_notes(&mut client, 1, 3).await?;
+
+    // The log loses every row, and the hub must rebuild its state from storage (a failed
+    // write resets it), whose first read of the threads fails as well.
+    orbit
+        .storage_fault(&rig.web.user_id, storage_fault(1, 1, true))
+        .await?;
+    anchor.send_json(&thread_note(&thread, 4)).await?;
+    expect_storage_reset(&mut client).await?;
+    expect_storage_reset(&mut anchor).await?;
+
+    let (mut anchor, mut client) =
+        reconnect(orbit, &rig.web, &rig.anchor_session, &rig.anchor_id).await?;
+    let (subscribed, _) = client.subscribe(&thread, None).await?;
+    assert_eq!(
+        subscribed["seq"], 3,
+        "the thread's numbering survives an empty log: {subscribed}"
+    );
+    anchor.send_json(&thread_note(&thread, 5)).await?;
+    let (n, seq) = next_note(&mut client).await?;
+    assert_eq!(n, 5);
+    assert!(
+        seq > 3,
+        "seq {seq} was already given to a frame clients saw"
+    );
     Ok(())
 }

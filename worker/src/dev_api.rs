@@ -36,13 +36,19 @@ async fn probe_hub(req: &Request, env: &Env) -> Result<Response> {
         .await
 }
 
-/// `POST /__dev/hub-fault {userId, refuseRevocations}`: makes the user's hub refuse its next
-/// `refuseRevocations` requests to close a revoked credential's sockets, so tests can see the
-/// retries, and a revocation hold when the hub cannot be told. The switch lives in the hub's memory: a hub that is evicted or
-/// reset forgets it.
+/// `POST /__dev/hub-fault {userId, refuseRevocations?, failWrites?, failReads?, emptyLog?}`:
+/// makes the user's hub refuse its next `refuseRevocations` requests to close a revoked
+/// credential's sockets, so tests can see the retries, and a revocation hold when the hub
+/// cannot be told; fail its next `failWrites` storage writes and `failReads` reads of logged
+/// frames, and (`emptyLog`) lose every row of its replay log, so tests can see a storage
+/// failure made visible. The switch lives in the hub's memory: a hub
+/// that is evicted forgets it.
 async fn hub_fault(body: DevHubFaultRequest, env: &Env) -> Result<Response> {
     let fault = Fault {
         refuse_revocations: body.refuse_revocations,
+        fail_writes: body.fail_writes,
+        fail_reads: body.fail_reads,
+        empty_log: body.empty_log,
     };
     let headers = Headers::new();
     headers.set(FAULT_HEADER, &serde_json::to_string(&fault)?)?;

@@ -9,7 +9,7 @@ use orbit_protocol::request_id::{
 use orbit_protocol::rpc::error_response;
 use orbit_protocol::ErrorCode;
 
-use super::records::ReplayLog;
+use super::records::{LogReadError, ReplayLog};
 use super::{id_json, send, send_error, Action, Router, StoreOp};
 
 /// Why a client request has no anchor to go to (SPEC §1 rule 2).
@@ -131,19 +131,21 @@ impl Router {
         }
         let last = self.threads.get(&thread_id).map_or(0, |t| t.last_seq);
         // Replay the log after `since`; a log that no longer reaches back that far (or a client
-        // that claims to be ahead of Orbit) is told to reload the thread from the anchor.
+        // that claims to be ahead of Orbit), or that cannot be read, is told to reload the
+        // thread from the anchor. A failed read is never answered as "no frames".
         let mut truncated = false;
         if let Some(since) = since_seq {
             if since > last {
                 truncated = true;
             } else if since < last {
-                match log.oldest_seq(&thread_id) {
-                    Some(oldest) if oldest <= since + 1 => {
-                        for (_, text) in log.frames_after(&thread_id, since) {
+                match replay(log, &thread_id, since) {
+                    Ok(Some(frames)) => {
+                        for (_, text) in frames {
                             send(out, conn, text.into());
                         }
                     }
-                    _ => truncated = true,
+                    // The store reports the failed read itself.
+                    Ok(None) | Err(_) => truncated = true,
                 }
             }
         }
@@ -362,5 +364,18 @@ impl Router {
                 out.push(Action::Store(StoreOp::ForgetPending { key: r.key }));
             }
         }
+    }
+}
+
+/// The thread's logged frames after `since`, or `None` when the log no longer reaches back to
+/// `since + 1`.
+fn replay(
+    log: &dyn ReplayLog,
+    thread_id: &str,
+    since: u64,
+) -> Result<Option<Vec<(u64, String)>>, LogReadError> {
+    match log.oldest_seq(thread_id)? {
+        Some(oldest) if oldest <= since + 1 => log.frames_after(thread_id, since).map(Some),
+        _ => Ok(None),
     }
 }

@@ -29,8 +29,8 @@ use std::sync::Arc;
 pub use batch::{is_batched, Step, WriteBatch, BATCH_MAX_WRITES};
 pub use paired::{asks_for_anchor_list, refresh_cause, PairedRefresh, RefreshCause};
 pub use records::{
-    AnchorRecord, ConnId, PairedAnchor, Peer, PendingRequest, ReplayLog, Snapshot, StoreOp,
-    ThreadRecord,
+    AnchorRecord, ConnId, LogReadError, PairedAnchor, Peer, PendingRequest, ReplayLog, Snapshot,
+    StoreOp, ThreadRecord,
 };
 
 use orbit_protocol::control::{AnchorInfo, Control, SocketRole};

@@ -143,10 +143,20 @@ pub enum StoreOp {
     },
 }
 
+/// A read of the replay log that failed. The router never answers it as "no frames": the
+/// subscriber is told `truncated` and reloads the thread.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("replay log read failed: {0}")]
+pub struct LogReadError(pub String);
+
 /// Read access to the replay log. Reads are synchronous: Durable Object SQLite is local.
 pub trait ReplayLog {
     /// The thread's frames with `seq > after_seq`, in ascending order.
-    fn frames_after(&self, thread_id: &str, after_seq: u64) -> Vec<(u64, String)>;
+    fn frames_after(
+        &self,
+        thread_id: &str,
+        after_seq: u64,
+    ) -> Result<Vec<(u64, String)>, LogReadError>;
     /// The smallest `seq` still in the thread's log.
-    fn oldest_seq(&self, thread_id: &str) -> Option<u64>;
+    fn oldest_seq(&self, thread_id: &str) -> Result<Option<u64>, LogReadError>;
 }

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::{
-    Action, AnchorRecord, ConnId, PairedAnchor, Peer, PendingRequest, ReplayLog, Router,
-    RouterConfig, Snapshot, StoreOp, ThreadRecord,
+    Action, AnchorRecord, ConnId, LogReadError, PairedAnchor, Peer, PendingRequest, ReplayLog,
+    Router, RouterConfig, Snapshot, StoreOp, ThreadRecord,
 };
 
 #[derive(Debug, Default, Clone)]
@@ -18,22 +18,38 @@ pub struct MemStore {
     pub subscriptions: BTreeSet<(ConnId, String)>,
     pub anchors: BTreeMap<String, AnchorRecord>,
     pub pending: BTreeMap<String, PendingRequest>,
+    /// Every read of the log fails while set, as a storage failure would.
+    pub unreadable: bool,
 }
 
 impl ReplayLog for MemStore {
-    fn frames_after(&self, thread_id: &str, after_seq: u64) -> Vec<(u64, String)> {
-        self.log
+    fn frames_after(
+        &self,
+        thread_id: &str,
+        after_seq: u64,
+    ) -> Result<Vec<(u64, String)>, LogReadError> {
+        if self.unreadable {
+            return Err(LogReadError("injected".into()));
+        }
+        Ok(self
+            .log
             .get(thread_id)
             .map(|l| {
                 l.range(after_seq + 1..)
                     .map(|(s, t)| (*s, t.clone()))
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default())
     }
 
-    fn oldest_seq(&self, thread_id: &str) -> Option<u64> {
-        self.log.get(thread_id)?.keys().next().copied()
+    fn oldest_seq(&self, thread_id: &str) -> Result<Option<u64>, LogReadError> {
+        if self.unreadable {
+            return Err(LogReadError("injected".into()));
+        }
+        Ok(self
+            .log
+            .get(thread_id)
+            .and_then(|l| l.keys().next().copied()))
     }
 }
 

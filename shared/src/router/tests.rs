@@ -976,6 +976,24 @@ fn replay_includes_server_requests_and_reconnect_sees_no_gap_and_no_duplicate() 
 }
 
 #[test]
+fn a_failed_log_read_is_answered_truncated_not_as_an_empty_replay() {
+    let mut sim = one_anchor();
+    for n in 1..=3 {
+        sim.send_json("a1", notify("t1", n));
+    }
+    sim.store.unreadable = true;
+    let got = subscribe(&mut sim, "c1", "t1", Some(1));
+    assert_eq!(
+        got,
+        vec![json!({"type": "orbit.subscribed", "threadId": "t1", "seq": 3, "truncated": true})]
+    );
+    sim.store.unreadable = false;
+    let got = subscribe(&mut sim, "c1", "t1", Some(1));
+    assert_eq!(seqs(&got), vec![2, 3, 3]);
+    assert!(got[2].get("truncated").is_none());
+}
+
+#[test]
 fn subscribe_past_the_trimmed_log_is_truncated() {
     let mut sim = Sim::with_config(RouterConfig {
         log_frames_per_thread: 3,

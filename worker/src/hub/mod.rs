@@ -24,6 +24,7 @@ use worker::{
     WebSocketIncomingMessage, WebSocketPair,
 };
 
+use orbit_protocol::close::CLOSE_STORAGE_FAILED;
 use orbit_protocol::control::{Control, PING_FRAME, PONG_FRAME};
 use orbit_protocol::ErrorCode;
 use orbit_shared::gate::SUBPROTOCOL;
@@ -35,7 +36,7 @@ use orbit_shared::router::{
 use crate::db;
 use crate::http::{self, now_ms, random_id};
 use crate::upgrade::{Admitted, ADMIT_HEADER};
-use storage::Store;
+use storage::{InjectedFaults, Store, StoreError};
 
 /// Header telling a hub that its user's paired anchors changed; the value is the user id.
 const ANCHORS_CHANGED_HEADER: &str = "X-Orbit-Anchors-Changed";
@@ -124,31 +125,49 @@ const BATCH_DELAY: Duration = Duration::from_millis(2);
 
 impl Live {
     /// Carries out the router's actions, batching thread-log writes.
-    fn run(&mut self, actions: Vec<Action>) {
+    fn run(&mut self, actions: Vec<Action>) -> Result<(), StoreError> {
         let now = self.batch.admit(actions);
-        self.carry_out(now);
+        self.carry_out(now)?;
         if self.batch.is_full() {
-            self.flush();
+            self.flush()?;
         }
+        Ok(())
     }
 
     /// Writes the open batch, then carries out what waited for it.
-    fn flush(&mut self) {
+    fn flush(&mut self) -> Result<(), StoreError> {
         let step = self.batch.take();
-        self.carry_out(step);
+        self.carry_out(step)
     }
 
-    /// The writes, then the sends and closes.
-    fn carry_out(&mut self, step: Step) {
+    /// The writes, then the sends and closes. When a write fails, nothing that waited for it
+    /// is carried out: no client may see a frame the log does not hold.
+    fn carry_out(&mut self, step: Step) -> Result<(), StoreError> {
         for op in &step.writes {
-            self.store.apply(op);
+            self.store.apply(op)?;
         }
         for action in step.actions {
-            self.act(action);
+            self.act(action)?;
+        }
+        Ok(())
+    }
+
+    /// After a failed write the in-memory state no longer matches storage: every socket is
+    /// closed (the clients reconnect and resubscribe with `sinceSeq`, and get what the log
+    /// holds), and the state is dropped, to be rebuilt from storage by the next event.
+    fn reset(slot: &mut Option<Live>, error: &StoreError) {
+        worker::console_error!("hub reset after a storage failure: {error}");
+        if let Some(live) = slot.take() {
+            for (_, ws) in live.sockets {
+                let _ = ws.close(
+                    Some(CLOSE_STORAGE_FAILED),
+                    Some("storage failed; reconnect"),
+                );
+            }
         }
     }
 
-    fn act(&mut self, action: Action) {
+    fn act(&mut self, action: Action) -> Result<(), StoreError> {
         match action {
             Action::Send { to, text } => {
                 if let Some(ws) = self.sockets.get(&to) {
@@ -162,8 +181,9 @@ impl Live {
                     let _ = ws.close(Some(code), Some(reason));
                 }
             }
-            Action::Store(op) => self.store.apply(&op),
+            Action::Store(op) => self.store.apply(&op)?,
         }
+        Ok(())
     }
 }
 
@@ -174,6 +194,8 @@ pub struct UserHub {
     live: Rc<RefCell<Option<Live>>>,
     /// When to re-check the sockets' credentials, and the development fault switch.
     revocation: RefCell<revocation::Guard>,
+    /// Storage failures the development fault switch asked for.
+    store_faults: Rc<InjectedFaults>,
 }
 
 impl UserHub {
@@ -182,15 +204,16 @@ impl UserHub {
         if self.live.borrow().is_some() {
             return Ok(());
         }
-        let store = Store::open(self.state.storage().sql())?;
+        let store = Store::open(self.state.storage().sql(), Rc::clone(&self.store_faults))?;
+        let stored_user = store.user_id()?;
         if let Some(user) = user_hint {
-            if store.user_id().as_deref() != Some(user) {
-                store.set_user_id(user);
+            if stored_user.as_deref() != Some(user) {
+                store.set_user_id(user)?;
             }
         }
         let user = user_hint
             .map(str::to_string)
-            .or_else(|| store.user_id())
+            .or(stored_user)
             .unwrap_or_default();
         let mut sockets = HashMap::new();
         let mut conns = Vec::new();
@@ -202,11 +225,12 @@ impl UserHub {
                 sockets.insert(att.c, ws);
             }
         }
-        let mut router = Router::restore(user, RouterConfig::default(), store.snapshot(conns));
+        // A failed read fails the event rather than restoring an empty state.
+        let mut router = Router::restore(user, RouterConfig::default(), store.snapshot(conns)?);
         for (conn, device) in devices {
             router.set_device(&conn, device);
         }
-        let wakes = store.count_wake();
+        let wakes = store.count_wake()?;
         *self.live.borrow_mut() = Some(Live {
             router,
             sockets,
@@ -224,15 +248,21 @@ impl UserHub {
         let mut guard = self.live.borrow_mut();
         let Some(live) = guard.as_mut() else { return };
         let actions = f(&mut live.router, &live.store);
-        live.run(actions);
+        if let Err(e) = live.run(actions) {
+            Live::reset(&mut guard, &e);
+            return;
+        }
         if live.batch.is_open() && !live.flush_scheduled {
             live.flush_scheduled = true;
             let shared = Rc::clone(&self.live);
             wasm_bindgen_futures::spawn_local(async move {
                 Delay::from(BATCH_DELAY).await;
-                if let Some(live) = shared.borrow_mut().as_mut() {
+                let mut guard = shared.borrow_mut();
+                if let Some(live) = guard.as_mut() {
                     live.flush_scheduled = false;
-                    live.flush();
+                    if let Err(e) = live.flush() {
+                        Live::reset(&mut guard, &e);
+                    }
                 }
             });
         }
@@ -241,8 +271,11 @@ impl UserHub {
     /// Writes any open batch now: before a client's frame is routed, so that a replay reads
     /// every frame already numbered.
     fn flush_now(&self) {
-        if let Some(live) = self.live.borrow_mut().as_mut() {
-            live.flush();
+        let mut guard = self.live.borrow_mut();
+        if let Some(live) = guard.as_mut() {
+            if let Err(e) = live.flush() {
+                Live::reset(&mut guard, &e);
+            }
         }
     }
 
@@ -383,6 +416,7 @@ impl DurableObject for UserHub {
             env,
             live: Rc::new(RefCell::new(None)),
             revocation: RefCell::new(revocation::Guard::new(recheck_ms)),
+            store_faults: Rc::new(InjectedFaults::default()),
         }
     }
 

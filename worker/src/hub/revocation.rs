@@ -89,6 +89,15 @@ pub struct Fault {
     /// How many of the next requests to close sockets to answer with 503, as an unreachable
     /// hub would fail them (`0`: none).
     pub refuse_revocations: u32,
+    /// How many of the next storage writes fail (`0`: none).
+    #[serde(default)]
+    pub fail_writes: u32,
+    /// How many of the next reads of logged frames fail (`0`: none).
+    #[serde(default)]
+    pub fail_reads: u32,
+    /// Deletes every row of the replay log at once, as a storage that lost them would.
+    #[serde(default)]
+    pub empty_log: bool,
 }
 
 /// The hub's revocation state: when it next re-checks, and the fault switch.
@@ -142,6 +151,11 @@ impl UserHub {
                 return http::refusal(ErrorCode::BadRequest, "bad fault").map(Some);
             };
             self.revocation.borrow_mut().fault = fault;
+            self.store_faults.writes.set(fault.fail_writes);
+            self.store_faults.log_reads.set(fault.fail_reads);
+            if fault.empty_log {
+                super::storage::empty_log(&self.state.storage().sql())?;
+            }
             return http::json(&fault).map(Some);
         }
         Ok(None)

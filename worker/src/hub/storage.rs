@@ -4,13 +4,24 @@
 //! Writes are the router's [`StoreOp`]s, applied in order as they come. SQLite storage in a
 //! Durable Object is local and synchronous, and every write made while handling one event is
 //! committed together, so a burst of frames costs one commit per event, not per table.
+//!
+//! Every operation returns its failure ([`StoreError`]); none is swallowed. A failed write makes
+//! the hub deliver nothing of its batch and reset (docs/architecture.md), and a failed read of
+//! the log is answered `truncated`, never as an empty replay.
+//!
+//! A thread's highest `seq` is kept in `seqs`, apart from the log rows, so that trimming or
+//! losing rows can never make a `seq` be handed out twice; log rows are added with a plain
+//! `INSERT`, so a duplicate `seq` is an error rather than a silent overwrite.
+
+use std::cell::Cell;
+use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
 
 use orbit_shared::router::{
-    AnchorRecord, ConnId, PendingRequest, ReplayLog, Snapshot, StoreOp, ThreadRecord,
+    AnchorRecord, ConnId, LogReadError, PendingRequest, ReplayLog, Snapshot, StoreOp, ThreadRecord,
 };
 
 const SCHEMA: &str = "
@@ -23,11 +34,52 @@ CREATE TABLE IF NOT EXISTS subs (
 CREATE TABLE IF NOT EXISTS anchors (anchor TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS seqs (thread TEXT PRIMARY KEY, high INTEGER NOT NULL);
 ";
+
+/// A storage operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage read failed: {0}")]
+    Read(String),
+    #[error("storage write failed: {0}")]
+    Write(String),
+}
+
+impl From<StoreError> for worker::Error {
+    fn from(e: StoreError) -> Self {
+        worker::Error::RustError(e.to_string())
+    }
+}
+
+impl From<StoreError> for LogReadError {
+    fn from(e: StoreError) -> Self {
+        LogReadError(e.to_string())
+    }
+}
+
+/// Storage failures to inject, for tests (the development fault switch,
+/// `POST /__dev/hub-fault`): how many of the next writes, and of the next reads of logged
+/// frames and sequence numbers (a replay, or the threads' state read at a wake), fail. Shared
+/// by every [`Store`] the hub opens, so a reset does not forget it.
+#[derive(Debug, Default)]
+pub struct InjectedFaults {
+    pub writes: Cell<u32>,
+    pub log_reads: Cell<u32>,
+}
+
+impl InjectedFaults {
+    fn take(counter: &Cell<u32>) -> bool {
+        let left = counter.get();
+        counter.set(left.saturating_sub(1));
+        left > 0
+    }
+}
 
 /// The hub's SQLite storage.
 pub struct Store {
     sql: SqlStorage,
+    faults: Rc<InjectedFaults>,
 }
 
 fn text(s: &str) -> SqlStorageValue {
@@ -41,54 +93,78 @@ fn int(n: u64) -> SqlStorageValue {
 
 impl Store {
     /// Opens the storage, creating the tables on first use.
-    pub fn open(sql: SqlStorage) -> worker::Result<Self> {
-        sql.exec(SCHEMA, None)?;
-        Ok(Store { sql })
+    pub fn open(sql: SqlStorage, faults: Rc<InjectedFaults>) -> Result<Self, StoreError> {
+        sql.exec(SCHEMA, None)
+            .map_err(|e| StoreError::Write(e.to_string()))?;
+        Ok(Store { sql, faults })
     }
 
-    fn rows<T: DeserializeOwned>(&self, query: &str, args: Vec<SqlStorageValue>) -> Vec<T> {
-        match self.sql.exec(query, args).and_then(|c| c.to_array::<T>()) {
-            Ok(rows) => rows,
-            Err(e) => {
+    fn rows<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.sql
+            .exec(query, args)
+            .and_then(|c| c.to_array::<T>())
+            .map_err(|e| {
                 worker::console_error!("storage read failed: {e}");
-                Vec::new()
-            }
-        }
+                StoreError::Read(e.to_string())
+            })
     }
 
-    fn write(&self, query: &str, args: Vec<SqlStorageValue>) {
-        if let Err(e) = self.sql.exec(query, args) {
-            worker::console_error!("storage write failed: {e}");
+    /// A read of logged frames or sequence numbers, which the fault switch can make fail.
+    fn log_rows<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> Result<Vec<T>, StoreError> {
+        if InjectedFaults::take(&self.faults.log_reads) {
+            worker::console_error!("storage read failed: injected by the fault switch");
+            return Err(StoreError::Read("injected by the fault switch".into()));
         }
+        self.rows(query, args)
+    }
+
+    fn write(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<(), StoreError> {
+        if InjectedFaults::take(&self.faults.writes) {
+            worker::console_error!("storage write failed: injected by the fault switch");
+            return Err(StoreError::Write("injected by the fault switch".into()));
+        }
+        self.sql.exec(query, args).map(drop).map_err(|e| {
+            worker::console_error!("storage write failed: {e}");
+            StoreError::Write(e.to_string())
+        })
     }
 
     /// The user this hub belongs to, once recorded.
-    pub fn user_id(&self) -> Option<String> {
+    pub fn user_id(&self) -> Result<Option<String>, StoreError> {
         #[derive(Deserialize)]
         struct Row {
             v: String,
         }
-        self.rows::<Row>("SELECT v FROM meta WHERE k = 'user'", vec![])
+        Ok(self
+            .rows::<Row>("SELECT v FROM meta WHERE k = 'user'", vec![])?
             .pop()
-            .map(|r| r.v)
+            .map(|r| r.v))
     }
 
-    pub fn set_user_id(&self, user_id: &str) {
+    pub fn set_user_id(&self, user_id: &str) -> Result<(), StoreError> {
         self.write(
             "INSERT OR REPLACE INTO meta (k, v) VALUES ('user', ?)",
             vec![text(user_id)],
-        );
+        )
     }
 
     /// Counts a rebuild of the in-memory state (a first start or a wake after eviction) and
     /// returns the new count. Only used to observe hibernation in development.
-    pub fn count_wake(&self) -> u64 {
+    pub fn count_wake(&self) -> Result<u64, StoreError> {
         #[derive(Deserialize)]
         struct Row {
             v: String,
         }
         let n = self
-            .rows::<Row>("SELECT v FROM meta WHERE k = 'wakes'", vec![])
+            .rows::<Row>("SELECT v FROM meta WHERE k = 'wakes'", vec![])?
             .pop()
             .and_then(|r| r.v.parse::<u64>().ok())
             .unwrap_or(0)
@@ -96,21 +172,30 @@ impl Store {
         self.write(
             "INSERT OR REPLACE INTO meta (k, v) VALUES ('wakes', ?)",
             vec![text(&n.to_string())],
-        );
-        n
+        )?;
+        Ok(n)
     }
 
     /// Carries out one router write.
-    pub fn apply(&self, op: &StoreOp) {
+    pub fn apply(&self, op: &StoreOp) -> Result<(), StoreError> {
         match op {
             StoreOp::AppendLog {
                 thread_id,
                 seq,
                 text: frame,
-            } => self.write(
-                "INSERT OR REPLACE INTO log (thread, seq, frame) VALUES (?, ?, ?)",
-                vec![text(thread_id), int(*seq), text(frame)],
-            ),
+            } => {
+                // The high-water mark first: a `seq` once handed out is never handed out again,
+                // whatever becomes of the log's rows.
+                self.write(
+                    "INSERT INTO seqs (thread, high) VALUES (?, ?) \
+                     ON CONFLICT (thread) DO UPDATE SET high = MAX(high, excluded.high)",
+                    vec![text(thread_id), int(*seq)],
+                )?;
+                self.write(
+                    "INSERT INTO log (thread, seq, frame) VALUES (?, ?, ?)",
+                    vec![text(thread_id), int(*seq), text(frame)],
+                )
+            }
             StoreOp::TrimLog {
                 thread_id,
                 through_seq,
@@ -155,7 +240,13 @@ impl Store {
     }
 
     /// Reads back everything the router needs, for the sockets that are still open.
-    pub fn snapshot(&self, conns: Vec<(ConnId, orbit_shared::router::Peer)>) -> Snapshot {
+    ///
+    /// A failed read is an error, never an empty state: an empty snapshot would restart the
+    /// threads' numbering.
+    pub fn snapshot(
+        &self,
+        conns: Vec<(ConnId, orbit_shared::router::Peer)>,
+    ) -> Result<Snapshot, StoreError> {
         #[derive(Deserialize)]
         struct ThreadRow {
             thread: String,
@@ -172,11 +263,13 @@ impl Store {
             record: String,
         }
         let threads = self
-            .rows::<ThreadRow>(
+            .log_rows::<ThreadRow>(
                 "SELECT t.thread AS thread, t.anchor AS anchor, \
-                 (SELECT MAX(seq) FROM log l WHERE l.thread = t.thread) AS last FROM threads t",
+                 MAX(COALESCE((SELECT high FROM seqs s WHERE s.thread = t.thread), 0), \
+                     COALESCE((SELECT MAX(seq) FROM log l WHERE l.thread = t.thread), 0)) \
+                 AS last FROM threads t",
                 vec![],
-            )
+            )?
             .into_iter()
             .map(|r| ThreadRecord {
                 thread_id: r.thread,
@@ -186,32 +279,40 @@ impl Store {
             .collect();
         let open: std::collections::HashSet<&str> = conns.iter().map(|(c, _)| c.as_str()).collect();
         let mut subscriptions = Vec::new();
-        for row in self.rows::<SubRow>("SELECT conn, thread FROM subs", vec![]) {
+        for row in self.rows::<SubRow>("SELECT conn, thread FROM subs", vec![])? {
             if open.contains(row.conn.as_str()) {
                 subscriptions.push((row.conn, row.thread));
             } else {
                 // The socket closed while nobody was listening for it.
-                self.apply(&StoreOp::ForgetConn { conn: row.conn });
+                self.apply(&StoreOp::ForgetConn { conn: row.conn })?;
             }
         }
         let anchors = self
-            .rows::<RecordRow>("SELECT record FROM anchors", vec![])
+            .rows::<RecordRow>("SELECT record FROM anchors", vec![])?
             .into_iter()
             .filter_map(|r| serde_json::from_str::<AnchorRecord>(&r.record).ok())
             .collect();
         let pending = self
-            .rows::<RecordRow>("SELECT record FROM pending", vec![])
+            .rows::<RecordRow>("SELECT record FROM pending", vec![])?
             .into_iter()
             .filter_map(|r| serde_json::from_str::<PendingRequest>(&r.record).ok())
             .collect();
-        Snapshot {
+        Ok(Snapshot {
             conns,
             subscriptions,
             threads,
             anchors,
             pending,
-        }
+        })
     }
+}
+
+/// Deletes every row of the replay log, keeping the rest: what a storage that lost the rows
+/// would leave. Only the development fault switch calls this.
+pub fn empty_log(sql: &SqlStorage) -> Result<(), StoreError> {
+    sql.exec("DELETE FROM log", None)
+        .map(drop)
+        .map_err(|e| StoreError::Write(e.to_string()))
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
@@ -219,32 +320,38 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 }
 
 impl ReplayLog for Store {
-    fn frames_after(&self, thread_id: &str, after_seq: u64) -> Vec<(u64, String)> {
+    fn frames_after(
+        &self,
+        thread_id: &str,
+        after_seq: u64,
+    ) -> Result<Vec<(u64, String)>, LogReadError> {
         #[derive(Deserialize)]
         struct Row {
             seq: f64,
             frame: String,
         }
-        self.rows::<Row>(
-            "SELECT seq, frame FROM log WHERE thread = ? AND seq > ? ORDER BY seq",
-            vec![text(thread_id), int(after_seq)],
-        )
-        .into_iter()
-        .map(|r| (r.seq as u64, r.frame))
-        .collect()
+        Ok(self
+            .log_rows::<Row>(
+                "SELECT seq, frame FROM log WHERE thread = ? AND seq > ? ORDER BY seq",
+                vec![text(thread_id), int(after_seq)],
+            )?
+            .into_iter()
+            .map(|r| (r.seq as u64, r.frame))
+            .collect())
     }
 
-    fn oldest_seq(&self, thread_id: &str) -> Option<u64> {
+    fn oldest_seq(&self, thread_id: &str) -> Result<Option<u64>, LogReadError> {
         #[derive(Deserialize)]
         struct Row {
             seq: Option<f64>,
         }
-        self.rows::<Row>(
-            "SELECT MIN(seq) AS seq FROM log WHERE thread = ?",
-            vec![text(thread_id)],
-        )
-        .pop()
-        .and_then(|r| r.seq)
-        .map(|n| n as u64)
+        Ok(self
+            .rows::<Row>(
+                "SELECT MIN(seq) AS seq FROM log WHERE thread = ?",
+                vec![text(thread_id)],
+            )?
+            .pop()
+            .and_then(|r| r.seq)
+            .map(|n| n as u64))
     }
 }
