@@ -20,6 +20,9 @@ pub struct MemStore {
     pub pending: BTreeMap<String, PendingRequest>,
     /// Every read of the log fails while set, as a storage failure would.
     pub unreadable: bool,
+    /// Each thread's highest `seq` ever logged, kept apart from the log as the hub's `seqs`
+    /// table is, so that trimming or losing rows cannot restart the numbering.
+    pub high: BTreeMap<String, u64>,
 }
 
 impl ReplayLog for MemStore {
@@ -61,10 +64,15 @@ impl MemStore {
                 seq,
                 text,
             } => {
-                self.log
+                let high = self.high.entry(thread_id.clone()).or_default();
+                *high = (*high).max(*seq);
+                // A plain `INSERT`, as in the hub: a `seq` given twice is an error.
+                let before = self
+                    .log
                     .entry(thread_id.clone())
                     .or_default()
                     .insert(*seq, text.to_string());
+                assert!(before.is_none(), "seq {seq} of {thread_id} logged twice");
             }
             StoreOp::TrimLog {
                 thread_id,
@@ -119,8 +127,14 @@ impl MemStore {
                 },
             );
         }
-        for (thread_id, l) in &self.log {
-            let last = l.keys().next_back().copied().unwrap_or(0);
+        // Every logged thread has a high-water mark, whether or not rows remain.
+        for (thread_id, high) in &self.high {
+            let in_log = self
+                .log
+                .get(thread_id)
+                .and_then(|l| l.keys().next_back().copied())
+                .unwrap_or(0);
+            let last = in_log.max(*high);
             threads
                 .entry(thread_id.clone())
                 .or_insert_with(|| ThreadRecord {

@@ -994,6 +994,35 @@ fn a_failed_log_read_is_answered_truncated_not_as_an_empty_replay() {
 }
 
 #[test]
+fn numbering_survives_a_wake_after_the_log_was_emptied_or_trimmed() {
+    let mut sim = Sim::with_config(RouterConfig {
+        log_frames_per_thread: 2,
+        trim_every: 1,
+        ..RouterConfig::default()
+    });
+    sim.connect_anchor("a1", "anchor-1");
+    sim.connect_client("c1");
+    subscribe(&mut sim, "c1", "t1", None);
+    subscribe(&mut sim, "c1", "t2", None);
+    sim.clear_inboxes();
+    for n in 1..=5 {
+        sim.send_json("a1", notify("t1", n));
+        sim.send_json("a1", notify("t2", n));
+    }
+    // t1 is trimmed to its newest rows; t2 loses every row.
+    assert_eq!(
+        sim.store.log["t1"].keys().copied().collect::<Vec<_>>(),
+        vec![4, 5]
+    );
+    sim.store.log.remove("t2");
+    sim.hibernate();
+    sim.clear_inboxes();
+    sim.send_json("a1", notify("t1", 6));
+    sim.send_json("a1", notify("t2", 6));
+    assert_eq!(seqs(&sim.take("c1")), vec![6, 6]);
+}
+
+#[test]
 fn subscribe_past_the_trimmed_log_is_truncated() {
     let mut sim = Sim::with_config(RouterConfig {
         log_frames_per_thread: 3,
