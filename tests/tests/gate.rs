@@ -448,6 +448,20 @@ async fn revoking_closes_the_sessions_open_sockets_within_seconds() -> Result<()
     Ok(())
 }
 
+/// A revocation may be the first thing to reach a user's hub (no socket ever opened, or the
+/// object was evicted): the hub it wakes must still know whose it is, or the next client is told
+/// `userId: ""`.
+#[tokio::test]
+async fn revocation_waking_an_idle_hub_leaves_it_knowing_its_user() -> Result<()> {
+    let orbit = orbit()?;
+    let user = orbit.new_user().await?;
+    let other = orbit.web_session(&user.user_id).await?;
+    orbit.revoke(Some(&other.session_id), None).await?;
+    let (_client, hello, _) = orbit.client(&user).await?;
+    assert_eq!(hello["userId"], json!(user.user_id), "{hello}");
+    Ok(())
+}
+
 /// Unpadded base64url, for hand-made tokens.
 fn base64_url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

@@ -20,6 +20,9 @@ use crate::http::{self, now_ms};
 
 /// Header asking a hub to close the sockets of a revoked session or anchor.
 const REVOKE_HEADER: &str = "X-Orbit-Revoke";
+/// Header naming the user whose hub is asked, so that a hub woken by the request (one that
+/// never had a socket, or was evicted) knows whose it is.
+const USER_HEADER: &str = "X-Orbit-User";
 /// Header of the development fault switch, sent only by the dev API.
 pub const FAULT_HEADER: &str = "X-Orbit-Fault";
 
@@ -62,6 +65,7 @@ pub async fn close_revoked(
 async fn ask(env: &Env, user: &str, revoked: &Revoked) -> std::result::Result<u64, CloseError> {
     let headers = worker::Headers::new();
     headers.set(REVOKE_HEADER, &serde_json::to_string(revoked)?)?;
+    headers.set(USER_HEADER, user)?;
     let mut init = worker::RequestInit::new();
     init.with_method(worker::Method::Post).with_headers(headers);
     let inner = Request::new_with_init("https://hub.internal/revoke", &init)?;
@@ -132,6 +136,7 @@ impl UserHub {
             let Ok(revoked) = serde_json::from_str::<Revoked>(&revoked) else {
                 return http::refusal(ErrorCode::BadRequest, "bad revocation").map(Some);
             };
+            self.wake(req.headers().get(USER_HEADER)?.as_deref())?;
             if self.revocation.borrow_mut().fault.refuse_one() {
                 return http::refusal(
                     ErrorCode::TryAgain,
