@@ -17,3 +17,11 @@ pub const MAX_ID_BYTES: usize = 128;
 
 /// Settled server requests remembered so that late answers get `already_resolved`.
 pub const RESOLVED_SERVER_REQUESTS_REMEMBERED: usize = 1_000;
+
+/// Server requests (approvals) open at once per user. Past it the oldest is withdrawn: settled
+/// and announced to clients as `serverRequest/resolved` with `reason: "expired"`.
+pub const MAX_OPEN_SERVER_REQUESTS: usize = 256;
+
+/// Age after which an open server request is withdrawn the same way (24 hours): no codex
+/// waits that long, and an open request is replayed on every connect and subscribe.
+pub const OPEN_SERVER_REQUEST_MAX_AGE_MS: u64 = 24 * 60 * 60 * 1000;

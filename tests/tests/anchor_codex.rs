@@ -398,3 +398,73 @@ async fn codex_killed_mid_turn_is_restarted_clients_are_told_and_nothing_hangs()
     assert_eq!(completed["params"]["turn"]["status"], "completed");
     Ok(())
 }
+
+/// Issue 12 item 2: an approval pending when codex dies is settled for the client (withdrawn,
+/// with the id the client was given), is not offered again, and a late answer gets an error.
+#[tokio::test]
+async fn approval_of_a_killed_codex_is_withdrawn_and_a_late_answer_gets_an_error() -> Result<()> {
+    let (rig, mut client) = ready_rig("kill-codex-approval").await?;
+    let thread_id = start_thread(&rig, &mut client).await?;
+    start_turn(&mut client, &thread_id, "[mock:command touch never.txt]").await?;
+    let ask = client
+        .recv_until("the approval request", |f| {
+            f["method"] == "item/commandExecution/requestApproval"
+        })
+        .await?;
+    let pid = rig.anchor.status().await?["codex"]["pid"]
+        .as_u64()
+        .unwrap_or_default() as u32;
+    signal_pid(pid, "KILL").await?;
+
+    let withdrawn = client
+        .recv_until("the approval's withdrawal", |f| {
+            f["method"] == "serverRequest/resolved"
+        })
+        .await?;
+    assert_eq!(withdrawn["params"]["requestId"], ask["id"], "{withdrawn}");
+    assert_eq!(withdrawn["params"]["reason"], "codex_exited", "{withdrawn}");
+    assert_eq!(withdrawn["params"]["threadId"], thread_id.as_str());
+    client
+        .recv_until("anchor/codexExited", |f| {
+            f["method"] == "anchor/codexExited"
+        })
+        .await?;
+
+    // A late answer is refused, not dropped in silence.
+    client
+        .send_json(&json!({"id": ask["id"], "result": {"decision": "accept"}}))
+        .await?;
+    let refused = client
+        .recv_until("the late answer's error", |f| {
+            f["id"] == ask["id"] && f["error"].is_object()
+        })
+        .await?;
+    assert_eq!(
+        refused["error"]["data"]["code"], "already_resolved",
+        "{refused}"
+    );
+
+    // A client that subscribes afresh is not offered it again.
+    let (mut other, _, _) = Orbit::shared()?.client(&rig.web).await?;
+    other.set_timeout(Duration::from_secs(30));
+    other
+        .send_json(&json!({"type": "orbit.subscribe", "threadId": thread_id}))
+        .await?;
+    let mut replayed = Vec::new();
+    loop {
+        let frame = other.recv_json().await?;
+        if frame["type"] == "orbit.subscribed" {
+            break;
+        }
+        replayed.push(frame);
+    }
+    assert!(
+        replayed.iter().all(|f| f["id"] != ask["id"]),
+        "a withdrawn approval is offered again: {replayed:?}"
+    );
+    assert!(
+        !rig.home.workspace().join("never.txt").exists(),
+        "the command never ran"
+    );
+    Ok(())
+}

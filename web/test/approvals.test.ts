@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 
 import { Prompts } from "../src/lib/state/approvals";
 import { applyPresence } from "../src/lib/state/anchors";
+import { settledText } from "../src/lib/thread/prompts";
 
 const approval = (n: number, turnId = "u1") => ({
   id: `orbit-srv:${n}`,
@@ -92,5 +93,41 @@ describe("who answered", () => {
       settled: "answered-here",
       settledBy: "this device",
     });
+  });
+});
+
+describe("prompts withdrawn by Orbit (issue 12)", () => {
+  it("a prompt of a codex that stopped goes away saying so", () => {
+    const p = new Prompts();
+    p.add(approval(0));
+    p.add(approval(1));
+    expect(p.answer("orbit-srv:1", { decision: "accept" })).toBe(true);
+    // Orbit withdraws both: codex exited before either answer reached it.
+    expect(p.resolved("orbit-srv:0", 7, "codex_exited")).toMatchObject({
+      settled: "withdrawn",
+      settledAt: 7,
+      settledBy: "codex stopped before it was answered",
+    });
+    expect(p.resolved("orbit-srv:1", 7, "codex_exited")).toMatchObject({ settled: "withdrawn", answering: undefined });
+    expect(p.open()).toHaveLength(0);
+    expect(settledText("withdrawn", p.get("orbit-srv:0")?.settledBy ?? null)).toBe(
+      "Withdrawn: codex stopped before it was answered",
+    );
+    // Replayed later, it is not shown again.
+    p.add(approval(0));
+    expect(p.open()).toHaveLength(0);
+  });
+
+  it("an expired prompt and a late answer refused with codex_exited are withdrawn", () => {
+    const p = new Prompts();
+    p.add(approval(0));
+    p.add(approval(1));
+    expect(p.resolved("orbit-srv:0", 3, "expired")).toMatchObject({ settled: "withdrawn" });
+    p.answer("orbit-srv:1", { decision: "accept" });
+    expect(p.refused("orbit-srv:1", "codex_exited", 4)).toMatchObject({
+      settled: "withdrawn",
+      settledBy: "codex stopped before it was answered",
+    });
+    expect(p.open()).toHaveLength(0);
   });
 });

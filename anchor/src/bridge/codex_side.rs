@@ -102,6 +102,7 @@ impl Bridge {
                 self.emit_orbit(line, false, out);
             }
             CodexMessage::Request(id, method) => {
+                self.abandoned.remove(&id);
                 self.codex_requests.insert(id, method);
                 self.emit_orbit(line, false, out);
             }
@@ -262,6 +263,7 @@ impl Bridge {
         }
         let mut abandoned: Vec<String> = self.codex_requests.drain().map(|(id, _)| id).collect();
         abandoned.sort();
+        self.abandoned = abandoned.iter().cloned().collect();
         self.init_id = None;
         self.backoff.disconnected(now_ms);
         let delay = self.backoff.next_delay(random);

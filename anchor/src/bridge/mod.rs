@@ -34,8 +34,11 @@
 //!   `data.code = "codex_exited"`, and clients get `anchor/codexExited {exitCode,
 //!   failedRequests, abandonedServerRequests, restartInMs}`; when the new codex finishes its
 //!   handshake they get `anchor/codexRestarted {restarts}`. Server requests codex had sent
-//!   (approvals) die with it; late answers to them are dropped, never delivered to the new
-//!   codex (whose ids start from 0 again and would collide).
+//!   (approvals) die with it: `abandonedServerRequests` names them by the ids Orbit was given
+//!   (the anchor passes codex's ids on unchanged), and Orbit withdraws them for every client.
+//!   Late answers to them are never delivered to the new codex (whose ids start from 0 again
+//!   and would collide); each is answered with an error (`data.code = "codex_exited"`, or
+//!   `already_resolved` for a second answer), which Orbit relays to the client that answered.
 //! * Requests in flight are bounded (default 4,096 / 1 MiB of ids): past that the oldest is
 //!   given up and answered `anchor_busy`, and codex's late answer to it is dropped.
 //! * A codex line over the line reader's bound arrives as its first bytes only; if they name a
@@ -70,7 +73,7 @@ mod codex_side;
 mod orbit_side;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use orbit_protocol::control::{AnchorHello, Control};
@@ -261,6 +264,10 @@ pub struct Bridge {
     in_flight: InFlight,
     /// Ids (JSON text) of server requests the current codex is waiting on → their method.
     codex_requests: HashMap<String, String>,
+    /// Ids of the server requests the last codex to exit left unanswered, so that a late answer
+    /// to one is told `codex_exited` (any other stale answer gets `already_resolved`). At most
+    /// what `codex_requests` held; replaced at each exit.
+    abandoned: HashSet<String>,
     backoff: Backoff,
     restarting: bool,
     stats: BridgeStats,
@@ -283,6 +290,7 @@ impl Bridge {
             orbit_connected: false,
             in_flight: InFlight::default(),
             codex_requests: HashMap::new(),
+            abandoned: HashSet::new(),
             backoff,
             restarting: false,
             stats: BridgeStats::default(),

@@ -158,7 +158,26 @@ impl Bridge {
                     });
                     out.push(BridgeAction::ToCodex(frame.text));
                 }
-                None => self.stats.stale_answers_dropped += 1,
+                None => {
+                    // An answer to a request of a codex that has exited (or one answered
+                    // already): it must not reach the new codex, whose ids start from 0 again,
+                    // and its sender is told instead of waiting. Orbit relays the error to the
+                    // client that answered.
+                    self.stats.stale_answers_dropped += 1;
+                    let (code, message) = if self.abandoned.remove(&id) {
+                        (
+                            ErrorCode::CodexExited,
+                            "this request belonged to a codex that has exited; it can no longer be answered",
+                        )
+                    } else {
+                        (
+                            ErrorCode::AlreadyResolved,
+                            "codex is not waiting for an answer to this request",
+                        )
+                    };
+                    let answer = rpc::error_response(&id, code, message);
+                    self.emit_orbit(answer, false, out);
+                }
             },
             What::Notification => out.push(BridgeAction::ToCodex(frame.text)),
         }

@@ -179,10 +179,15 @@ fn in_flight_requests_fail_when_codex_exits_and_clients_are_told() {
         BridgeEvent::CodexLine(r#"{"id":"anchor-init-2","result":{}}"#.into()),
     );
     assert_eq!(to_codex(&a), vec![json!({"method": "initialized"})]);
+    let sent = to_orbit(&a);
+    assert_eq!(sent.len(), 2, "{sent:?}");
     assert_eq!(
-        to_orbit(&a),
-        vec![json!({"method": CODEX_RESTARTED_METHOD, "params": {"restarts": 1}})]
+        sent[0],
+        json!({"method": CODEX_RESTARTED_METHOD, "params": {"restarts": 1}})
     );
+    // Its sender is told, through Orbit, instead of waiting.
+    assert_eq!(sent[1]["id"], 0);
+    assert_eq!(sent[1]["error"]["data"]["code"], "codex_exited");
     assert_eq!(b.stats().stale_answers_dropped, 1);
 }
 
@@ -199,7 +204,12 @@ fn server_request_answers_reach_codex_once() {
     let a = ev(&mut b, BridgeEvent::OrbitFrame(answer.into()));
     assert_eq!(a.last(), Some(&BridgeAction::ToCodex(answer.into())));
     assert_eq!(to_codex(&a).len(), 1);
-    assert!(ev(&mut b, BridgeEvent::OrbitFrame(answer.into())).is_empty());
+    let again = ev(&mut b, BridgeEvent::OrbitFrame(answer.into()));
+    assert!(to_codex(&again).is_empty());
+    assert_eq!(
+        to_orbit(&again)[0]["error"]["data"]["code"],
+        "already_resolved"
+    );
 }
 
 #[test]
@@ -525,12 +535,18 @@ fn approval_answers_are_reported_as_decisions() {
         to_codex(&a),
         vec![json!({"id":0,"result":{"decision":"decline"}})]
     );
-    // A second answer to the same request is stale: no decision, nothing to codex.
+    // A second answer to the same request is stale: no decision, nothing to codex, and an
+    // error back to Orbit.
     let a = ev(
         &mut b,
         BridgeEvent::OrbitFrame(r#"{"id":0,"result":{"decision":"accept"}}"#.into()),
     );
-    assert!(a.is_empty());
+    assert!(to_codex(&a).is_empty());
+    assert!(!a.iter().any(|x| matches!(x, BridgeAction::Decision { .. })));
+    let sent = to_orbit(&a);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["id"], 0);
+    assert_eq!(sent[0]["error"]["data"]["code"], "already_resolved");
 }
 
 #[test]
@@ -685,4 +701,62 @@ fn in_flight_requests_are_bounded_and_the_evicted_one_gets_an_error() {
     }
     assert_eq!(b.in_flight(), 1);
     assert_eq!(refused, 2);
+}
+
+/// Issue 12 item 2: the ids in `abandonedServerRequests` are the ones Orbit knows (codex's ids,
+/// exactly as the requests reached Orbit: the anchor does not rewrite them), only the
+/// unanswered ones; and an answer that comes after the exit gets an error back, not silence.
+#[test]
+fn abandoned_server_requests_name_the_ids_orbit_was_given_and_late_answers_get_an_error() {
+    let mut b = ready();
+    let mut given = Vec::new();
+    for line in [
+        r#"{"id":0,"method":"item/commandExecution/requestApproval","params":{"threadId":"t1"}}"#,
+        r#"{"id":"call-\u00e9","method":"item/fileChange/requestApproval","params":{}}"#,
+        r#"{"id":2,"method":"item/tool/requestUserInput","params":{}}"#,
+    ] {
+        let a = ev(&mut b, BridgeEvent::CodexLine(line.into()));
+        given.push(to_orbit(&a)[0]["id"].clone());
+    }
+    // Request 2 is answered before codex exits.
+    ev(
+        &mut b,
+        BridgeEvent::OrbitFrame(r#"{"id":2,"result":{"answers":{}}}"#.into()),
+    );
+    let a = ev(&mut b, BridgeEvent::CodexExited { code: None });
+    let sent = to_orbit(&a);
+    let exited = sent
+        .iter()
+        .find(|f| f["method"] == CODEX_EXITED_METHOD)
+        .expect("anchor/codexExited");
+    let mut abandoned: Vec<Value> = exited["params"]["abandonedServerRequests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    abandoned.sort_by_key(|v| v.to_string());
+    let mut expected = vec![given[0].clone(), given[1].clone()];
+    expected.sort_by_key(|v| v.to_string());
+    assert_eq!(abandoned, expected);
+
+    // A late answer to an abandoned request: nothing to codex, an error to Orbit.
+    let a = ev(
+        &mut b,
+        BridgeEvent::OrbitFrame(r#"{"id":"call-é","result":{"decision":"accept"}}"#.into()),
+    );
+    assert!(
+        to_codex(&a).is_empty(),
+        "it waits for the new codex's handshake"
+    );
+    let a = ev(&mut b, BridgeEvent::CodexStarted);
+    let init = to_codex(&a)[0]["id"].clone();
+    let line = json!({"id": init, "result": {}}).to_string();
+    let a = ev(&mut b, BridgeEvent::CodexLine(line));
+    assert_eq!(to_codex(&a), vec![json!({"method": "initialized"})]);
+    let answered: Vec<Value> = to_orbit(&a)
+        .into_iter()
+        .filter(|f| f["method"] != CODEX_RESTARTED_METHOD)
+        .collect();
+    assert_eq!(answered.len(), 1, "{answered:?}");
+    assert_eq!(answered[0]["id"], "call-é");
+    assert_eq!(answered[0]["error"]["data"]["code"], "codex_exited");
 }

@@ -15,6 +15,26 @@ use crate::router::records::{Peer, PendingRequest};
 
 /// Codex's notification that a server request was settled.
 const SERVER_REQUEST_RESOLVED: &str = "serverRequest/resolved";
+/// The anchor's notification that codex exited (see docs/anchor.md).
+const CODEX_EXITED: &str = "anchor/codexExited";
+
+/// Why Orbit withdrew a server request (`params.reason` of its `serverRequest/resolved`).
+#[derive(Debug, Clone, Copy)]
+enum WithdrawReason {
+    /// The codex that asked exited.
+    CodexExited,
+    /// Past the age limit, or the oldest past the cap on open requests.
+    Expired,
+}
+
+impl WithdrawReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            WithdrawReason::CodexExited => "codex_exited",
+            WithdrawReason::Expired => "expired",
+        }
+    }
+}
 
 impl Router {
     pub(super) fn anchor_connected(
@@ -103,11 +123,12 @@ impl Router {
         conn: &str,
         anchor_id: &str,
         msg: &Envelope<'_>,
+        now_ms: u64,
         out: &mut Vec<Action>,
     ) {
         match msg.rpc_kind() {
             Some(RpcKind::Response) => self.anchor_response(conn, anchor_id, msg, out),
-            Some(RpcKind::Request) => self.server_request(anchor_id, msg, out),
+            Some(RpcKind::Request) => self.server_request(anchor_id, msg, now_ms, out),
             Some(RpcKind::Notification) => self.anchor_notification(anchor_id, msg, out),
             None => {}
         }
@@ -123,6 +144,9 @@ impl Router {
     ) {
         let Some(id) = id_json(msg) else { return };
         let Some((client, original)) = parse_client_request_id(id) else {
+            if self.answer_refused(anchor_id, id, msg, out) {
+                return;
+            }
             send_error(
                 out,
                 conn,
@@ -146,7 +170,13 @@ impl Router {
     /// Rule 4: a server request is numbered, remembered until answered, and delivered to the
     /// thread's subscribers (or every client when it has no thread). It is recorded before it
     /// is delivered: a client must never hold a request Orbit could forget.
-    fn server_request(&mut self, anchor_id: &str, msg: &Envelope<'_>, out: &mut Vec<Action>) {
+    fn server_request(
+        &mut self,
+        anchor_id: &str,
+        msg: &Envelope<'_>,
+        now_ms: u64,
+        out: &mut Vec<Action>,
+    ) {
         let Some(id) = id_json(msg) else { return };
         let number = self.next_server_request;
         let key = server_request_key(number);
@@ -183,11 +213,103 @@ impl Router {
             seq,
             text: delivered.to_string(),
             resolved: false,
+            created_at: now_ms,
+            answered_by: None,
         };
         out.push(Action::Store(StoreOp::SavePending(request.clone())));
         self.pending.insert(number, request);
         if thread_less {
             self.broadcast_clients(&delivered, out);
+        }
+        // The open set is bounded: past the cap the oldest open request is withdrawn.
+        let open: Vec<u64> = self.open_requests().collect();
+        let excess = open
+            .len()
+            .saturating_sub(self.config.open_requests_max.max(1));
+        for n in open.into_iter().take(excess) {
+            self.withdraw(n, WithdrawReason::Expired, out);
+        }
+    }
+
+    /// The numbers of the open (unsettled) server requests, oldest first.
+    fn open_requests(&self) -> impl Iterator<Item = u64> + '_ {
+        self.pending
+            .iter()
+            .filter(|(_, r)| !r.resolved)
+            .map(|(n, _)| *n)
+    }
+
+    /// Withdraws the open server requests older than the age limit.
+    pub(super) fn expire_pending(&mut self, now_ms: u64, out: &mut Vec<Action>) {
+        let max_age = self.config.open_request_max_age_ms;
+        let expired: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, r)| !r.resolved && now_ms.saturating_sub(r.created_at) > max_age)
+            .map(|(n, _)| *n)
+            .collect();
+        for n in expired {
+            self.withdraw(n, WithdrawReason::Expired, out);
+        }
+    }
+
+    /// Settles an open server request nobody will answer, and tells every client that was shown
+    /// it with `serverRequest/resolved {threadId?, requestId, reason}` (logged for replay when
+    /// it has a thread). A later answer gets `already_resolved`.
+    fn withdraw(&mut self, number: u64, reason: WithdrawReason, out: &mut Vec<Action>) {
+        let Some(request) = self.pending.get(&number) else {
+            return;
+        };
+        if request.resolved {
+            return;
+        }
+        let key = request.key.clone();
+        let anchor_id = request.anchor_id.clone();
+        let thread_id = request.thread_id.clone();
+        self.settle(number, out);
+        let note = |seq: Option<u64>| {
+            let mut params = serde_json::Map::new();
+            if let Some(thread_id) = &thread_id {
+                params.insert("threadId".into(), Value::String(thread_id.clone()));
+            }
+            params.insert("requestId".into(), Value::String(key.clone()));
+            params.insert("reason".into(), Value::String(reason.as_str().into()));
+            let mut frame = serde_json::Map::new();
+            if let Some(seq) = seq {
+                frame.insert("seq".into(), Value::from(seq));
+            }
+            frame.insert(
+                "method".into(),
+                Value::String(SERVER_REQUEST_RESOLVED.into()),
+            );
+            frame.insert("params".into(), Value::Object(params));
+            Some(Value::Object(frame).to_string())
+        };
+        match &thread_id {
+            Some(thread_id) => {
+                self.fan_out_thread(thread_id, &anchor_id, |seq| note(Some(seq)), out);
+            }
+            None => {
+                if let Some(text) = note(None) {
+                    self.broadcast_clients(&text.into(), out);
+                }
+            }
+        }
+    }
+
+    /// Codex exited: the server requests it had sent can never be answered. The anchor names
+    /// them by codex's own ids (`abandonedServerRequests`); every open request of this anchor
+    /// belongs to that codex (the anchor's frames arrive in order, so a new codex's requests
+    /// come after this notice), and each is withdrawn.
+    fn codex_exited(&mut self, anchor_id: &str, out: &mut Vec<Action>) {
+        let open: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, r)| !r.resolved && r.anchor_id == anchor_id)
+            .map(|(n, _)| *n)
+            .collect();
+        for n in open {
+            self.withdraw(n, WithdrawReason::CodexExited, out);
         }
     }
 
@@ -195,6 +317,9 @@ impl Router {
     /// subscribers; others go to every client.
     fn anchor_notification(&mut self, anchor_id: &str, msg: &Envelope<'_>, out: &mut Vec<Action>) {
         let mut settled_key = None;
+        if msg.method() == CODEX_EXITED {
+            self.codex_exited(anchor_id, out);
+        }
         if msg.method() == SERVER_REQUEST_RESOLVED {
             if let Some(original) = msg.request_id() {
                 if let Some(number) = self.pending_for(anchor_id, original) {
@@ -227,6 +352,40 @@ impl Router {
                 }
             }
         }
+    }
+
+    /// The anchor refused a client's answer to one of its server requests (the codex that asked
+    /// had exited, see docs/anchor.md): its error response carries the request's own id. It
+    /// goes, with the Orbit key as its id, to the client whose answer Orbit forwarded. False if
+    /// no such answer is known.
+    fn answer_refused(
+        &mut self,
+        anchor_id: &str,
+        id: &str,
+        msg: &Envelope<'_>,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let Ok(wanted) = serde_json::from_str::<Value>(id) else {
+            return false;
+        };
+        let found = self.pending.iter_mut().rev().find(|(_, r)| {
+            r.anchor_id == anchor_id
+                && r.answered_by.is_some()
+                && serde_json::from_str::<Value>(&r.original_id).ok().as_ref() == Some(&wanted)
+        });
+        let Some((_, request)) = found else {
+            return false;
+        };
+        let Some(client) = request.answered_by.take() else {
+            return false;
+        };
+        let key_json = Value::String(request.key.clone()).to_string();
+        if self.peer(&client) == Some(&Peer::Client) {
+            let mut edit = msg.edit();
+            edit.set_id(&key_json);
+            send(out, &client, edit.finish().into());
+        }
+        true
     }
 
     /// The newest server request of `anchor_id` with the anchor's own id `original`, answered or

@@ -127,6 +127,8 @@ mod tests {
             seq: None,
             text: "{}".into(),
             resolved: false,
+            created_at: 0,
+            answered_by: None,
         })
     }
 

@@ -299,7 +299,7 @@ impl Router {
             refuse(
                 out,
                 ErrorCode::AlreadyResolved,
-                "this request was already answered",
+                "this request was already answered or withdrawn",
             );
             return;
         }
@@ -323,6 +323,9 @@ impl Router {
         .to_text();
         let thread_id = request.thread_id.clone();
         self.settle(number, out);
+        if let Some(request) = self.pending.get_mut(&number) {
+            request.answered_by = Some(conn.to_string());
+        }
         send(out, &anchor_conn, forward.into());
         // Everyone who was shown the prompt learns who answered it, and when.
         let answered: std::sync::Arc<str> = answered.into();

@@ -48,6 +48,10 @@ pub struct RouterConfig {
     pub trim_every: u64,
     pub max_subscriptions: usize,
     pub resolved_remembered: usize,
+    /// Open server requests kept at most; past it the oldest is withdrawn.
+    pub open_requests_max: usize,
+    /// Age (ms) after which an open server request is withdrawn.
+    pub open_request_max_age_ms: u64,
 }
 
 impl Default for RouterConfig {
@@ -57,6 +61,8 @@ impl Default for RouterConfig {
             trim_every: limits::REPLAY_TRIM_EVERY,
             max_subscriptions: limits::MAX_SUBSCRIPTIONS_PER_SOCKET,
             resolved_remembered: limits::RESOLVED_SERVER_REQUESTS_REMEMBERED,
+            open_requests_max: limits::MAX_OPEN_SERVER_REQUESTS,
+            open_request_max_age_ms: limits::OPEN_SERVER_REQUEST_MAX_AGE_MS,
         }
     }
 }
@@ -236,6 +242,7 @@ impl Router {
     /// A socket was accepted. `now_ms` is milliseconds since the Unix epoch.
     pub fn connect(&mut self, conn: ConnId, peer: Peer, now_ms: u64) -> Vec<Action> {
         let mut out = Vec::new();
+        self.expire_pending(now_ms, &mut out);
         let role = match &peer {
             Peer::Client => SocketRole::Client,
             Peer::Anchor { .. } => SocketRole::Anchor,
@@ -286,12 +293,13 @@ impl Router {
         let Some(peer) = self.conns.get(conn).map(|c| c.peer.clone()) else {
             return out;
         };
+        self.expire_pending(now_ms, &mut out);
         // The one full read of the frame; everything below works on what it found.
         let envelope = match peek(text) {
             Ok(envelope) => envelope,
             Err(err) => {
                 send_error(&mut out, conn, err.code(), &err.to_string());
-                return out;
+                return writes_first(out);
             }
         };
         match envelope.kind() {
@@ -307,7 +315,7 @@ impl Router {
             Kind::Rpc(_) => match peer {
                 Peer::Client => self.client_rpc(conn, &envelope, now_ms, &mut out),
                 Peer::Anchor { anchor_id } => {
-                    self.anchor_rpc(conn, &anchor_id, &envelope, &mut out)
+                    self.anchor_rpc(conn, &anchor_id, &envelope, now_ms, &mut out)
                 }
             },
         }

@@ -77,6 +77,14 @@ pub struct PendingRequest {
     /// The frame exactly as clients receive it, for replay.
     pub text: String,
     pub resolved: bool,
+    /// When Orbit received it (ms since the epoch), for the age limit. Records written before
+    /// the field existed read as 0, so they count as expired.
+    #[serde(default)]
+    pub created_at: u64,
+    /// The client whose answer Orbit forwarded, so that the anchor's error for it (codex
+    /// exited first) reaches that client. Kept in memory only: not written by `SettlePending`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<ConnId>,
 }
 
 /// A thread Orbit has seen traffic for.

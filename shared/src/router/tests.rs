@@ -1850,3 +1850,173 @@ fn who_answered_a_prompt_reaches_the_thread_s_subscribers_with_the_device_name()
     subscribe(&mut sim, "c3", "t1", Some(0));
     assert!(sim.take("c3").iter().all(|f| f["type"] != "orbit.answered"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12 item 2: approvals of an exited codex, late answers, and the bound on open requests.
+// ---------------------------------------------------------------------------------------------
+
+/// The anchor's notice that codex exited, naming the abandoned requests by codex's raw ids.
+fn codex_exited(raw_ids: Value) -> Value {
+    json!({"method": "anchor/codexExited", "params": {"exitCode": null, "failedRequests": 0,
+        "abandonedServerRequests": raw_ids, "restartInMs": 500}})
+}
+
+/// The `serverRequest/resolved` notices in `frames`, as (requestId, reason).
+fn withdrawals(frames: &[Value]) -> Vec<(Value, Value)> {
+    frames
+        .iter()
+        .filter(|f| f["method"] == "serverRequest/resolved")
+        .map(|f| {
+            (
+                f["params"]["requestId"].clone(),
+                f["params"]["reason"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn abandoned_server_requests_of_an_exited_codex_are_settled_for_every_client() {
+    let mut sim = one_anchor();
+    subscribe(&mut sim, "c1", "t1", None);
+    sim.send_json("a1", approval(json!(0), Some("t1")));
+    sim.send_json("a1", approval(json!(1), None));
+    let seen = sim.take("c1");
+    let thread_key = seen[0]["id"].clone();
+    let thread_less_key = seen[1]["id"].clone();
+    assert_eq!(key_of(&sim.take("c2")), thread_less_key);
+
+    sim.send_json("a1", codex_exited(json!([0, 1])));
+    // The subscriber of t1 is told about both, with the ids it was given; the other client
+    // about the thread-less one (the only one it was shown).
+    let c1 = sim.take("c1");
+    let c1_withdrawn = withdrawals(&c1);
+    assert_eq!(
+        c1_withdrawn,
+        vec![
+            (thread_key.clone(), json!("codex_exited")),
+            (thread_less_key.clone(), json!("codex_exited"))
+        ],
+        "{c1:?}"
+    );
+    assert!(c1.iter().any(|f| f["method"] == "anchor/codexExited"));
+    assert_eq!(
+        withdrawals(&sim.take("c2")),
+        vec![(thread_less_key.clone(), json!("codex_exited"))]
+    );
+
+    // Settled: no longer replayed on connect or subscribe.
+    sim.connect_client("c3");
+    assert!(withdrawals(&sim.take("c3")).is_empty());
+    let got = subscribe(&mut sim, "c2", "t1", None);
+    assert!(
+        got.iter().all(|f| f["id"] != thread_key),
+        "an abandoned request is replayed: {got:?}"
+    );
+    // The withdrawal is in the thread's log, so a client catching up learns of it too.
+    let replayed = subscribe(&mut sim, "c3", "t1", Some(1));
+    assert_eq!(
+        withdrawals(&replayed),
+        vec![(thread_key, json!("codex_exited"))]
+    );
+    assert!(sim.misaddressed.is_empty() && sim.written_after_sent.is_empty());
+}
+
+#[test]
+fn abandoned_server_requests_of_one_anchor_leave_another_anchors_open() {
+    let mut sim = two_anchors();
+    sim.send_json("a1", approval(json!(0), None));
+    sim.send_json("a2", approval(json!(0), None));
+    let seen = sim.take("c1");
+    sim.send_json("a1", codex_exited(json!([0])));
+    assert_eq!(
+        withdrawals(&sim.take("c1")),
+        vec![(seen[0]["id"].clone(), json!("codex_exited"))]
+    );
+    sim.send_json("c1", json!({"id": seen[1]["id"], "result": {}}));
+    assert_eq!(sim.take("a2"), vec![json!({"id": 0, "result": {}})]);
+}
+
+#[test]
+fn late_answer_to_an_abandoned_request_gets_an_error() {
+    let mut sim = one_anchor();
+    sim.send_json("a1", approval(json!(7), None));
+    let key = key_of(&sim.take("c1"));
+    sim.send_json("a1", codex_exited(json!([7])));
+    sim.clear_inboxes();
+    sim.send_json("c1", json!({"id": key, "result": {"decision": "accept"}}));
+    assert_rpc_error(&sim.take("c1"), key, "already_resolved");
+    assert!(
+        sim.take("a1").is_empty(),
+        "a dead codex's request is not answered"
+    );
+
+    // The race: the answer is forwarded, but codex exits before the anchor can deliver it.
+    // The anchor refuses it with the request's own id, and Orbit relays that to the answerer.
+    sim.send_json("a1", approval(json!(8), None));
+    let key = key_of(&sim.take("c2"));
+    sim.send_json("c2", json!({"id": key, "result": {"decision": "accept"}}));
+    assert_eq!(sim.take("a1").len(), 1);
+    sim.send_json("a1", codex_exited(json!([8])));
+    sim.clear_inboxes();
+    let refusal = orbit_protocol::rpc::error_response(
+        "8",
+        orbit_protocol::ErrorCode::CodexExited,
+        "this request belonged to a codex that has exited",
+    );
+    sim.send("a1", &refusal);
+    assert_rpc_error(&sim.take("c2"), key, "codex_exited");
+    assert!(sim.take("c1").is_empty(), "only the answerer hears it");
+    assert!(
+        sim.take("a1").is_empty(),
+        "no unknown_response_id for the anchor"
+    );
+}
+
+#[test]
+fn pending_server_requests_are_bounded_and_expire() {
+    let config = RouterConfig {
+        open_requests_max: 2,
+        open_request_max_age_ms: 10_000,
+        ..RouterConfig::default()
+    };
+    let mut sim = Sim::with_config(config);
+    sim.connect_anchor("a1", "anchor-1");
+    sim.connect_client("c1");
+    sim.clear_inboxes();
+
+    // The cap: a third open request withdraws the oldest.
+    for id in 0..3 {
+        sim.send_json("a1", approval(json!(id), None));
+    }
+    let got = sim.take("c1");
+    let keys: Vec<Value> = got
+        .iter()
+        .filter(|f| f["method"] == "item/commandExecution/requestApproval")
+        .map(|f| f["id"].clone())
+        .collect();
+    assert_eq!(keys.len(), 3);
+    assert_eq!(withdrawals(&got), vec![(keys[0].clone(), json!("expired"))]);
+    sim.send_json("c1", json!({"id": keys[0], "result": {}}));
+    assert_rpc_error(&sim.take("c1"), keys[0].clone(), "already_resolved");
+
+    // The age limit: past it, the next event withdraws every open request that old.
+    sim.now += 10_001;
+    sim.send_json("c1", json!({"type": "ping"}));
+    let got = sim.take_without("c1", &["pong"]);
+    assert_eq!(
+        withdrawals(&got),
+        vec![
+            (keys[1].clone(), json!("expired")),
+            (keys[2].clone(), json!("expired"))
+        ],
+        "{got:?}"
+    );
+    sim.connect_client("c2");
+    assert_eq!(
+        sim.take("c2").len(),
+        2,
+        "only hello and anchors: nothing open is left"
+    );
+    assert!(sim.misaddressed.is_empty() && sim.written_after_sent.is_empty());
+}

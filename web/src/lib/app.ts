@@ -41,7 +41,7 @@ function message(msg: RpcMessage): void {
   }
   const params = msg.params ?? {};
   if (msg.method === "serverRequest/resolved" && typeof params.requestId === "string") {
-    if (prompts.resolved(params.requestId, now)) publishPrompts();
+    if (prompts.resolved(params.requestId, now, params.reason)) publishPrompts();
   } else if (msg.method === "turn/completed") {
     const turn = params.turn as { id?: string } | undefined;
     if (typeof params.threadId === "string" && turn?.id) {

@@ -69,13 +69,22 @@ export class Prompts {
 
   /**
    * codex's `serverRequest/resolved`: the request is settled. By this device when it had
-   * answered, else elsewhere (another tab or device, or codex withdrew it).
+   * answered, else elsewhere (another tab or device). Orbit sends it with a `reason` when it
+   * withdrew the request itself (the codex that asked stopped, or it waited too long): the
+   * prompt goes away saying why.
    */
-  resolved(id: string, now: number): Prompt | null {
+  resolved(id: string, now: number, reason?: unknown): Prompt | null {
     const prompt = this.byId.get(id);
     // Already settled, possibly with who answered (orbit.answered comes first): keep that.
     if (!prompt || prompt.settled) return null;
-    prompt.settled = prompt.answering !== undefined ? "answered-here" : "answered-elsewhere";
+    const why = typeof reason === "string" ? withdrawnBecause(reason) : null;
+    if (why) {
+      prompt.settled = "withdrawn";
+      prompt.settledBy = why;
+      prompt.answering = undefined;
+    } else {
+      prompt.settled = prompt.answering !== undefined ? "answered-here" : "answered-elsewhere";
+    }
     prompt.settledAt = now;
     return prompt;
   }
@@ -104,8 +113,14 @@ export class Prompts {
     const prompt = this.byId.get(id);
     if (!prompt) return null;
     prompt.answering = undefined;
+    if (prompt.settled) return prompt;
     if (code === "already_resolved" || code === "unknown_request") {
       prompt.settled = code === "already_resolved" ? "answered-elsewhere" : "withdrawn";
+      prompt.settledAt = now;
+    } else if (code === "codex_exited") {
+      // The answer reached the anchor after the codex that asked had stopped.
+      prompt.settled = "withdrawn";
+      prompt.settledBy = withdrawnBecause(code);
       prompt.settledAt = now;
     }
     return prompt;
@@ -138,5 +153,20 @@ export class Prompts {
   /** Forgets prompts settled longer ago than `ms` (their notice has been seen). */
   prune(now: number, ms: number): void {
     for (const [id, p] of this.byId) if (p.settledAt !== null && now - p.settledAt > ms) this.byId.delete(id);
+  }
+}
+
+/**
+ * Why Orbit withdrew a request (`params.reason` of its `serverRequest/resolved`, or the error
+ * code of a refused answer), in words; null for a reason this client does not know.
+ */
+export function withdrawnBecause(reason: string): string | null {
+  switch (reason) {
+    case "codex_exited":
+      return "codex stopped before it was answered";
+    case "expired":
+      return "it waited too long for an answer";
+    default:
+      return null;
   }
 }

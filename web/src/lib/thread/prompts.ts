@@ -51,7 +51,7 @@ export function settledText(settled: Settlement, by: string | null = null): stri
         ? `Answered on another device (${by})`
         : "Answered on another device";
     case "withdrawn":
-      return "Withdrawn";
+      return by ? `Withdrawn: ${by}` : "Withdrawn";
   }
 }
 
