@@ -30,6 +30,10 @@ impl ReplayLog for NoLog {
     fn oldest_seq(&self, _thread_id: &str) -> Result<Option<u64>, LogReadError> {
         Ok(None)
     }
+
+    fn bytes_after(&self, _thread_id: &str, _after_seq: u64) -> Result<u64, LogReadError> {
+        Ok(0)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

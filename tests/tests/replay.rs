@@ -148,6 +148,44 @@ async fn rule7_since_seq_ahead_of_the_log_is_answered_truncated() -> Result<()> 
     Ok(())
 }
 
+/// A thread notification of about 900 KB.
+fn large_note(thread_id: &str, n: u64) -> Value {
+    json!({
+        "method": "item/agentMessage/delta",
+        "params": { "threadId": thread_id, "n": n, "delta": "x".repeat(900 * 1000) },
+    })
+}
+
+#[tokio::test]
+async fn replay_beyond_the_byte_budget_is_truncated_not_loaded_whole() -> Result<()> {
+    let orbit = orbit()?;
+    let mut rig = orbit.rig("large-frames").await?;
+    let thread = unique("large");
+    // 20 frames of ~900 KB: ~18 MB after seq 0, beyond the 8 MiB replay budget.
+    for n in 1..=20 {
+        rig.anchor.send_json(&large_note(&thread, n)).await?;
+    }
+    rig.anchor.expect_nothing_pending().await?;
+
+    let (subscribed, replayed) = rig.client.subscribe(&thread, Some(0)).await?;
+    assert!(replayed.is_empty(), "{}", summarize(&replayed));
+    assert_eq!(
+        subscribed["truncated"], true,
+        "a replay beyond the budget must be a reload: {subscribed}"
+    );
+    assert_eq!(subscribed["seq"], 20, "{subscribed}");
+
+    // The last five (~4.5 MB) fit: replayed whole, in order, not truncated.
+    let (subscribed, replayed) = rig.client.subscribe(&thread, Some(15)).await?;
+    let seqs: Vec<u64> = replayed.iter().filter_map(|f| f["seq"].as_u64()).collect();
+    assert_eq!(seqs, vec![16, 17, 18, 19, 20], "{}", summarize(&replayed));
+    assert!(
+        subscribed.get("truncated").is_none_or(|t| t == false),
+        "{subscribed}"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn rule7_seq_is_per_thread_and_owned_by_orbit() -> Result<()> {
     let orbit = orbit()?;
@@ -315,6 +353,52 @@ async fn state_survives_a_restart_of_workerd_and_replay_continues() -> Result<()
         .send_json(&json!({"id": 1, "method": "turn/start", "params": {"threadId": thread}}))
         .await?;
     assert_eq!(anchor.recv_json().await?["method"], "turn/start");
+    drop(orbit);
+    Ok(())
+}
+
+#[tokio::test]
+async fn idle_threads_are_forgotten_but_their_seq_is_not_reused() -> Result<()> {
+    // Threads idle for 2 s are forgotten at the hub's next wake.
+    let mut orbit = Orbit::start_with(&[("ORBIT_IDLE_THREAD_SECONDS", "2")])?;
+    let rig = orbit.rig("idle").await?;
+    let (web, anchor_session, anchor_id) = (rig.web, rig.anchor_session, rig.anchor_id);
+    let mut client = rig.client;
+    let mut anchor = rig.anchor;
+    let thread = unique("quiet");
+    client.subscribe(&thread, None).await?;
+    for n in 1..=3 {
+        anchor.send_json(&thread_note(&thread, n)).await?;
+    }
+    expect_notes(&mut client, 1, 3).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+
+    // A restart makes the hub wake; the idle thread's log is forgotten then.
+    orbit.restart()?;
+    client.recv_close().await?;
+    anchor.recv_close().await?;
+    let mut anchor = orbit.anchor(&anchor_session).await?;
+    anchor
+        .send_control(&anchor_hello(&anchor_id, "idle"))
+        .await?;
+    anchor.send_json(&thread_note(&thread, 4)).await?;
+    anchor.expect_nothing_pending().await?;
+
+    let (mut client, _, _) = orbit.client(&web).await?;
+    let (subscribed, replayed) = client.subscribe(&thread, Some(1)).await?;
+    assert!(replayed.is_empty(), "{}", summarize(&replayed));
+    assert_eq!(
+        subscribed["truncated"], true,
+        "the forgotten frames cannot be replayed: {subscribed}"
+    );
+    assert_eq!(subscribed["seq"], 4, "{subscribed}");
+    let (subscribed, replayed) = client.subscribe(&thread, Some(3)).await?;
+    let seqs: Vec<u64> = replayed.iter().filter_map(|f| f["seq"].as_u64()).collect();
+    assert_eq!(seqs, vec![4], "seq is not reused: {}", summarize(&replayed));
+    assert!(
+        subscribed.get("truncated").is_none_or(|t| t == false),
+        "{subscribed}"
+    );
     drop(orbit);
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Configuration read from the Worker's environment (wrangler vars and secrets).
 
+use orbit_protocol::limits::IDLE_THREAD_FORGET_MS;
 use orbit_shared::auth::device_code;
 use orbit_shared::auth::rate_limit::Policy;
 use orbit_shared::auth::refresh::REUSE_GRACE_SECONDS;
@@ -125,6 +126,18 @@ pub fn revocation_recheck_ms(env: &Env) -> u64 {
         .map(|v| v.to_string())
         .unwrap_or_default();
     shortened(&value, RECHECK_INTERVAL_MS / 1000).saturating_mul(1000)
+}
+
+/// How long after its last logged frame a thread's replay log is forgotten, in ms
+/// (`ORBIT_IDLE_THREAD_SECONDS`, in seconds): it can only be shortened below the 7-day default
+/// (`IDLE_THREAD_FORGET_MS`; tests shorten it to see idle threads forgotten). Read by each hub
+/// when it is created, like [`revocation_recheck_ms`].
+pub fn idle_thread_ms(env: &Env) -> u64 {
+    let value = env
+        .var("ORBIT_IDLE_THREAD_SECONDS")
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    shortened(&value, IDLE_THREAD_FORGET_MS / 1000).saturating_mul(1000)
 }
 
 /// A lifetime in seconds from configuration that may only shorten `default`: tests use these

@@ -9,6 +9,7 @@ use orbit_protocol::request_id::{
 use orbit_protocol::rpc::error_response;
 use orbit_protocol::ErrorCode;
 
+use super::budget;
 use super::records::{LogReadError, ReplayLog};
 use super::{id_json, send, send_error, Action, Router, StoreOp};
 
@@ -138,7 +139,7 @@ impl Router {
             if since > last {
                 truncated = true;
             } else if since < last {
-                match replay(log, &thread_id, since) {
+                match replay(log, &thread_id, since, self.config.replay_budget_bytes) {
                     Ok(Some(frames)) => {
                         for (_, text) in frames {
                             send(out, conn, text.into());
@@ -371,14 +372,21 @@ impl Router {
 }
 
 /// The thread's logged frames after `since`, or `None` when the log no longer reaches back to
-/// `since + 1`.
+/// `since + 1`, or when those frames hold more than `budget` bytes: they are then never loaded,
+/// and the client reloads the thread instead.
 fn replay(
     log: &dyn ReplayLog,
     thread_id: &str,
     since: u64,
+    budget: u64,
 ) -> Result<Option<Vec<(u64, String)>>, LogReadError> {
     match log.oldest_seq(thread_id)? {
-        Some(oldest) if oldest <= since + 1 => log.frames_after(thread_id, since).map(Some),
+        Some(oldest) if oldest <= since + 1 => {
+            if !budget::replay_fits(log.bytes_after(thread_id, since)?, budget) {
+                return Ok(None);
+            }
+            log.frames_after(thread_id, since).map(Some)
+        }
         _ => Ok(None),
     }
 }

@@ -12,6 +12,7 @@
 
 mod anchor_side;
 mod batch;
+pub mod budget;
 mod client_side;
 pub mod paired;
 mod records;
@@ -46,6 +47,15 @@ pub use orbit_protocol::close::{CLOSE_REPLACED, CLOSE_REVOKED};
 pub struct RouterConfig {
     pub log_frames_per_thread: u64,
     pub trim_every: u64,
+    /// Bytes of log kept per thread; trimmed by bytes as well as by count.
+    pub log_bytes_per_thread: u64,
+    /// Bytes appended to a thread between two trims of it by bytes.
+    pub trim_every_bytes: u64,
+    /// Most bytes one subscribe replays; beyond it the answer is `truncated`.
+    pub replay_budget_bytes: u64,
+    /// Time (ms) after its last logged frame when a thread's log is forgotten. The router does
+    /// not sweep; the adapter does, at a wake, before any event (never during a replay).
+    pub idle_thread_ms: u64,
     pub max_subscriptions: usize,
     pub resolved_remembered: usize,
     /// Open server requests kept at most; past it the oldest is withdrawn.
@@ -59,6 +69,10 @@ impl Default for RouterConfig {
         RouterConfig {
             log_frames_per_thread: limits::REPLAY_LOG_FRAMES_PER_THREAD,
             trim_every: limits::REPLAY_TRIM_EVERY,
+            log_bytes_per_thread: limits::REPLAY_LOG_BYTES_PER_THREAD,
+            trim_every_bytes: limits::REPLAY_TRIM_EVERY_BYTES,
+            replay_budget_bytes: limits::REPLAY_BUDGET_BYTES,
+            idle_thread_ms: limits::IDLE_THREAD_FORGET_MS,
             max_subscriptions: limits::MAX_SUBSCRIPTIONS_PER_SOCKET,
             resolved_remembered: limits::RESOLVED_SERVER_REQUESTS_REMEMBERED,
             open_requests_max: limits::MAX_OPEN_SERVER_REQUESTS,
@@ -92,6 +106,9 @@ pub enum Action {
 struct ThreadState {
     anchor_id: Option<String>,
     last_seq: u64,
+    /// Bytes appended since the thread's log was last trimmed (in memory only: a wake starts
+    /// the count again, which only delays a trim by bytes by one interval).
+    bytes_since_trim: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +166,7 @@ impl Router {
                 ThreadState {
                     anchor_id: thread.anchor_id,
                     last_seq: thread.last_seq,
+                    bytes_since_trim: 0,
                 },
             );
         }
@@ -422,10 +440,20 @@ impl Router {
             text: text.clone(),
         }));
         let cap = self.config.log_frames_per_thread;
-        if seq > cap && seq.is_multiple_of(self.config.trim_every.max(1)) {
+        let by_count = seq > cap && seq.is_multiple_of(self.config.trim_every.max(1));
+        let by_bytes = self.threads.get_mut(thread_id).is_some_and(|thread| {
+            let len = u64::try_from(text.len()).unwrap_or(u64::MAX);
+            thread.bytes_since_trim = thread.bytes_since_trim.saturating_add(len);
+            thread.bytes_since_trim >= self.config.trim_every_bytes
+        });
+        if by_count || by_bytes {
+            if let Some(thread) = self.threads.get_mut(thread_id) {
+                thread.bytes_since_trim = 0;
+            }
             out.push(Action::Store(StoreOp::TrimLog {
                 thread_id: thread_id.to_string(),
-                through_seq: seq - cap,
+                max_frames: cap,
+                max_bytes: self.config.log_bytes_per_thread,
             }));
         }
         if let Some(subs) = self.subscribers.get(thread_id) {

@@ -118,10 +118,13 @@ pub enum StoreOp {
         seq: u64,
         text: std::sync::Arc<str>,
     },
-    /// Drop the thread's log entries with `seq <= through_seq`.
+    /// Drop the thread's oldest log entries so that at most `max_frames` rows and `max_bytes`
+    /// bytes remain ([`super::budget::trim_through`] decides which). The thread's `seq`
+    /// high-water mark stays.
     TrimLog {
         thread_id: String,
-        through_seq: u64,
+        max_frames: u64,
+        max_bytes: u64,
     },
     BindThread {
         thread_id: String,
@@ -167,4 +170,7 @@ pub trait ReplayLog {
     ) -> Result<Vec<(u64, String)>, LogReadError>;
     /// The smallest `seq` still in the thread's log.
     fn oldest_seq(&self, thread_id: &str) -> Result<Option<u64>, LogReadError>;
+    /// How many bytes the thread's frames with `seq > after_seq` hold together, without
+    /// loading them: a replay is checked against its byte budget before it is read.
+    fn bytes_after(&self, thread_id: &str, after_seq: u64) -> Result<u64, LogReadError>;
 }

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::{
-    Action, AnchorRecord, ConnId, LogReadError, PairedAnchor, Peer, PendingRequest, ReplayLog,
-    Router, RouterConfig, Snapshot, StoreOp, ThreadRecord,
+    budget, Action, AnchorRecord, ConnId, LogReadError, PairedAnchor, Peer, PendingRequest,
+    ReplayLog, Router, RouterConfig, Snapshot, StoreOp, ThreadRecord,
 };
 
 #[derive(Debug, Default, Clone)]
@@ -23,6 +23,8 @@ pub struct MemStore {
     /// Each thread's highest `seq` ever logged, kept apart from the log as the hub's `seqs`
     /// table is, so that trimming or losing rows cannot restart the numbering.
     pub high: BTreeMap<String, u64>,
+    /// When each thread was last logged to (the hub's `seqs.at`).
+    pub active: BTreeMap<String, u64>,
 }
 
 impl ReplayLog for MemStore {
@@ -45,6 +47,15 @@ impl ReplayLog for MemStore {
             .unwrap_or_default())
     }
 
+    fn bytes_after(&self, thread_id: &str, after_seq: u64) -> Result<u64, LogReadError> {
+        if self.unreadable {
+            return Err(LogReadError("injected".into()));
+        }
+        Ok(self.log.get(thread_id).map_or(0, |l| {
+            l.range(after_seq + 1..).map(|(_, t)| t.len() as u64).sum()
+        }))
+    }
+
     fn oldest_seq(&self, thread_id: &str) -> Result<Option<u64>, LogReadError> {
         if self.unreadable {
             return Err(LogReadError("injected".into()));
@@ -57,6 +68,22 @@ impl ReplayLog for MemStore {
 }
 
 impl MemStore {
+    /// The hub's sweep at a wake: forgets the log rows of threads not logged to for `idle_ms`,
+    /// keeping their `seq` high-water mark and the subscriptions of sockets still open (those of
+    /// closed sockets are forgotten by every wake).
+    pub fn forget_idle(&mut self, now: u64, idle_ms: u64) {
+        let idle: Vec<String> = self
+            .active
+            .iter()
+            .filter(|(_, at)| budget::is_idle(**at, now, idle_ms))
+            .map(|(t, _)| t.clone())
+            .collect();
+        for thread in idle {
+            self.log.remove(&thread);
+            self.active.remove(&thread);
+        }
+    }
+
     pub fn apply(&mut self, op: &StoreOp) {
         match op {
             StoreOp::AppendLog {
@@ -76,10 +103,15 @@ impl MemStore {
             }
             StoreOp::TrimLog {
                 thread_id,
-                through_seq,
+                max_frames,
+                max_bytes,
             } => {
                 if let Some(l) = self.log.get_mut(thread_id) {
-                    l.retain(|s, _| s > through_seq);
+                    let rows: Vec<(u64, u64)> =
+                        l.iter().map(|(s, t)| (*s, t.len() as u64)).collect();
+                    if let Some(through) = budget::trim_through(&rows, *max_frames, *max_bytes) {
+                        l.retain(|s, _| *s > through);
+                    }
                 }
             }
             StoreOp::BindThread {
@@ -232,6 +264,9 @@ impl Sim {
                             self.duplicate_seqs.push((thread_id.clone(), *seq));
                         }
                     }
+                    if let StoreOp::AppendLog { thread_id, .. } = &op {
+                        self.store.active.insert(thread_id.clone(), self.now);
+                    }
                     self.store.apply(&op);
                 }
             }
@@ -289,6 +324,7 @@ impl Sim {
             .iter()
             .map(|(c, p)| (c.clone(), p.clone()))
             .collect();
+        self.store.forget_idle(self.now, self.config.idle_thread_ms);
         let snapshot = self.store.snapshot(conns);
         self.router = Router::restore("user-1", self.config.clone(), snapshot);
         // The paired list lives in the accounts database, not in the snapshot: the adapter

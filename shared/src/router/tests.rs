@@ -2020,3 +2020,101 @@ fn pending_server_requests_are_bounded_and_expire() {
     );
     assert!(sim.misaddressed.is_empty() && sim.written_after_sent.is_empty());
 }
+
+/// A thread frame whose text is about `bytes` long.
+fn large(thread: &str, n: u64, bytes: usize) -> Value {
+    json!({"method": "item/agentMessage/delta",
+           "params": {"threadId": thread, "n": n, "delta": "x".repeat(bytes)}})
+}
+
+#[test]
+fn replay_beyond_the_byte_budget_is_truncated_not_loaded_whole() {
+    let mut sim = Sim::with_config(RouterConfig {
+        replay_budget_bytes: 10_000,
+        ..RouterConfig::default()
+    });
+    sim.connect_anchor("a1", "anchor-1");
+    sim.connect_client("c1");
+    sim.clear_inboxes();
+    for n in 1..=6 {
+        sim.send_json("a1", large("t1", n, 3_000));
+    }
+    // Six frames of ~3 KB after 0: beyond the 10 KB budget, so nothing is replayed.
+    let got = subscribe(&mut sim, "c1", "t1", Some(0));
+    assert_eq!(
+        got,
+        vec![json!({"type": "orbit.subscribed", "threadId": "t1", "seq": 6, "truncated": true})]
+    );
+    // Three frames after 3 fit: they are replayed whole, in order.
+    let got = subscribe(&mut sim, "c1", "t1", Some(3));
+    assert_eq!(seqs(&got), vec![4, 5, 6, 6]);
+    assert!(got[3].get("truncated").is_none());
+}
+
+#[test]
+fn log_is_trimmed_by_bytes_as_well_as_count() {
+    let mut sim = Sim::with_config(RouterConfig {
+        log_bytes_per_thread: 10_000,
+        trim_every_bytes: 3_000,
+        ..RouterConfig::default()
+    });
+    sim.connect_anchor("a1", "anchor-1");
+    for n in 1..=20 {
+        sim.send_json("a1", large("t1", n, 2_000));
+    }
+    // Far fewer than the 20,000 frames of the count cap, yet only ~10 KB is kept.
+    let log = &sim.store.log["t1"];
+    let bytes: usize = log.values().map(String::len).sum();
+    assert!(bytes <= 10_000, "{bytes} bytes kept");
+    assert!(log.len() >= 3, "the newest rows stay: {:?}", log.keys());
+    assert_eq!(log.keys().next_back(), Some(&20));
+    // Trimming never restarts the numbering.
+    sim.hibernate();
+    sim.connect_client("c1");
+    subscribe(&mut sim, "c1", "t1", None);
+    sim.send_json("a1", notify("t1", 21));
+    assert_eq!(seqs(&sim.take("c1")), vec![21]);
+}
+
+#[test]
+fn idle_threads_are_forgotten_but_their_seq_is_not_reused() {
+    let mut sim = Sim::with_config(RouterConfig {
+        idle_thread_ms: 1_000_000,
+        ..RouterConfig::default()
+    });
+    sim.connect_anchor("a1", "anchor-1");
+    sim.connect_client("c1");
+    subscribe(&mut sim, "c1", "t1", None);
+    subscribe(&mut sim, "c1", "t2", None);
+    for n in 1..=3 {
+        sim.send_json("a1", notify("t1", n));
+    }
+    sim.send_json("a1", notify("t2", 1));
+    sim.connect_client("c2");
+    subscribe(&mut sim, "c2", "t1", None);
+    sim.close("c2");
+    // t1 goes quiet; t2 is written again shortly before the wake.
+    sim.now += 2_000_000;
+    sim.send_json("a1", notify("t2", 2));
+    sim.hibernate();
+    sim.clear_inboxes();
+    assert!(
+        !sim.store.log.contains_key("t1"),
+        "the idle log is forgotten"
+    );
+    assert!(
+        !sim.store.subscriptions.iter().any(|(c, _)| c == "c2"),
+        "and the subscriptions of closed sockets"
+    );
+    assert_eq!(sim.store.log["t2"].len(), 2, "a live thread keeps its log");
+    sim.connect_client("c3");
+    sim.clear_inboxes();
+    let got = subscribe(&mut sim, "c3", "t1", Some(1));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["truncated"], true, "{got:?}");
+    assert_eq!(got[0]["seq"], 3);
+    sim.send_json("a1", notify("t1", 4));
+    assert_eq!(seqs(&sim.take("c3")), vec![4], "seq is not reused");
+    // A socket still open stays subscribed to the forgotten thread.
+    assert_eq!(seqs(&sim.take("c1")), vec![4]);
+}

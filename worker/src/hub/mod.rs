@@ -196,6 +196,8 @@ pub struct UserHub {
     revocation: RefCell<revocation::Guard>,
     /// Storage failures the development fault switch asked for.
     store_faults: Rc<InjectedFaults>,
+    /// How long after its last frame a thread's log is forgotten (`ORBIT_IDLE_THREAD_SECONDS`).
+    idle_thread_ms: u64,
 }
 
 impl UserHub {
@@ -225,8 +227,14 @@ impl UserHub {
                 sockets.insert(att.c, ws);
             }
         }
+        // Idle threads are forgotten here, at a wake, before any event: never during a replay.
+        store.forget_idle_threads(now_ms(), self.idle_thread_ms)?;
+        let config = RouterConfig {
+            idle_thread_ms: self.idle_thread_ms,
+            ..RouterConfig::default()
+        };
         // A failed read fails the event rather than restoring an empty state.
-        let mut router = Router::restore(user, RouterConfig::default(), store.snapshot(conns)?);
+        let mut router = Router::restore(user, config, store.snapshot(conns)?);
         for (conn, device) in devices {
             router.set_device(&conn, device);
         }
@@ -411,7 +419,9 @@ impl DurableObject for UserHub {
             Err(_) => worker::console_error!("could not set the ping auto-response"),
         }
         let recheck_ms = crate::config::revocation_recheck_ms(&env);
+        let idle_thread_ms = crate::config::idle_thread_ms(&env);
         UserHub {
+            idle_thread_ms,
             state,
             env,
             live: Rc::new(RefCell::new(None)),

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
 
+use orbit_shared::router::budget;
 use orbit_shared::router::{
     AnchorRecord, ConnId, LogReadError, PendingRequest, ReplayLog, Snapshot, StoreOp, ThreadRecord,
 };
@@ -35,6 +36,7 @@ CREATE TABLE IF NOT EXISTS anchors (anchor TEXT PRIMARY KEY, record TEXT NOT NUL
 CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS seqs (thread TEXT PRIMARY KEY, high INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS activity (thread TEXT PRIMARY KEY, at INTEGER NOT NULL);
 ";
 
 /// A storage operation that failed.
@@ -192,17 +194,43 @@ impl Store {
                     vec![text(thread_id), int(*seq)],
                 )?;
                 self.write(
+                    "INSERT INTO activity (thread, at) VALUES (?, ?) \
+                     ON CONFLICT (thread) DO UPDATE SET at = excluded.at",
+                    vec![text(thread_id), int(crate::http::now_ms())],
+                )?;
+                self.write(
                     "INSERT INTO log (thread, seq, frame) VALUES (?, ?, ?)",
                     vec![text(thread_id), int(*seq), text(frame)],
                 )
             }
             StoreOp::TrimLog {
                 thread_id,
-                through_seq,
-            } => self.write(
-                "DELETE FROM log WHERE thread = ? AND seq <= ?",
-                vec![text(thread_id), int(*through_seq)],
-            ),
+                max_frames,
+                max_bytes,
+            } => {
+                // Only the rows' sizes are read, never their frames.
+                #[derive(Deserialize)]
+                struct Row {
+                    seq: f64,
+                    bytes: f64,
+                }
+                let rows: Vec<(u64, u64)> = self
+                    .rows::<Row>(
+                        "SELECT seq, length(CAST(frame AS BLOB)) AS bytes FROM log \
+                         WHERE thread = ? ORDER BY seq",
+                        vec![text(thread_id)],
+                    )?
+                    .into_iter()
+                    .map(|r| (r.seq as u64, r.bytes as u64))
+                    .collect();
+                match budget::trim_through(&rows, *max_frames, *max_bytes) {
+                    Some(through) => self.write(
+                        "DELETE FROM log WHERE thread = ? AND seq <= ?",
+                        vec![text(thread_id), int(through)],
+                    ),
+                    None => Ok(()),
+                }
+            }
             StoreOp::BindThread {
                 thread_id,
                 anchor_id,
@@ -237,6 +265,23 @@ impl Store {
                 self.write("DELETE FROM pending WHERE key = ?", vec![text(key)])
             }
         }
+    }
+
+    /// Forgets the log rows of threads not logged to for `idle_ms` (their `seq` high-water mark,
+    /// binding and the subscriptions of open sockets stay). Threads logged before activity was
+    /// recorded count as active now. Called at a wake, before any event, so never during a
+    /// replay.
+    pub fn forget_idle_threads(&self, now_ms: u64, idle_ms: u64) -> Result<(), StoreError> {
+        self.write(
+            "INSERT OR IGNORE INTO activity (thread, at) SELECT thread, ? FROM seqs",
+            vec![int(now_ms)],
+        )?;
+        let cutoff = int(budget::idle_cutoff(now_ms, idle_ms));
+        self.write(
+            "DELETE FROM log WHERE thread IN (SELECT thread FROM activity WHERE at <= ?)",
+            vec![cutoff.clone()],
+        )?;
+        self.write("DELETE FROM activity WHERE at <= ?", vec![cutoff])
     }
 
     /// Reads back everything the router needs, for the sockets that are still open.
@@ -338,6 +383,23 @@ impl ReplayLog for Store {
             .into_iter()
             .map(|r| (r.seq as u64, r.frame))
             .collect())
+    }
+
+    fn bytes_after(&self, thread_id: &str, after_seq: u64) -> Result<u64, LogReadError> {
+        // Summed in SQLite: the frames are not brought into the object's memory.
+        #[derive(Deserialize)]
+        struct Row {
+            bytes: Option<f64>,
+        }
+        Ok(self
+            .rows::<Row>(
+                "SELECT SUM(length(CAST(frame AS BLOB))) AS bytes FROM log \
+                 WHERE thread = ? AND seq > ?",
+                vec![text(thread_id), int(after_seq)],
+            )?
+            .pop()
+            .and_then(|r| r.bytes)
+            .map_or(0, |n| n as u64))
     }
 
     fn oldest_seq(&self, thread_id: &str) -> Result<Option<u64>, LogReadError> {
