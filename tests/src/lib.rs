@@ -427,11 +427,17 @@ impl Orbit {
                 web.display()
             );
         }
-        // Run a private copy, so a rebuild of worker/build while tests run (wrangler watches
-        // its entry point) neither reloads nor breaks this Orbit. A restart reuses the copy.
+        // Run private copies, so a rebuild of worker/build or web/dist while tests run neither
+        // reloads nor breaks this Orbit: wrangler watches its entry point and the assets
+        // directory, and a reload answers requests in flight with 503 ("Your worker restarted
+        // mid-request"). A restart reuses the copies.
         let copy = state.path().join("build");
         if !copy.join("index.js").is_file() {
             copy_dir(&build, &copy)?;
+        }
+        let web_copy = state.path().join("web");
+        if !web_copy.join("index.html").is_file() {
+            copy_dir(&web, &web_copy)?;
         }
         let mut orbit = Orbit {
             port: 0,
@@ -522,6 +528,9 @@ impl Orbit {
             // With an entry point given, wrangler would look for its configuration next to it.
             "--config".into(),
             repo_root().join("wrangler.toml").display().to_string(),
+            // The rest of wrangler.toml's [assets] holds; only the directory is the copy.
+            "--assets".into(),
+            self.state.path().join("web").display().to_string(),
             "--ip".into(),
             "127.0.0.1".into(),
             "--port".into(),
