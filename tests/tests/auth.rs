@@ -1865,3 +1865,50 @@ async fn revoked_anchor_stops_relaying_even_when_its_hub_cannot_be_told() -> Res
     orbit.hub_fault(&user, 0).await?;
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Request bodies: the 16 KiB limit is enforced before and while reading, not after
+
+/// Sends `head` and then `body` over a raw connection and returns the status line and the body
+/// of the answer, or an error if none came within `within`. The connection stays open, so a
+/// Worker that waits for the rest of an announced body never answers.
+async fn raw_exchange(orbit: &Orbit, head: &str, body: &[u8], within: Duration) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", orbit.port())).await?;
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    stream.flush().await?;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let read = async {
+        loop {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&answer);
+            if text.contains("body_too_large") || text.contains("\"error\"") {
+                break;
+            }
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(within, read)
+        .await
+        .map_err(|_| anyhow!("no answer within {within:?}; got so far: {answer:?}"))??;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test]
+async fn a_huge_announced_body_is_refused_at_once_without_waiting_for_it() -> Result<()> {
+    let orbit = open()?;
+    // 1 GiB announced, 2 bytes sent: a Worker that reads before checking would wait forever.
+    let head =
+        "POST /auth/totp/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         CF-Connecting-IP: 198.51.100.7\r\nContent-Length: 1073741824\r\n\r\n";
+    let answer = raw_exchange(orbit, head, b"{\"", Duration::from_secs(20)).await?;
+    assert!(answer.starts_with("HTTP/1.1 413"), "answer: {answer}");
+    assert!(answer.contains("body_too_large"), "answer: {answer}");
+    Ok(())
+}

@@ -19,8 +19,10 @@ pub mod passkey;
 pub mod session;
 pub mod totp;
 
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Headers, Method, Request, Response};
 
 use orbit_protocol::ErrorCode;
@@ -116,16 +118,51 @@ fn known_path(segments: &[&str]) -> bool {
     )
 }
 
-/// Reads a JSON body (an empty body reads as `{}`), refusing large or malformed ones.
+/// Reads a JSON body (an empty body reads as `{}`), refusing large or malformed ones. A body
+/// whose `Content-Length` is over the limit is refused unread, and reading stops as soon as
+/// what arrived is over it, so an unauthenticated caller cannot make the Worker hold more.
 async fn body<T: DeserializeOwned>(req: &mut Request) -> AuthResult<T> {
-    parse_body(&req.text().await?)
+    if declared_too_large(req.headers().get("Content-Length")?.as_deref()) {
+        // None of it will be read. Cancelling says so to the runtime, which could otherwise
+        // hold the answer until the whole body arrived (`wrangler dev` drains unread bodies).
+        if let Some(unread) = req.inner().body() {
+            let _ = JsFuture::from(unread.cancel()).await;
+        }
+        return Err(too_large().into());
+    }
+    let mut bytes = Vec::new();
+    if req.inner().body().is_some() {
+        let mut chunks = req.stream()?;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_large().into());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ApiError::bad_request("bad request body: not UTF-8"))?;
+    parse_body(&text)
+}
+
+/// Whether a `Content-Length` announces more than [`MAX_BODY_BYTES`]. A missing or unreadable
+/// one announces nothing (the runtime frames the body; the read is bounded anyway).
+fn declared_too_large(content_length: Option<&str>) -> bool {
+    content_length
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(ErrorCode::BodyTooLarge, "the request body is too large")
 }
 
 /// [`body`]'s decision: 413 `body_too_large`, 400 `bad_request` with serde's reason (it names
 /// the field and the problem, and goes back to the caller only).
 fn parse_body<T: DeserializeOwned>(text: &str) -> AuthResult<T> {
     if text.len() > MAX_BODY_BYTES {
-        return Err(ApiError::new(ErrorCode::BodyTooLarge, "the request body is too large").into());
+        return Err(too_large().into());
     }
     let text = if text.trim().is_empty() { "{}" } else { text };
     serde_json::from_str(text)
@@ -172,6 +209,19 @@ mod tests {
             refusal(parse_body::<TotpLoginRequest>(&big)),
             Some(ErrorCode::BodyTooLarge)
         );
+    }
+
+    #[test]
+    fn a_content_length_over_the_limit_is_refused_before_reading() {
+        let limit = MAX_BODY_BYTES.to_string();
+        let over = (MAX_BODY_BYTES + 1).to_string();
+        assert!(declared_too_large(Some(&over)));
+        assert!(declared_too_large(Some("18446744073709551615")));
+        assert!(!declared_too_large(Some(&limit)));
+        assert!(!declared_too_large(Some("0")));
+        // Not a length: the runtime frames the body, and the read itself is bounded.
+        assert!(!declared_too_large(None));
+        assert!(!declared_too_large(Some("lots")));
     }
 
     #[test]
