@@ -47,7 +47,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::value::RawValue;
 
 use crate::error_code::ErrorCode;
-use crate::limits::MAX_FRAME_BYTES;
+use crate::limits::{MAX_FRAME_BYTES, MAX_FRAME_DEPTH};
 
 /// The three shapes of JSON-RPC message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +75,8 @@ pub enum PeekError {
     TooLarge { size: usize, limit: usize },
     #[error("malformed JSON: {0}")]
     Malformed(String),
+    #[error("malformed JSON: arrays and objects nested deeper than {limit} levels")]
+    TooDeep { limit: usize },
     #[error("a frame must be a JSON object")]
     NotAnObject,
     #[error("{0}")]
@@ -86,7 +88,7 @@ impl PeekError {
     pub fn code(&self) -> ErrorCode {
         match self {
             PeekError::TooLarge { .. } => ErrorCode::FrameTooLarge,
-            PeekError::Malformed(_) => ErrorCode::MalformedJson,
+            PeekError::Malformed(_) | PeekError::TooDeep { .. } => ErrorCode::MalformedJson,
             PeekError::NotAnObject => ErrorCode::NotAnObject,
             PeekError::Invalid(_) => ErrorCode::InvalidMessage,
         }
@@ -130,6 +132,14 @@ pub fn peek(text: &str) -> Result<Envelope<'_>, PeekError> {
             limit: MAX_FRAME_BYTES,
         });
     }
+    // serde_json skips the values routing does not read (and keeps raw ones) without its
+    // depth limit, so the limit is checked here, for the whole frame: nothing Orbit relays is
+    // too deep for the next parser (codex's, the anchor's helpers').
+    if nesting(text) > MAX_FRAME_DEPTH {
+        return Err(PeekError::TooDeep {
+            limit: MAX_FRAME_DEPTH,
+        });
+    }
     #[cfg(any(test, feature = "count-parses"))]
     crate::count::full_parse();
     if !text.trim_start().starts_with('{') {
@@ -150,6 +160,34 @@ pub fn peek(text: &str) -> Result<Envelope<'_>, PeekError> {
             }
         })?;
     top.into_envelope(text)
+}
+
+/// How many arrays and objects deep JSON `text` goes (0 for a scalar), counting brackets
+/// outside strings. One pass, no recursion.
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for byte in text.bytes() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 // Refusals raised from inside the visitors (serde can only carry them as messages).

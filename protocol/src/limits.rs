@@ -3,6 +3,11 @@
 /// Largest WebSocket text frame Orbit relays, in bytes (SPEC §1 rule 8).
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 
+/// Deepest nesting of arrays and objects (the frame's own object counts) in a frame Orbit
+/// relays: serde_json's recursion limit, which codex's parser has too, so nothing Orbit
+/// relays is too deep for codex to read.
+pub const MAX_FRAME_DEPTH: usize = 127;
+
 /// Frames kept per thread in the replay log before the oldest are trimmed.
 pub const REPLAY_LOG_FRAMES_PER_THREAD: u64 = 20_000;
 

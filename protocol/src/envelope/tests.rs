@@ -348,3 +348,83 @@ proptest! {
         }
     }
 }
+
+/// `levels` nested arrays around `inner`.
+fn arrays(levels: usize, inner: &str) -> String {
+    format!("{}{inner}{}", "[".repeat(levels), "]".repeat(levels))
+}
+
+/// Frames whose `slot` (a JSON value placed where `@` is) sits `depth` containers deep.
+const SLOTS: &[(&str, usize)] = &[
+    (r#"{"id":1,"method":"m","params":{"other":@}}"#, 2),
+    (r#"{"id":1,"method":"m","params":{"threadId":@}}"#, 2),
+    (r#"{"id":1,"method":"m","params":{"anchorId":@}}"#, 2),
+    (r#"{"method":"m","params":{"requestId":@}}"#, 2),
+    (r#"{"method":"m","params":{"thread":{"id":@}}}"#, 3),
+    (r#"{"id":1,"result":{"thread":{"id":@}}}"#, 3),
+    (r#"{"id":1,"result":@}"#, 1),
+    (r#"{"id":1,"error":@}"#, 1),
+    (r#"{"method":"m","seq":@}"#, 1),
+    (r#"{"type":@}"#, 1),
+    (r#"{"type":"ping","x":@}"#, 1),
+];
+
+#[test]
+fn nesting_is_held_to_one_limit_wherever_it_is_in_the_frame() {
+    for (frame, depth) in SLOTS {
+        // The deepest a frame may go, counting its own object: accepted (or refused for
+        // something else than depth, such as a non-string id).
+        let at_limit = frame.replace('@', &arrays(MAX_FRAME_DEPTH - depth, "1"));
+        assert!(
+            !matches!(peek(&at_limit), Err(PeekError::TooDeep { .. })),
+            "{frame} at the limit"
+        );
+        // One level more is refused, as serde_json (codex's parser) would refuse it.
+        let over = frame.replace('@', &arrays(MAX_FRAME_DEPTH - depth + 1, "1"));
+        assert_eq!(
+            peek(&over).unwrap_err(),
+            PeekError::TooDeep {
+                limit: MAX_FRAME_DEPTH
+            },
+            "{frame} one level over"
+        );
+        assert!(
+            serde_json::from_str::<Value>(&over).is_err()
+                && serde_json::from_str::<Value>(&at_limit).is_ok(),
+            "the limit is serde_json's: {frame}"
+        );
+    }
+}
+
+#[test]
+fn ten_thousand_levels_deep_anywhere_is_refused_with_a_clear_error_and_no_overflow() {
+    let deep_arrays = arrays(10_000, "");
+    let deep_objects = format!("{}{{}}{}", r#"{"a":"#.repeat(10_000), "}".repeat(10_000));
+    for (frame, _) in SLOTS {
+        for deep in [&deep_arrays, &deep_objects] {
+            let text = frame.replace('@', deep);
+            let err = peek(&text).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::MalformedJson, "{frame}");
+            assert!(err.to_string().contains("nested deeper than 127"), "{err}");
+        }
+    }
+    for whole in [&deep_arrays, &deep_objects] {
+        assert_eq!(
+            peek(whole).unwrap_err(),
+            PeekError::TooDeep {
+                limit: MAX_FRAME_DEPTH
+            }
+        );
+    }
+}
+
+#[test]
+fn brackets_inside_strings_do_not_count_as_nesting() {
+    let text = format!(
+        r#"{{"id":1,"method":"m","params":{{"threadId":["{}\"\\",{{}}]}}}}"#,
+        "[{".repeat(500)
+    );
+    assert!(peek(&text).is_ok(), "{text}");
+    assert_eq!(nesting(r#"["[[\"{",{"a":[1]}]"#), 3);
+    assert_eq!(nesting("17"), 0);
+}
