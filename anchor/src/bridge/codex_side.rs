@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use orbit_protocol::envelope::{peek, Kind, RpcKind};
+use orbit_protocol::envelope::{peek, Kind, PeekError, RpcKind};
 use orbit_protocol::ErrorCode;
 use serde::Deserialize;
 use serde::Serialize;
@@ -72,18 +72,24 @@ impl Bridge {
             self.oversized_codex_line(trimmed, now_ms, out);
             return;
         }
-        let message = peek(trimmed).ok().and_then(|envelope| {
-            Some(match (envelope.kind(), envelope.id()) {
-                (Kind::Rpc(RpcKind::Notification), _) => CodexMessage::Notification,
-                (Kind::Rpc(RpcKind::Response), Some(id)) => {
-                    CodexMessage::Response(id_key(id.get()))
-                }
-                (Kind::Rpc(RpcKind::Request), Some(id)) => {
-                    CodexMessage::Request(id_key(id.get()), envelope.method().to_string())
-                }
-                _ => return None,
-            })
-        });
+        let envelope = match peek(trimmed) {
+            Ok(envelope) => envelope,
+            Err(refused) => {
+                self.unrelayable_codex_line(trimmed, &refused, out);
+                return;
+            }
+        };
+        let message = match (envelope.kind(), envelope.id()) {
+            (Kind::Rpc(RpcKind::Notification), _) => Some(CodexMessage::Notification),
+            (Kind::Rpc(RpcKind::Response), Some(id)) => {
+                Some(CodexMessage::Response(id_key(id.get())))
+            }
+            (Kind::Rpc(RpcKind::Request), Some(id)) => Some(CodexMessage::Request(
+                id_key(id.get()),
+                envelope.method().to_string(),
+            )),
+            _ => None,
+        };
         // Not JSON-RPC: codex never means such a line for a client, and Orbit would refuse it.
         let Some(message) = message else {
             self.stats.unreadable_codex_lines += 1;
@@ -136,6 +142,28 @@ impl Bridge {
                 self.config.max_frame_bytes
             );
             let answer = rpc::error_response(&id, ErrorCode::FrameTooLarge, &message);
+            self.emit_orbit(answer, false, out);
+        }
+    }
+
+    /// A line Orbit would refuse (nested too deep, say, which codex's serialiser allows). It is
+    /// dropped; if it answers a request in flight (its `id`, which codex writes first, names
+    /// one), the requester gets the refusal instead of waiting forever.
+    fn unrelayable_codex_line(
+        &mut self,
+        text: &str,
+        refused: &PeekError,
+        out: &mut Vec<BridgeAction>,
+    ) {
+        self.stats.unreadable_codex_lines += 1;
+        let head = PartialHead::read(text);
+        let Some(id) = head.id.filter(|_| !head.method) else {
+            return;
+        };
+        if !self.is_init_answer(&id) && self.in_flight.remove(&id) {
+            self.last_error = Some(format!("codex's answer cannot be relayed: {refused}"));
+            let message = format!("codex's answer cannot be relayed to Orbit: {refused}");
+            let answer = rpc::error_response(&id, refused.code(), &message);
             self.emit_orbit(answer, false, out);
         }
     }

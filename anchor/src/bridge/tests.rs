@@ -760,3 +760,50 @@ fn abandoned_server_requests_name_the_ids_orbit_was_given_and_late_answers_get_a
     assert_eq!(answered[0]["id"], "call-é");
     assert_eq!(answered[0]["error"]["data"]["code"], "codex_exited");
 }
+
+#[test]
+fn codex_answer_nested_too_deep_to_relay_answers_the_requester_instead_of_leaving_it_waiting() {
+    let mut b = ready();
+    ev(
+        &mut b,
+        BridgeEvent::OrbitFrame(r#"{"id":"orbit:c:1","method":"thread/read"}"#.into()),
+    );
+    ev(
+        &mut b,
+        BridgeEvent::OrbitFrame(r#"{"id":"orbit:c:2","method":"thread/read"}"#.into()),
+    );
+    assert_eq!(b.in_flight(), 2);
+    // Codex's serialiser has no depth limit (an MCP tool's JSON result, say), but every
+    // parser on the way (Orbit's, the browser's) has one: such an answer cannot be relayed.
+    let depth = 10_000;
+    let deep = format!(
+        r#"{{"id":"orbit:c:1","result":{{"x":{}{}}}}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let sent = to_orbit(&ev(&mut b, BridgeEvent::CodexLine(deep)));
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["id"], "orbit:c:1");
+    assert_eq!(sent[0]["error"]["data"]["code"], "malformed_json");
+    assert!(
+        sent[0]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nested")),
+        "{sent:?}"
+    );
+    assert_eq!(b.in_flight(), 1);
+    // A deep notification or server request has no requester: it is dropped and counted.
+    let note = format!(
+        r#"{{"method":"item/completed","params":{{"x":{}{}}}}}"#,
+        "{\"a\":".repeat(depth),
+        format!("{{}}{}", "}".repeat(depth))
+    );
+    assert!(to_orbit(&ev(&mut b, BridgeEvent::CodexLine(note))).is_empty());
+    // The other request is still answered normally.
+    let sent = to_orbit(&ev(
+        &mut b,
+        BridgeEvent::CodexLine(r#"{"id":"orbit:c:2","result":{}}"#.into()),
+    ));
+    assert_eq!(sent, vec![json!({"id": "orbit:c:2", "result": {}})]);
+    assert_eq!(b.in_flight(), 0);
+}
