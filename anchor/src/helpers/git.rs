@@ -631,4 +631,96 @@ mod tests {
         assert_eq!(v["local"][1]["current"], true);
         assert_eq!(v["remote"].as_array().unwrap().len(), 0);
     }
+
+    /// Every client-named value reaches git as a path after `-C` or `--`, made absolute by the
+    /// sandbox, so none can be read as an option: `--output=` would make `git diff` write a
+    /// file, `-c core.pager=…` or `-c diff.external=…` run a program.
+    #[tokio::test]
+    async fn arguments_starting_with_a_dash_are_paths_never_git_options() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("r");
+        init_repo(&repo);
+        // Files whose names are git options, tracked and then changed: legitimate paths.
+        let dashed = ["--output=written-by-git", "-c", "--no-index"];
+        for name in dashed {
+            std::fs::write(repo.join(name), "before\n").unwrap();
+        }
+        git(&repo, &["add", "--", "."]);
+        git(&repo, &["commit", "-q", "-m", "dashed names"]);
+        for name in dashed {
+            std::fs::write(repo.join(name), "after\n").unwrap();
+        }
+        std::fs::create_dir(repo.join("--work-tree=..")).unwrap();
+        let c = ctx(tmp.path());
+        let marker = outside.path().join("pwned");
+        let marker_arg = marker.display().to_string();
+
+        // A dashed name that is a file of the repository is diffed as that file.
+        for name in dashed {
+            let v = handle(&c, "anchor.git.diff", &json!({"path": "r", "file": name}))
+                .await
+                .unwrap();
+            let d = v["diff"].as_str().unwrap();
+            assert!(d.contains("-before") && d.contains("+after"), "{name}: {d}");
+            assert!(d.contains(&format!("b/{name}")), "{name}: {d}");
+        }
+        assert!(
+            !repo.join("written-by-git").exists(),
+            "--output= was an option"
+        );
+
+        // Option-shaped values that are no file: not found, or (a missing name directly in
+        // the repository) the empty diff of that path. Either way git ran nothing.
+        let top = std::fs::canonicalize(&repo).unwrap();
+        for file in [
+            format!("--output={marker_arg}"),
+            format!("-c core.pager=touch {marker_arg}"),
+            format!("-cdiff.external=touch {marker_arg}"),
+            "--ext-diff".to_string(),
+            "--output=written-too".to_string(),
+        ] {
+            match handle(&c, "anchor.git.diff", &json!({"path": "r", "file": file})).await {
+                Err(e) => assert_eq!(e.code, ErrorCode::NotFound, "{file}: {e}"),
+                Ok(v) => {
+                    assert_eq!(v["file"], path_string(&top.join(&file)), "{file}: {v}");
+                    assert_eq!(v["diff"], "", "{file}: {v}");
+                }
+            }
+        }
+        assert!(
+            !repo.join("written-too").exists(),
+            "--output= was an option"
+        );
+        for path in [
+            "-C".to_string(),
+            format!("--git-dir={marker_arg}"),
+            format!("-c core.fsmonitor=touch {marker_arg}"),
+            "--exec-path".to_string(),
+        ] {
+            for m in ["anchor.git.status", "anchor.git.log", "anchor.git.branches"] {
+                let e = handle(&c, m, &json!({"path": path})).await.unwrap_err();
+                assert_eq!(e.code, ErrorCode::NotFound, "{m} {path}: {e}");
+            }
+        }
+        // A directory named like an option is a directory of the work tree.
+        let v = handle(
+            &c,
+            "anchor.git.status",
+            &json!({"path": "r/--work-tree=.."}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            v["root"],
+            path_string(&std::fs::canonicalize(&repo).unwrap())
+        );
+        // `limit` is a number, never text that could be an option.
+        let e = handle(&c, "anchor.git.log", &json!({"path": "r", "limit": "-1"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidParams);
+        assert!(!marker.exists(), "no option reached git");
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
 }

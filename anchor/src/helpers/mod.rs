@@ -337,4 +337,59 @@ mod tests {
         assert_eq!(lines[1]["outcome"], "error:path_not_allowed");
         assert_eq!(lines[2]["params"]["content"]["bytes"], 24);
     }
+
+    /// Every helper that takes a path, against each way out of the roots: `..`, an absolute
+    /// path outside, a symlink out (to a directory and to a file). Each is refused with
+    /// `path_not_allowed`, and the same helper still works inside.
+    #[tokio::test]
+    async fn every_path_taking_helper_refuses_dotdot_absolute_and_symlink_escapes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(root.join("inside")).unwrap();
+        std::fs::write(root.join("inside/a.txt"), "inside").unwrap();
+        std::fs::write(outside.path().join("secret.txt"), "secret").unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("to-dir")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.txt"), root.join("to-file"))
+            .unwrap();
+        let c = test_support::ctx(&root);
+        let out = outside.path().display().to_string();
+        let escapes = [
+            "..".to_string(),
+            "../..".to_string(),
+            "inside/../../".to_string(),
+            format!("{out}/secret.txt"),
+            out.clone(),
+            "/".to_string(),
+            "to-dir".to_string(),
+            "to-dir/secret.txt".to_string(),
+            "to-file".to_string(),
+            format!("{}/inside/../../", root.display()),
+        ];
+        for method in [
+            "anchor.listDirs",
+            "anchor.file.read",
+            "anchor.image.read",
+            "anchor.git.status",
+            "anchor.git.diff",
+            "anchor.git.log",
+            "anchor.git.branches",
+        ] {
+            for path in &escapes {
+                let e = handle(&c, method, &json!({"path": path}))
+                    .await
+                    .unwrap_err();
+                assert_eq!(e.code, ErrorCode::PathNotAllowed, "{method} {path}: {e}");
+                assert!(!e.message.contains("secret\""), "{method} {path}: {e}");
+            }
+        }
+        for path in ["inside/a.txt", "inside"] {
+            let method = if path.ends_with(".txt") {
+                "anchor.file.read"
+            } else {
+                "anchor.listDirs"
+            };
+            handle(&c, method, &json!({"path": path})).await.unwrap();
+        }
+    }
 }
