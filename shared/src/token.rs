@@ -221,4 +221,51 @@ mod tests {
             Err(TokenError::Expired)
         );
     }
+
+    /// The key is right but something else is not: another HMAC algorithm (HS256 is the only
+    /// one accepted, so no algorithm confusion), a payload changed after signing, claims that
+    /// name nobody, and oversized garbage.
+    #[test]
+    fn other_algorithms_tampered_payloads_and_empty_claims_are_refused() {
+        for alg in [Algorithm::HS384, Algorithm::HS512] {
+            let token = encode(
+                &Header::new(alg),
+                &Claims::web("u", "s", 0, 900),
+                &EncodingKey::from_secret(KEY),
+            )
+            .unwrap();
+            assert_eq!(
+                verify(&token, KEY, Audience::Web, 1),
+                Err(TokenError::Malformed),
+                "{alg:?}"
+            );
+        }
+        let token = issue(&Claims::web("alice", "s", 0, 900), KEY).unwrap();
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged_claims = issue(&Claims::web("mallory", "s", 0, 900), KEY).unwrap();
+        let forged_payload = forged_claims.split('.').nth(1).unwrap().to_string();
+        parts[1] = &forged_payload;
+        assert_eq!(
+            verify(&parts.join("."), KEY, Audience::Web, 1),
+            Err(TokenError::BadSignature),
+            "alice's signature over mallory's claims"
+        );
+        for (sub, sid) in [("", "s"), ("u", "")] {
+            let token = issue(&Claims::web(sub, sid, 0, 900), KEY).unwrap();
+            assert_eq!(
+                verify(&token, KEY, Audience::Web, 1),
+                Err(TokenError::MissingClaim),
+                "sub {sub:?}, sid {sid:?}"
+            );
+        }
+        let huge = format!("{}.{}.{}", "a".repeat(1 << 20), "b".repeat(1 << 20), "c");
+        assert_eq!(
+            verify(&huge, KEY, Audience::Web, 1),
+            Err(TokenError::Malformed)
+        );
+        assert_eq!(
+            verify("a.b.c.d", KEY, Audience::Web, 1),
+            Err(TokenError::Malformed)
+        );
+    }
 }

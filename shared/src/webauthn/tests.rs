@@ -882,3 +882,102 @@ fn ed25519_verifies_the_rfc_8032_vector() {
         Err(WebauthnError::BadSignature)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile nesting: CBOR is walked without recursion, so depth cannot exhaust the stack
+
+/// `levels` definite-length one-element arrays around `0`, then the same with indefinite
+/// lengths (the decoder's other path).
+fn deep_cbor(levels: usize) -> [Vec<u8>; 2] {
+    let mut definite = vec![0x81; levels];
+    definite.push(0x00);
+    let mut indefinite = vec![0x9f; levels];
+    indefinite.push(0x00);
+    indefinite.extend(std::iter::repeat_n(0xff, levels));
+    [definite, indefinite]
+}
+
+const HOSTILE_LEVELS: usize = 100_000;
+
+#[test]
+fn cbor_nested_a_hundred_thousand_deep_is_skipped_or_refused_without_overflow() {
+    let auth = TestAuthenticator::new(KeyKind::Es256, 31);
+    let c = ceremony();
+    let client_data = TestAuthenticator::client_data_json(&c, "webauthn.create");
+    let data = auth.auth_data(&c, true);
+    for deep in deep_cbor(HOSTILE_LEVELS) {
+        // In the attestation statement, which for "none" must be empty.
+        let mut e = Encoder::new(Vec::new());
+        e.map(3).unwrap();
+        e.str("fmt").unwrap().str("none").unwrap();
+        e.str("attStmt").unwrap().map(1).unwrap().str("x").unwrap();
+        let mut object = e.into_writer();
+        object.extend_from_slice(&deep);
+        let mut e = Encoder::new(object);
+        e.str("authData").unwrap().bytes(&data).unwrap();
+        let response = registration_with_object(&auth, &e.into_writer());
+        assert_eq!(
+            code(verify_registration(&config(), &CHALLENGE, &response)),
+            "bad_attestation"
+        );
+
+        // As an unknown member of the attestation object, which is skipped: the rest is read.
+        let mut e = Encoder::new(Vec::new());
+        e.map(4).unwrap();
+        e.str("x").unwrap();
+        let mut object = e.into_writer();
+        object.extend_from_slice(&deep);
+        let mut e = Encoder::new(object);
+        e.str("fmt").unwrap().str("none").unwrap();
+        e.str("attStmt").unwrap().map(0).unwrap();
+        e.str("authData").unwrap().bytes(&data).unwrap();
+        let response = registration_with_object(&auth, &e.into_writer());
+        verify_registration(&config(), &CHALLENGE, &response).unwrap();
+
+        // As a value in a COSE key (skipped, and the key lacks its curve and coordinates).
+        let mut key = cose(&[(1, Int(2)), (3, Int(-7))]);
+        key[0] = 0xa3;
+        key.push(0x18);
+        key.push(99);
+        key.extend_from_slice(&deep);
+        let response = registration_with_key(&auth, &key);
+        assert_eq!(
+            code(verify_registration(&config(), &CHALLENGE, &response)),
+            "bad_public_key"
+        );
+
+        // In the extensions of a signed assertion: skipped, and the signature still holds.
+        let record = stored(&auth);
+        let mut assertion = auth.auth_data(&c, false);
+        assertion[32] |= ED;
+        assertion.extend_from_slice(&[0xa1, 0x61, b'x']);
+        assertion.extend_from_slice(&deep);
+        verify_authentication(
+            &config(),
+            &CHALLENGE,
+            &record,
+            &assertion_over(&auth, &assertion),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn client_data_nested_ten_thousand_deep_is_read_without_overflow() {
+    let auth = TestAuthenticator::new(KeyKind::Es256, 32);
+    let record = stored(&auth);
+    let c = ceremony();
+    let mut client_data: serde_json::Map<String, Value> =
+        serde_json::from_slice(&TestAuthenticator::client_data_json(&c, "webauthn.get")).unwrap();
+    client_data.insert("x".into(), Value::Null);
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let text = serde_json::to_string(&client_data)
+        .unwrap()
+        .replace(r#""x":null"#, &format!(r#""x":{deep}"#));
+    let data = auth.auth_data(&c, false);
+    let mut signed = data.clone();
+    signed.extend_from_slice(&Sha256::digest(text.as_bytes()));
+    let response = auth_json(auth.assertion_json(&c, text.as_bytes(), &data, &auth.sign(&signed)));
+    // An unknown member is skipped, however deep; what is checked is checked as ever.
+    verify_authentication(&config(), &CHALLENGE, &record, &response).unwrap();
+}
