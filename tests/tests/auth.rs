@@ -1673,6 +1673,71 @@ async fn user_code_guessing_is_rate_limited() -> Result<()> {
     Ok(())
 }
 
+/// Guessing user codes through either door (`lookup` counts like `authorise`) stops at the
+/// per-account limit, and while limited even a live code is refused: a lucky guess then finds
+/// nothing, and the live pairing stays its owner's.
+#[tokio::test]
+async fn user_code_guessing_through_lookup_stops_at_the_limit_and_a_live_code_is_refused_meanwhile(
+) -> Result<()> {
+    let orbit = tight()?;
+    let api = Client::new(orbit);
+    let machine = api.elsewhere();
+    let live = machine
+        .post("/auth/device/code", json!({"name": "victim-box"}), None)
+        .await?
+        .ok("a live device code")?;
+    let live_user_code = live["userCode"].clone();
+    let live_device_code = live["deviceCode"].clone();
+    let attacker = sign_up(&api).await?;
+
+    // Spellings the form accepts (any case, with or without the dash); enough of them that a
+    // slow machine, refilling the budget as it goes, still reaches the limit.
+    let letter = |k: usize| char::from(b"BCDFGHJKLMNPQRSTVWXZ"[k % 20]);
+    let guesses = (0..20).map(|i| match i % 3 {
+        0 => format!("BCDF-GH{}{}", letter(i), letter(i + 7)),
+        1 => format!("bcdf-gh{}{}", letter(i), letter(i + 7)).to_lowercase(),
+        _ => format!("BCDFGH{}{}", letter(i), letter(i + 7)),
+    });
+    let mut tripped = None;
+    for guess in guesses {
+        let answer = api
+            .post(
+                "/auth/device/lookup",
+                json!({"userCode": guess}),
+                Some(&attacker.web.access),
+            )
+            .await?;
+        if answer.status == 429 {
+            tripped = Some(answer);
+            break;
+        }
+        answer.refused(404, "user_code_unknown", "a guessed code")?;
+    }
+    tripped
+        .ok_or_else(|| anyhow!("20 user-code lookups were not limited"))?
+        .limited("guessing user codes through lookup")?;
+    // The live code, now: refused like any guess, through both doors.
+    for door in ["/auth/device/lookup", "/auth/device/authorise"] {
+        api.post(
+            door,
+            json!({"userCode": live_user_code, "approve": true}),
+            Some(&attacker.web.access),
+        )
+        .await?
+        .limited("the live code while limited")?;
+    }
+    // The pairing is untouched: its machine is still waiting for its owner.
+    machine
+        .post(
+            "/auth/device/token",
+            json!({"deviceCode": live_device_code}),
+            None,
+        )
+        .await?
+        .rfc_error("authorization_pending", "the live pairing")?;
+    Ok(())
+}
+
 /// Flooding device-code creation (filling the code space, or spamming users with prompts) is
 /// limited per address, and recovers.
 #[tokio::test]
