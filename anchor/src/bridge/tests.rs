@@ -794,9 +794,9 @@ fn codex_answer_nested_too_deep_to_relay_answers_the_requester_instead_of_leavin
     assert_eq!(b.in_flight(), 1);
     // A deep notification or server request has no requester: it is dropped and counted.
     let note = format!(
-        r#"{{"method":"item/completed","params":{{"x":{}{}}}}}"#,
+        r#"{{"method":"item/completed","params":{{"x":{}{{}}{}}}}}"#,
         "{\"a\":".repeat(depth),
-        format!("{{}}{}", "}".repeat(depth))
+        "}".repeat(depth)
     );
     assert!(to_orbit(&ev(&mut b, BridgeEvent::CodexLine(note))).is_empty());
     // The other request is still answered normally.

@@ -903,7 +903,6 @@ const HOSTILE_LEVELS: usize = 100_000;
 fn cbor_nested_a_hundred_thousand_deep_is_skipped_or_refused_without_overflow() {
     let auth = TestAuthenticator::new(KeyKind::Es256, 31);
     let c = ceremony();
-    let client_data = TestAuthenticator::client_data_json(&c, "webauthn.create");
     let data = auth.auth_data(&c, true);
     for deep in deep_cbor(HOSTILE_LEVELS) {
         // In the attestation statement, which for "none" must be empty.
