@@ -17,10 +17,14 @@ mod client_side;
 pub mod paired;
 mod records;
 
+/// The reference model of the relay and its in-memory harness, for the property tests and
+/// the router fuzz target (`--features router-model`; never in the Worker).
+#[cfg(any(test, feature = "router-model"))]
+pub mod model;
 #[cfg(test)]
 mod proptests;
-#[cfg(test)]
-mod sim;
+#[cfg(any(test, feature = "router-model"))]
+pub mod sim;
 #[cfg(test)]
 mod tests;
 
