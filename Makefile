@@ -89,3 +89,33 @@ bench-web: build-worker build-web
 	$(CARGO) build -p orbit-bench --bin scripted-codex
 	$(E2E_BUILD)
 	scripts/private-net.sh npm run web:bench
+
+# Fuzzing (docs/development.md, "Fuzzing"): each target under libFuzzer (cargo-fuzz, nightly)
+# for FUZZ_SECONDS, starting from the committed corpus. New inputs go to fuzz/found/<target>
+# (ignored), crashes to fuzz/libfuzzer/artifacts/<target>/. make test replays fuzz/corpus on
+# stable (the orbit-fuzz crate's tests) and needs none of this.
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_TARGETS := frame router cose auth_data attestation ceremony token refresh codes sandbox
+FUZZ_SECONDS ?= 60
+FUZZ := PATH="$(CURDIR)/.tools/bin:$$PATH" $(CARGO) +nightly fuzz
+FUZZ_DIR := --fuzz-dir fuzz/libfuzzer
+
+.PHONY: fuzz fuzz-tools fuzz-cmin
+# cargo-fuzz, pinned, into the project's ignored .tools/ (installed once).
+fuzz-tools:
+	@.tools/bin/cargo-fuzz --version 2>/dev/null | grep -qx 'cargo-fuzz $(CARGO_FUZZ_VERSION)' || \
+		$(CARGO) install --locked --version $(CARGO_FUZZ_VERSION) --root .tools cargo-fuzz
+
+fuzz: fuzz-tools
+	$(FUZZ) build -a $(FUZZ_DIR)
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/found/$$t && \
+		$(FUZZ) run -a $(FUZZ_DIR) $$t fuzz/found/$$t fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 || exit 1; \
+	done
+
+# Minimises what runs found (fuzz/found/<target>, in place), before picking inputs to commit.
+fuzz-cmin: fuzz-tools
+	for t in $(FUZZ_TARGETS); do \
+		[ -d fuzz/found/$$t ] && $(FUZZ) cmin -a $(FUZZ_DIR) $$t fuzz/found/$$t || exit 1; \
+	done

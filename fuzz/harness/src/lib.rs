@@ -6,8 +6,8 @@
 //! its root, and so on (each module says what it checks).
 //!
 //! Two drivers run them:
-//! * cargo-fuzz (`fuzz/`, nightly, `make fuzz`): `fuzz/fuzz_targets/<name>.rs` calls
-//!   [`run`] with libFuzzer's input;
+//! * cargo-fuzz (`fuzz/libfuzzer`, nightly, `make fuzz`): `fuzz_targets/<name>.rs` calls the
+//!   target's function with libFuzzer's input;
 //! * `cargo test` (stable, in `make test`): `tests/corpus.rs` replays every committed file of
 //!   `fuzz/corpus/<name>/` through the same function.
 //!
@@ -25,7 +25,8 @@ pub mod seeds;
 pub mod token;
 pub mod webauthn;
 
-/// Every target, by the name of its `fuzz/fuzz_targets/<name>.rs` and `fuzz/corpus/<name>/`.
+/// Every target, by the name of its `fuzz/libfuzzer/fuzz_targets/<name>.rs` and
+/// `fuzz/corpus/<name>/`.
 pub const TARGETS: &[&str] = &[
     "frame",
     "router",

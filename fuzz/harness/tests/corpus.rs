@@ -40,7 +40,7 @@ fn replay(target: &str) {
 fn every_target_has_a_fuzz_target_and_a_corpus() {
     for target in orbit_fuzz::TARGETS {
         let wrapper = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../fuzz_targets")
+            .join("../libfuzzer/fuzz_targets")
             .join(format!("{target}.rs"));
         assert!(wrapper.is_file(), "{} is missing", wrapper.display());
         corpus(target);
