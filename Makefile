@@ -71,7 +71,7 @@ fmt:
 
 clean:
 	$(CARGO) clean
-	rm -rf worker/build worker/build.new web/dist .wrangler
+	rm -rf worker/build worker/build.new web/dist .wrangler fuzz/libfuzzer/target
 
 # SPEC §6 benchmark (docs/benchmarks.md): starts its own Orbit; pass options with BENCH_ARGS.
 # Then the web client's benchmark.
