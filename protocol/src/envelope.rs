@@ -571,6 +571,7 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
         let mut top = Top::default();
         let mut seen_params = false;
         let mut seen_error = false;
+        let mut seen_type = false;
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let tracked = matches!(
                 key.name(),
@@ -581,10 +582,15 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
             }
             match key.name() {
                 "type" => {
+                    // A null `type` counts as a copy too: a reader that keeps the last copy
+                    // must not see a JSON-RPC message where Orbit saw a control frame.
+                    if std::mem::replace(&mut seen_type, true) {
+                        return Err(de::Error::custom(DUPLICATE));
+                    }
                     // `"type": null` is no type: such a frame is read as JSON-RPC.
                     let raw = map.next_value::<&RawValue>()?;
                     if raw.get() != "null" {
-                        once(&mut top.kind, raw)?;
+                        top.kind = Some(raw);
                     }
                 }
                 "id" => once(&mut top.id, map.next_value::<&RawValue>()?)?,

@@ -82,6 +82,19 @@ fn a_routing_member_twice_is_refused_so_no_two_readers_can_disagree() {
 }
 
 #[test]
+fn a_type_twice_is_refused_even_when_one_is_null() {
+    // Found by the `frame` fuzz target's invariant: Orbit took the first as a control frame's
+    // type while a reader that keeps the last saw `"type": null`, a JSON-RPC message.
+    for text in [
+        r#"{"type":"ping","type":null}"#,
+        r#"{"type":null,"type":"ping"}"#,
+        r#"{"type":null,"type":null,"method":"m"}"#,
+    ] {
+        assert_eq!(kind(text), Err(ErrorCode::InvalidMessage), "{text}");
+    }
+}
+
+#[test]
 fn a_routing_member_with_an_escaped_name_is_refused() {
     assert_eq!(
         kind(r#"{"\u0069d":1,"method":"m"}"#),
