@@ -233,6 +233,7 @@ async fn run(cfg: &Config, helpers_runtime: tokio::runtime::Handle) -> Result<()
             .map(|m| (*m).to_string())
             .collect(),
         codex_version: None,
+        instance: Some(format!("{:016x}", rand::random::<u64>())),
     };
     let keeper = TokenKeeper::new(api, cfg.state_dir.clone(), creds, now_ms());
     let reason = run::run(RunConfig {

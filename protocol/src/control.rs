@@ -195,6 +195,12 @@ pub struct AnchorHello {
     #[serde(default)]
     #[cfg_attr(feature = "typescript", ts(optional = nullable))]
     pub codex_version: Option<String>,
+    /// Names this run of the anchor process, random at its start and the same on every
+    /// connection it makes. A hello with another instance than the last means the process was
+    /// restarted: its codex, and every server request that codex had open, are gone.
+    #[serde(default)]
+    #[cfg_attr(feature = "typescript", ts(optional = nullable))]
+    pub instance: Option<String>,
 }
 
 /// One anchor as listed to clients in `orbit.anchors` and `orbit.anchor-connected`.

@@ -936,6 +936,7 @@ pub fn anchor_hello(anchor_id: &str, name: &str) -> Control {
         version: Some("0.1.0".to_string()),
         capabilities: vec!["codex".to_string()],
         codex_version: Some("0.0.0-test".to_string()),
+        instance: None,
     })
 }
 

@@ -130,4 +130,14 @@ describe("prompts withdrawn by Orbit (issue 12)", () => {
     });
     expect(p.open()).toHaveLength(0);
   });
+
+  it("a prompt of an anchor process that was restarted is withdrawn, not shown as answered elsewhere", () => {
+    const p = new Prompts();
+    p.add(approval(0));
+    expect(p.resolved("orbit-srv:0", 5, "anchor_restarted")).toMatchObject({
+      settled: "withdrawn",
+      settledBy: "the anchor restarted before it was answered",
+    });
+    expect(p.open()).toHaveLength(0);
+  });
 });

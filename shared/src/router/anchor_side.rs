@@ -25,6 +25,9 @@ enum WithdrawReason {
     CodexExited,
     /// Past the age limit, or the oldest past the cap on open requests.
     Expired,
+    /// The anchor process was restarted (a hello with a new `instance`), so the codex that
+    /// asked is gone with it.
+    AnchorRestarted,
 }
 
 impl WithdrawReason {
@@ -32,6 +35,7 @@ impl WithdrawReason {
         match self {
             WithdrawReason::CodexExited => "codex_exited",
             WithdrawReason::Expired => "expired",
+            WithdrawReason::AnchorRestarted => "anchor_restarted",
         }
     }
 }
@@ -93,6 +97,17 @@ impl Router {
                 }
                 let record = self.anchors.entry(anchor_id.to_string()).or_default();
                 record.anchor_id = anchor_id.to_string();
+                // A new run of the anchor process: a killed anchor takes its codex with it and
+                // nobody sends `anchor/codexExited`, so the requests that codex had open are
+                // withdrawn here. An answer to one must never reach the new codex, whose ids
+                // start from 0 again and would name one of its own requests.
+                let restarted = matches!(
+                    (&record.instance, &hello.instance),
+                    (Some(old), Some(new)) if old != new
+                );
+                if hello.instance.is_some() {
+                    record.instance.clone_from(&hello.instance);
+                }
                 // The paired name (from Orbit's records) stands unless the anchor names itself.
                 if hello.name.is_some() {
                     record.name = hello.name;
@@ -103,6 +118,9 @@ impl Router {
                 record.codex_version = hello.codex_version;
                 record.last_seen_at = Some(now_ms);
                 out.push(Action::Store(StoreOp::SaveAnchor(record.clone())));
+                if restarted {
+                    self.withdraw_open_of(anchor_id, WithdrawReason::AnchorRestarted, out);
+                }
                 self.announce_anchor(anchor_id, out);
             }
             Control::Subscribe { .. } | Control::Unsubscribe { .. } | Control::ListAnchors => {
@@ -302,6 +320,11 @@ impl Router {
     /// belongs to that codex (the anchor's frames arrive in order, so a new codex's requests
     /// come after this notice), and each is withdrawn.
     fn codex_exited(&mut self, anchor_id: &str, out: &mut Vec<Action>) {
+        self.withdraw_open_of(anchor_id, WithdrawReason::CodexExited, out);
+    }
+
+    /// Withdraws every open server request of `anchor_id`.
+    fn withdraw_open_of(&mut self, anchor_id: &str, reason: WithdrawReason, out: &mut Vec<Action>) {
         let open: Vec<u64> = self
             .pending
             .iter()
@@ -309,7 +332,7 @@ impl Router {
             .map(|(n, _)| *n)
             .collect();
         for n in open {
-            self.withdraw(n, WithdrawReason::CodexExited, out);
+            self.withdraw(n, reason, out);
         }
     }
 

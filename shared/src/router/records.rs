@@ -31,6 +31,9 @@ pub struct AnchorRecord {
     pub codex_version: Option<String>,
     pub connected_at: Option<u64>,
     pub last_seen_at: Option<u64>,
+    /// The `instance` of the anchor's last hello (absent in records written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// An anchor paired with the account (from the accounts database), with the name the user

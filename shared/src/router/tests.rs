@@ -2118,3 +2118,52 @@ fn idle_threads_are_forgotten_but_their_seq_is_not_reused() {
     // A socket still open stays subscribed to the forgotten thread.
     assert_eq!(seqs(&sim.take("c1")), vec![4]);
 }
+
+/// `anchor.hello` with an `instance`, as an anchor process sends on each of its connections.
+fn hello_of_instance(instance: &str) -> Value {
+    json!({"type": "anchor.hello", "anchorId": "anchor-1", "instance": instance})
+}
+
+#[test]
+fn a_restarted_anchor_process_withdraws_its_old_codexs_approvals_so_a_stale_answer_never_reaches_the_new_codex(
+) {
+    let mut sim = one_anchor();
+    subscribe(&mut sim, "c1", "t1", None);
+    sim.send_json("a1", hello_of_instance("run-1"));
+    sim.send_json("a1", approval(json!(0), Some("t1")));
+    let old_key = key_of(&sim.take("c1"));
+    sim.clear_inboxes();
+
+    // The same process reconnecting (Orbit restarted, a network blip) keeps it open.
+    sim.close("a1");
+    sim.connect_anchor("a1", "anchor-1");
+    sim.send_json("a1", hello_of_instance("run-1"));
+    assert!(withdrawals(&sim.take("c1")).is_empty());
+
+    // A new process, after the hub slept (the last instance is stored): its codex numbers its
+    // requests from 0 again.
+    sim.close("a1");
+    sim.hibernate();
+    sim.connect_anchor("a1", "anchor-1");
+    sim.send_json("a1", hello_of_instance("run-2"));
+    assert_eq!(
+        withdrawals(&sim.take("c1")),
+        vec![(old_key.clone(), json!("anchor_restarted"))]
+    );
+    sim.send_json("a1", approval(json!(0), Some("t1")));
+    sim.take("c1");
+    sim.clear_inboxes();
+    sim.send_json(
+        "c1",
+        json!({"id": old_key, "result": {"decision": "accept"}}),
+    );
+    assert!(
+        sim.take("a1").is_empty(),
+        "the stale answer reached the new codex, whose request 0 it would approve"
+    );
+    let refused = sim.take("c1");
+    assert_eq!(
+        refused[0]["error"]["data"]["code"], "already_resolved",
+        "{refused:?}"
+    );
+}

@@ -7,4 +7,10 @@ export type AnchorHello = {
 /**
  * Must equal the anchor id in the anchor's token when present.
  */
-anchorId?: string | null, name?: string | null, hostname?: string | null, platform?: string | null, version?: string | null, capabilities?: Array<string>, codexVersion?: string | null, };
+anchorId?: string | null, name?: string | null, hostname?: string | null, platform?: string | null, version?: string | null, capabilities?: Array<string>, codexVersion?: string | null, 
+/**
+ * Names this run of the anchor process, random at its start and the same on every
+ * connection it makes. A hello with another instance than the last means the process was
+ * restarted: its codex, and every server request that codex had open, are gone.
+ */
+instance?: string | null, };

@@ -166,6 +166,8 @@ export function withdrawnBecause(reason: string): string | null {
       return "codex stopped before it was answered";
     case "expired":
       return "it waited too long for an answer";
+    case "anchor_restarted":
+      return "the anchor restarted before it was answered";
     default:
       return null;
   }
