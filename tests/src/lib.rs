@@ -46,6 +46,8 @@ pub mod api;
 pub mod codex;
 /// A mock of the OpenAI Responses API for codex.
 pub mod mock_model;
+/// A client that records every frame and reconnects by itself, for the fault suite.
+pub mod recorder;
 
 /// The Origin the test Orbit allows (`ORBIT_ALLOWED_ORIGINS`).
 pub const ALLOWED_ORIGIN: &str = "http://allowed.test";
@@ -602,8 +604,22 @@ impl Orbit {
     /// Stops wrangler and starts it again on the same state and the same port, as a restarted
     /// server looks to the anchors connected to it.
     pub fn restart_same_port(&mut self) -> Result<()> {
-        let port = self.port;
         self.stop();
+        self.boot_on(self.port)
+    }
+
+    /// Kills wrangler and its workerd with SIGKILL (no grace, as a crash or an OOM kill
+    /// would), then starts it again on the same state and the same port.
+    pub fn kill_and_restart_same_port(&mut self) -> Result<()> {
+        if let Some(mut group) = self.group.take() {
+            signal_group(group.pgid, "-KILL");
+            group.stop();
+        }
+        self.boot_on(self.port)
+    }
+
+    /// Starts wrangler on `port`, retrying while the old listener lingers.
+    fn boot_on(&mut self, port: u16) -> Result<()> {
         let mut last_error = None;
         for _attempt in 0..20 {
             match self.boot_once(Some(port)) {
