@@ -637,6 +637,12 @@ async fn storage_write_failure_mid_stream_resets_the_hub_and_clients_resync_to_t
 /// and those the anchor sent before its socket was closed. The chunks that did arrive are the
 /// script's, each once and in order, the last one included, and the missing ones are a single
 /// run.
+///
+/// That run is lost without the client being told: the anchor does not know Orbit dropped
+/// them, and `seq` goes on from the log without a hole, so the resubscription is not answered
+/// `truncated` (docs/protocol.md, Replay: "nothing of what that write held is delivered").
+/// Measured: one chunk of the 120. Closing it needs Orbit to acknowledge what it logged to the
+/// anchor, or to leave a hole in `seq` for the failed write so the client reloads.
 fn check_failed_write_loss(label: &str, text: &str) -> Result<()> {
     let got: Vec<u32> = text
         .split_inclusive(' ')
