@@ -14,7 +14,6 @@ mod baseline;
 mod fanout;
 mod idle;
 mod memory;
-mod procfs;
 mod report;
 mod router;
 mod rtt;
@@ -26,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use orbit_tests::procfs;
 
 use report::{Machine, Report, WasmSize};
 use target::Target;

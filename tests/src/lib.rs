@@ -48,6 +48,9 @@ pub mod codex;
 pub mod mock_model;
 /// A client that records every frame and reconnects by itself, for the fault suite.
 pub mod recorder;
+/// Finding Orbit's workerd processes and reading their memory and CPU time from `/proc`
+/// (the load suite and the benchmark).
+pub mod procfs;
 
 /// The Origin the test Orbit allows (`ORBIT_ALLOWED_ORIGINS`).
 pub const ALLOWED_ORIGIN: &str = "http://allowed.test";
