@@ -377,7 +377,8 @@ impl UserHub {
     }
 
     /// Development probe (reached only through the dev API): whether the in-memory state
-    /// survived since the last event, how often it was rebuilt, and how many sockets are open.
+    /// survived since the last event, how often it was rebuilt, how many sockets are open, and
+    /// the size of the wasm memory.
     fn probe(&self) -> Result<Response> {
         let was_live = self.live.borrow().is_some();
         self.wake(None)?;
@@ -392,6 +393,9 @@ impl UserHub {
             "sockets": self.state.get_websockets().len(),
             // Reads of the paired-anchor list from D1 since this state was built.
             "pairedReads": paired_reads,
+            // The Rust heap's ceiling: linear memory only grows, so the load suite can tell
+            // growth in Orbit's own code from growth in workerd and V8.
+            "wasmMemoryBytes": wasm_memory_bytes(),
         }))
     }
 
@@ -521,5 +525,17 @@ impl DurableObject for UserHub {
             self.with_router(|router, _| router.disconnect(&att.c, now_ms()));
         }
         Ok(())
+    }
+}
+
+/// The size of this isolate's wasm linear memory, in bytes (0 when not built for wasm).
+fn wasm_memory_bytes() -> usize {
+    #[cfg(target_arch = "wasm32")]
+    {
+        core::arch::wasm32::memory_size::<0>() * 65_536
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        0
     }
 }
