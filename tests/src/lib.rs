@@ -48,9 +48,13 @@ pub mod codex;
 pub mod mock_model;
 /// A client that records every frame and reconnects by itself, for the fault suite.
 pub mod recorder;
+/// Raising the open-file limit for tests that hold many sockets.
+pub mod nofile;
 /// Finding Orbit's workerd processes and reading their memory and CPU time from `/proc`
 /// (the load suite and the benchmark).
 pub mod procfs;
+/// Whether a series of memory samples per round has levelled off or keeps growing.
+pub mod rss;
 
 /// The Origin the test Orbit allows (`ORBIT_ALLOWED_ORIGINS`).
 pub const ALLOWED_ORIGIN: &str = "http://allowed.test";
@@ -726,7 +730,7 @@ impl Orbit {
     }
 
     /// `GET /__dev/hub?userId=…`: the development probe of `user_id`'s hub (whether its state
-    /// survived since the last event, `wakes`, `sockets`, `pairedReads`).
+    /// survived since the last event, `wakes`, `sockets`, `pairedReads`, `wasmMemoryBytes`).
     pub async fn probe_hub(&self, user_id: &str) -> Result<Value> {
         let url = format!("{}/__dev/hub?userId={user_id}", self.base_url());
         let answer = reqwest::Client::new()
