@@ -48,6 +48,15 @@ pub struct DevRevokeRequest {
     pub anchor_id: Option<String>,
 }
 
+/// `POST /__dev/stale`: the session's last proof of a way in is forgotten, as if it were older
+/// than the step-up window, so a test can see a sensitive change ask for a step-up without
+/// waiting minutes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevStaleRequest {
+    pub session_id: String,
+}
+
 /// `POST /__dev/hub-fault`: the user's hub refuses the next requests to close the sockets of a
 /// revoked session or anchor, as an unreachable hub would fail them; and fails its next storage
 /// writes and replay-log reads, as a failing storage would.

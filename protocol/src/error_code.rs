@@ -168,6 +168,9 @@ error_codes! {
     SocketsNotClosed = "sockets_not_closed", Some(503);
     /// Removing this would leave the account without a way to sign in.
     LastSignInMethod = "last_sign_in_method", Some(409);
+    /// A sensitive change (a way in added or removed, an invite, a device approval) needs a
+    /// session that proved a way in within the last few minutes: step up, then retry.
+    StepUpRequired = "step_up_required", Some(403);
 
     // --- HTTP: TOTP ---------------------------------------------------------------------------
     InvalidCode = "invalid_code", Some(401);

@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::step_up::StepUpMethod;
 use crate::error_code::ErrorCode;
 
 /// An HTTP refusal.
@@ -29,6 +30,10 @@ pub struct ApiErrorBody {
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// `step_up_required` only: the ways this account can prove itself with again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
+    pub methods: Option<Vec<StepUpMethod>>,
 }
 
 impl ApiErrorBody {
@@ -37,6 +42,18 @@ impl ApiErrorBody {
             error: ApiError {
                 code,
                 message: message.into(),
+                methods: None,
+            },
+        }
+    }
+
+    /// 403 `step_up_required`, naming the ways the account can step up with.
+    pub fn step_up(message: impl Into<String>, methods: Vec<StepUpMethod>) -> Self {
+        ApiErrorBody {
+            error: ApiError {
+                code: ErrorCode::StepUpRequired,
+                message: message.into(),
+                methods: Some(methods),
             },
         }
     }

@@ -78,6 +78,11 @@ kinds! {
     UserCodeRefused = "user_code_refused",
     InviteCreated = "invite_created",
     RateLimited = "rate_limited",
+    /// A session proved a way in again (detail: `passkey` or `totp`).
+    SteppedUp = "stepped_up",
+    /// A sensitive change refused because the session had not proved a way in recently (detail:
+    /// what was asked); a stolen access token trying its luck shows up here.
+    StepUpRequired = "step_up_required",
 }
 
 #[cfg(test)]

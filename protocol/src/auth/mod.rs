@@ -9,6 +9,7 @@
 //! * [`passkey`] — the passkey ceremonies and the passkey list.
 //! * [`device`] — the device-code flow that pairs anchors.
 //! * [`anchors`] — the signed-in user's anchors.
+//! * [`step_up`] — the fresh proof sensitive changes need.
 //! * [`events`] — security events.
 //! * [`error`] — refusals.
 
@@ -18,6 +19,7 @@ pub mod error;
 pub mod events;
 pub mod passkey;
 pub mod session;
+pub mod step_up;
 pub mod tokens;
 pub mod totp;
 
@@ -27,6 +29,7 @@ pub use error::*;
 pub use events::*;
 pub use passkey::*;
 pub use session::*;
+pub use step_up::*;
 pub use tokens::*;
 pub use totp::*;
 
@@ -69,6 +72,11 @@ pub(crate) fn export_typescript(cfg: &ts_rs::Config) -> Result<(), ts_rs::Export
         AnchorSummary,
         AnchorRenameRequest,
         AnchorRenamed,
+        StepUpMethod,
+        StepUpTotpRequest,
+        StepUpPasskeyOptions,
+        StepUpPasskeyVerifyRequest,
+        SteppedUp,
     );
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! * [`rate_limit`] — per-address and per-account limits (GCRA), with the brute-force bounds.
 //! * [`hash`] — storage hashes of bearer secrets and constant-time comparison.
 //! * [`names`] — account names (canonical form) and display names.
+//! * [`step_up`] — whether a session proved a way in recently enough for a sensitive change.
 //!
 //! Conventions: times are seconds since the Unix epoch (`now_s`), except the rate limiter's
 //! milliseconds (`now_ms`); random inputs are fixed-size byte arrays the caller fills from a
@@ -23,4 +24,5 @@ pub mod names;
 pub mod rate_limit;
 pub mod refresh;
 pub mod sealed;
+pub mod step_up;
 pub mod totp;

@@ -3,4 +3,4 @@
 /**
  * What happened.
  */
-export type SecurityEventKind = "sign_in" | "sign_in_failure" | "account_created" | "registration_refused" | "totp_enabled" | "totp_disabled" | "passkey_added" | "passkey_removed" | "refresh_reuse" | "session_revoked" | "logout" | "anchor_revoked" | "anchor_renamed" | "device_paired" | "device_approved" | "device_denied" | "user_code_refused" | "invite_created" | "rate_limited";
+export type SecurityEventKind = "sign_in" | "sign_in_failure" | "account_created" | "registration_refused" | "totp_enabled" | "totp_disabled" | "passkey_added" | "passkey_removed" | "refresh_reuse" | "session_revoked" | "logout" | "anchor_revoked" | "anchor_renamed" | "device_paired" | "device_approved" | "device_denied" | "user_code_refused" | "invite_created" | "rate_limited" | "stepped_up" | "step_up_required";
