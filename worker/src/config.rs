@@ -4,6 +4,7 @@ use orbit_protocol::limits::IDLE_THREAD_FORGET_MS;
 use orbit_shared::auth::device_code;
 use orbit_shared::auth::rate_limit::Policy;
 use orbit_shared::auth::refresh::REUSE_GRACE_SECONDS;
+use orbit_shared::auth::step_up;
 use orbit_shared::gate::parse_origins;
 use orbit_shared::revocation::RECHECK_INTERVAL_MS;
 use orbit_shared::token::ACCESS_TOKEN_SECONDS;
@@ -55,6 +56,10 @@ pub struct Config {
     /// shortened below the 30-second default, down to `0` (strict reuse detection, no retry);
     /// tests shorten it to see a late retry revoke.
     pub refresh_reuse_grace_s: u64,
+    /// How long after a session last proved a way in it may make sensitive changes, in seconds
+    /// (`ORBIT_STEP_UP_WINDOW`): it can only be shortened below the 5-minute default; tests
+    /// shorten it to see a session go stale.
+    pub step_up_window_s: u64,
 }
 
 impl Config {
@@ -113,6 +118,7 @@ impl Config {
                 &read("ORBIT_REFRESH_REUSE_GRACE"),
                 REUSE_GRACE_SECONDS,
             ),
+            step_up_window_s: shortened(&read("ORBIT_STEP_UP_WINDOW"), step_up::WINDOW_SECONDS),
         }
     }
 }

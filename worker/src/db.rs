@@ -20,13 +20,16 @@ pub struct SessionRow {
     /// When the session lapses (ms), if it does: it follows its refresh token.
     #[serde(default)]
     pub expires_at: Option<f64>,
+    /// When the session last proved a way in (ms; step-up), if ever.
+    #[serde(default)]
+    pub verified_at: Option<f64>,
 }
 
 /// The session row with its anchor's revocation, if any.
 pub async fn session(db: &D1Database, session_id: &str) -> Result<Option<SessionRow>> {
     db.prepare(
         "SELECT s.user_id, s.kind, s.anchor_id, s.revoked_at, a.revoked_at AS anchor_revoked_at, \
-         s.expires_at \
+         s.expires_at, s.verified_at \
          FROM sessions s LEFT JOIN anchors a ON a.id = s.anchor_id WHERE s.id = ?1",
     )
     .bind(&[JsValue::from_str(session_id)])?
@@ -120,6 +123,16 @@ pub async fn insert_anchor(
     Ok(())
 }
 
+/// Forgets when session `session_id` last proved a way in (development API: a stale session
+/// without waiting out the step-up window).
+pub async fn forget_verification(db: &D1Database, session_id: &str) -> Result<()> {
+    db.prepare("UPDATE sessions SET verified_at = NULL WHERE id = ?1")
+        .bind(&[JsValue::from_str(session_id)])?
+        .run()
+        .await?;
+    Ok(())
+}
+
 pub async fn insert_session(
     db: &D1Database,
     session_id: &str,
@@ -128,8 +141,16 @@ pub async fn insert_session(
     now_ms: u64,
 ) -> Result<()> {
     let kind = if anchor_id.is_some() { "anchor" } else { "web" };
+    // A development web session stands for a user who just signed in: fresh for step-up, like
+    // a real sign-in's (anchors never are).
+    let verified_at = if anchor_id.is_some() {
+        JsValue::NULL
+    } else {
+        num(now_ms)
+    };
     db.prepare(
-        "INSERT INTO sessions (id, user_id, kind, anchor_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO sessions (id, user_id, kind, anchor_id, created_at, verified_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
     .bind(&[
         JsValue::from_str(session_id),
@@ -137,6 +158,7 @@ pub async fn insert_session(
         JsValue::from_str(kind),
         anchor_id.map_or(JsValue::NULL, JsValue::from_str),
         num(now_ms),
+        verified_at,
     ])?
     .run()
     .await?;

@@ -5,7 +5,9 @@
 use worker::{Env, Headers, Method, Request, RequestInit, Response, Result};
 
 use orbit_protocol::auth::Revocation;
-use orbit_protocol::dev::{DevHubFaultRequest, DevRevokeRequest, DevSession, DevSessionRequest};
+use orbit_protocol::dev::{
+    DevHubFaultRequest, DevRevokeRequest, DevSession, DevSessionRequest, DevStaleRequest,
+};
 use orbit_protocol::ErrorCode;
 use orbit_shared::token::{issue, Claims};
 
@@ -152,6 +154,13 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config) -> Result<Resp
                 }
             }
             http::json(&Revocation::new(Some(closed)))
+        }
+        "/__dev/stale" => {
+            let Ok(body) = req.json::<DevStaleRequest>().await else {
+                return http::refusal(ErrorCode::BadRequest, "expected {sessionId}");
+            };
+            db::forget_verification(&db, &body.session_id).await?;
+            http::json(&serde_json::json!({ "stale": true }))
         }
         "/__dev/hub-fault" => {
             let Ok(body) = req.json::<DevHubFaultRequest>().await else {

@@ -88,10 +88,11 @@ async fn admit(
         return Ok(Err(GateError::MissingToken));
     };
     let db = env.d1("DB")?;
-    let Authenticated { claims, peer } = match authenticate(&db, config, &token, audience).await? {
-        Ok(who) => who,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
+    let Authenticated { claims, peer, .. } =
+        match authenticate(&db, config, &token, audience).await? {
+            Ok(who) => who,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
     let device = match peer {
         Peer::Client => headers
             .get("User-Agent")?
@@ -112,6 +113,8 @@ async fn admit(
 pub struct Authenticated {
     pub claims: Claims,
     pub peer: Peer,
+    /// When the session last proved a way in (ms), for step-up; `None`: never.
+    pub verified_at: Option<u64>,
 }
 
 /// Verifies an access token for `audience` and checks in D1 that its session is live (not
@@ -163,5 +166,11 @@ pub async fn authenticate(
             }
         }
     };
-    Ok(Ok(Authenticated { claims, peer }))
+    // D1 hands integers to JavaScript as doubles; these are ms instants, exact below 2^53.
+    let verified_at = session.verified_at.map(|at| at.max(0.0) as u64);
+    Ok(Ok(Authenticated {
+        claims,
+        peer,
+        verified_at,
+    }))
 }

@@ -7,7 +7,7 @@
 //! `{"error": "<code>"}` ([`DeviceTokenError`]). A fault of ours (D1 down, a corrupt row, a bug)
 //! is a bare 500 `internal_error` for the client, with the details in the log only.
 
-use orbit_protocol::auth::{ApiErrorBody, DeviceTokenError};
+use orbit_protocol::auth::{ApiErrorBody, DeviceTokenError, StepUpMethod};
 use orbit_protocol::ErrorCode;
 use orbit_shared::auth::device_code::{PollError, UserCodeError};
 use orbit_shared::auth::names::InvalidName;
@@ -42,6 +42,8 @@ pub struct ApiError {
     pub message: String,
     /// The `Retry-After` header (seconds).
     retry_after: Option<String>,
+    /// `step_up_required`: the ways the account can step up with.
+    methods: Option<Vec<StepUpMethod>>,
     shape: Shape,
 }
 
@@ -58,7 +60,16 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            methods: None,
             shape: Shape::Orbit,
+        }
+    }
+
+    /// 403 `step_up_required`: the session must prove a way in again (one of `methods`).
+    pub fn step_up(message: impl Into<String>, methods: Vec<StepUpMethod>) -> Self {
+        ApiError {
+            methods: Some(methods),
+            ..ApiError::new(ErrorCode::StepUpRequired, message)
         }
     }
 
@@ -70,7 +81,11 @@ impl ApiError {
     /// The JSON body.
     pub fn body(&self) -> serde_json::Result<String> {
         match self.shape {
-            Shape::Orbit => serde_json::to_string(&ApiErrorBody::new(self.code, &self.message)),
+            Shape::Orbit => {
+                let mut body = ApiErrorBody::new(self.code, &self.message);
+                body.error.methods.clone_from(&self.methods);
+                serde_json::to_string(&body)
+            }
             Shape::Rfc8628 => serde_json::to_string(&DeviceTokenError { error: self.code }),
         }
     }

@@ -11,6 +11,7 @@ use crate::auth::ctx::Ctx;
 use crate::auth::error::AuthResult;
 use crate::auth::service::audit::{self, Event};
 use crate::auth::service::caller::require_web;
+use crate::auth::service::step_up::{require_fresh, Change};
 use crate::auth::store::{accounts, events};
 use crate::http::random_id;
 
@@ -24,6 +25,8 @@ pub const INVITE_PREFIX: &str = "inv_";
 /// hash is stored; the code is shown this once.
 pub async fn create_invite(ctx: &Ctx<'_>) -> AuthResult<Response> {
     let me = require_web(ctx).await?;
+    // An invite lets someone in for 7 days: more than a 15-minute stolen token should buy.
+    require_fresh(ctx, &me, Change::CreateInvite).await?;
     let invite = format!("{INVITE_PREFIX}{}", random_id(16)?);
     let expires_at = ctx.now_ms + INVITE_SECONDS * 1000;
     accounts::insert_invite(&ctx.store, &storage_hash(&invite), &me.user_id, expires_at).await?;

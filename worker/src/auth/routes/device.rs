@@ -38,6 +38,7 @@ use crate::auth::service::caller::require_web;
 use crate::auth::service::limits::enforce;
 use crate::auth::service::refresh::rotate;
 use crate::auth::service::sessions;
+use crate::auth::service::step_up::{require_fresh, Change};
 use crate::auth::store::device::{self as grants, GrantRow, NewGrant};
 use crate::http::{random_bytes, random_id};
 use crate::hub;
@@ -148,6 +149,11 @@ pub async fn lookup(ctx: &Ctx<'_>, body: DeviceLookupRequest) -> AuthResult<Resp
 /// anchor) or denies a pairing request.
 pub async fn authorise(ctx: &Ctx<'_>, body: DeviceAuthoriseRequest) -> AuthResult<Response> {
     let me = require_web(ctx).await?;
+    // Approving mints a 90-day anchor credential: a stale session must prove itself first. A
+    // denial only protects, and needs nothing more.
+    if body.approve {
+        require_fresh(ctx, &me, Change::ApproveDevice).await?;
+    }
     let (_, row, grant) = grant_by_user_code(ctx, &me.user_id, &body.user_code).await?;
     decide_answer(&grant, ctx.now_s(), body.approve)?;
     if !body.approve {

@@ -5,8 +5,9 @@
 //!
 //! * [`session`] — `refresh`, `logout`, `session`, `sessions`.
 //! * [`accounts`] — `invites`, `security-events`.
-//! * [`totp`] — `totp/enroll/start|verify`, `totp/login`, `totp/disable`.
-//! * [`passkey`] — `passkey/register|login/options|verify`, `passkeys`.
+//! * [`totp`] — `totp/enroll/start|verify`, `totp/login`, `totp/disable`, `step-up/totp`.
+//! * [`passkey`] — `passkey/register|login/options|verify`, `passkeys`,
+//!   `step-up/passkey/options|verify`.
 //! * [`device`] — the device-code flow that pairs anchors, and anchor refresh.
 //! * [`anchors`] — the signed-in user's anchors: list, rename, revoke.
 //!
@@ -72,6 +73,12 @@ pub async fn route(mut req: Request, ctx: &Ctx<'_>) -> AuthResult<Response> {
         (Method::Get, ["passkeys"]) => passkey::manage::list(ctx).await,
         (Method::Delete, ["passkeys", id]) => passkey::manage::remove(ctx, id).await,
 
+        (Method::Post, ["step-up", "totp"]) => totp::step_up(ctx, body(&mut req).await?).await,
+        (Method::Post, ["step-up", "passkey", "options"]) => passkey::step_up::options(ctx).await,
+        (Method::Post, ["step-up", "passkey", "verify"]) => {
+            passkey::step_up::verify(ctx, body(&mut req).await?).await
+        }
+
         (Method::Post, ["invites"]) => accounts::create_invite(ctx).await,
         (Method::Get, ["security-events"]) => accounts::security_events(ctx).await,
 
@@ -111,6 +118,8 @@ fn known_path(segments: &[&str]) -> bool {
             | ["passkey", "register" | "login", "options" | "verify"]
             | ["totp", "enroll", "start" | "verify"]
             | ["totp", "login" | "disable"]
+            | ["step-up", "totp"]
+            | ["step-up", "passkey", "options" | "verify"]
             | [
                 "device",
                 "code" | "lookup" | "authorise" | "authorize" | "token" | "refresh"
@@ -232,6 +241,8 @@ mod tests {
             &["passkey", "login", "verify"],
             &["device", "authorize"],
             &["totp", "disable"],
+            &["step-up", "totp"],
+            &["step-up", "passkey", "verify"],
         ] {
             assert!(known_path(path), "{path:?}");
         }

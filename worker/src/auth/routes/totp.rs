@@ -1,5 +1,5 @@
 //! TOTP (SPEC §2): `POST /auth/totp/enroll/start|verify`, `POST /auth/totp/login`,
-//! `POST /auth/totp/disable`.
+//! `POST /auth/totp/disable`, and the TOTP step-up `POST /auth/step-up/totp`.
 //!
 //! The codes are `orbit_shared::auth::totp`'s (RFC 6238, SHA-1, 6 digits, 30 s, ±1 step, each
 //! code at most once); the secret is sealed with `orbit_shared::auth::sealed` under
@@ -15,8 +15,8 @@
 use worker::Response;
 
 use orbit_protocol::auth::{
-    SecurityEventKind, SignedIn, TotpDisableRequest, TotpEnrollStartRequest,
-    TotpEnrollVerifyRequest, TotpEnrollment, TotpLoginRequest, TotpStatus,
+    SecurityEventKind, SignedIn, StepUpTotpRequest, SteppedUp, TotpDisableRequest,
+    TotpEnrollStartRequest, TotpEnrollVerifyRequest, TotpEnrollment, TotpLoginRequest, TotpStatus,
 };
 use orbit_protocol::ErrorCode;
 use orbit_shared::auth::names::{account_name, clip};
@@ -29,9 +29,10 @@ use crate::auth::ctx::Ctx;
 use crate::auth::error::{ApiError, AuthResult};
 use crate::auth::service::accounts::{self, admission, free_name};
 use crate::auth::service::audit::{self, Event};
-use crate::auth::service::caller::{bearer_present, require_web};
+use crate::auth::service::caller::{bearer_present, require_web, WebUser};
 use crate::auth::service::limits::enforce;
 use crate::auth::service::sessions;
+use crate::auth::service::step_up::{self, require_fresh, Change};
 use crate::auth::store::accounts as account_rows;
 use crate::auth::store::totp::{self as store, EnrollmentRow, NewEnrollment};
 use crate::http::{random_bytes, random_id};
@@ -68,7 +69,12 @@ pub async fn enroll_start(ctx: &Ctx<'_>, body: TotpEnrollStartRequest) -> AuthRe
                 )
                 .into());
             };
-            check_current_code(ctx, &me.user_id, code).await?;
+            // A current code is itself the fresh proof step-up asks for.
+            check_current_code(ctx, &me, code).await?;
+        } else {
+            // Adding a way in: the session must have proved one recently (a stolen access
+            // token must not plant the thief's authenticator).
+            require_fresh(ctx, &me, Change::EnableTotp).await?;
         }
         let name = account_rows::name_of(&ctx.store, &me.user_id)
             .await?
@@ -248,8 +254,9 @@ pub async fn login(ctx: &Ctx<'_>, body: TotpLoginRequest) -> AuthResult<Response
 }
 
 /// Checks a current code of a signed-in user's confirmed TOTP (re-authentication before a
-/// sensitive change), spending it like a sign-in.
-async fn check_current_code(ctx: &Ctx<'_>, user_id: &str, code: &str) -> AuthResult<()> {
+/// sensitive change), spending it like a sign-in; the session counts as freshly verified.
+async fn check_current_code(ctx: &Ctx<'_>, me: &WebUser, code: &str) -> AuthResult<()> {
+    let user_id = me.user_id.as_str();
     enforce(ctx, Action::TotpSignIn, Some(user_id)).await?;
     let Some(row) = store::secret_of(&ctx.store, user_id).await? else {
         return Err(totp_not_enabled().into());
@@ -258,7 +265,7 @@ async fn check_current_code(ctx: &Ctx<'_>, user_id: &str, code: &str) -> AuthRes
     let accepted = match codes::verify(&secret, code, ctx.now_s(), row.last_step) {
         // A concurrent request that stored this step (or a later one) first makes it a replay.
         Ok(step) => {
-            if store::record_step(&ctx.store, user_id, step).await? {
+            if store::step_up(&ctx.store, user_id, &me.session_id, step).await? {
                 Ok(())
             } else {
                 Err(TotpError::Replayed)
@@ -288,7 +295,9 @@ pub async fn disable(ctx: &Ctx<'_>, body: TotpDisableRequest) -> AuthResult<Resp
         )
         .into());
     }
-    check_current_code(ctx, &me.user_id, &body.code).await?;
+    // Removing a way in: the current code is the fresh proof (a stale session that knows
+    // one may go ahead; one that does not cannot).
+    check_current_code(ctx, &me, &body.code).await?;
     store::disable(&ctx.store, &me.user_id).await?;
     audit::record(
         ctx,
@@ -300,6 +309,22 @@ pub async fn disable(ctx: &Ctx<'_>, body: TotpDisableRequest) -> AuthResult<Resp
         },
     );
     answer(200, &TotpStatus { totp: false })
+}
+
+/// `POST /auth/step-up/totp {code}` (signed in): proves the session's TOTP again; the session
+/// is fresh for the step-up window. The code is spent as at sign-in (replays are refused, even
+/// raced) under the TOTP sign-in rate limits.
+pub async fn step_up(ctx: &Ctx<'_>, body: StepUpTotpRequest) -> AuthResult<Response> {
+    let me = require_web(ctx).await?;
+    check_current_code(ctx, &me, &body.code).await?;
+    step_up::stepped_up(ctx, &me, "totp");
+    answer(
+        200,
+        &SteppedUp {
+            verified_at: ctx.now_ms,
+            fresh_for: ctx.config.step_up_window_s,
+        },
+    )
 }
 
 fn signed_in(ctx: &Ctx<'_>, user_id: &str, session_id: &str) {

@@ -15,6 +15,8 @@ use crate::upgrade::{authenticate, Authenticated};
 pub struct WebUser {
     pub user_id: String,
     pub session_id: String,
+    /// When the session last proved a way in (ms), as stored; `None`: never.
+    pub verified_at: Option<u64>,
 }
 
 /// Whether the request carries an `Authorization` header at all: it decides between the
@@ -33,6 +35,7 @@ pub async fn require_web(ctx: &Ctx<'_>) -> AuthResult<WebUser> {
         Ok(who) => Ok(WebUser {
             user_id: who.claims.sub,
             session_id: who.claims.sid,
+            verified_at: who.verified_at,
         }),
         Err(refusal) => Err(refusal.into()),
     }

@@ -8,10 +8,11 @@
 //! * [`sessions`] — drawing a session, its credentials, closing revoked sockets.
 //! * [`refresh`] — refresh rotation with reuse detection (web and anchor).
 //! * [`accounts`] — account names and the sign-up rule (bootstrap, open, invites).
+//! * [`step_up`] — the fresh proof a sensitive change needs.
 //! * [`housekeeping`] — the occasional sweep of expired rows.
 //!
 //! Arrows: [`refresh`] → [`sessions`], [`limits`], [`audit`]; [`limits`] → [`audit`];
-//! [`accounts`] → [`audit`]; the rest stand alone. None points back up into the routes.
+//! [`accounts`] → [`audit`]; [`step_up`] → [`audit`]; the rest stand alone. None points back up into the routes.
 
 pub mod accounts;
 pub mod audit;
@@ -20,3 +21,4 @@ pub mod housekeeping;
 pub mod limits;
 pub mod refresh;
 pub mod sessions;
+pub mod step_up;

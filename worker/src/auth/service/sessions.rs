@@ -35,6 +35,9 @@ pub fn draw(ctx: &Ctx<'_>, user_id: &str, anchor_id: Option<&str>) -> AuthResult
         } else {
             ctx.user_agent.clone()
         },
+        // A web session is drawn only by a sign-in or sign-up, which just proved a way in; an
+        // anchor's is drawn at pairing and never makes sensitive changes.
+        verified: anchor_id.is_none(),
     })
 }
 

@@ -17,11 +17,13 @@ use super::{first_row, int, opt_text, text, Store, StoreError, StoreResult};
 /// challenges are issued.
 pub const RETENTION_MS: u64 = 60 * 60 * 1000;
 
-/// The two ceremonies, as stored in `passkey_challenges.ceremony`.
+/// The ceremonies, as stored in `passkey_challenges.ceremony`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ceremony {
     Register,
     Login,
+    /// A signed-in session proving a way in again (docs/auth.md, Step-up).
+    StepUp,
 }
 
 impl Ceremony {
@@ -29,6 +31,7 @@ impl Ceremony {
         match self {
             Ceremony::Register => "register",
             Ceremony::Login => "login",
+            Ceremony::StepUp => "step_up",
         }
     }
 }
@@ -42,6 +45,11 @@ pub enum Taker<'a> {
     NewAccount,
     /// A signed-in user adding a passkey: only a challenge issued to this user.
     User(&'a str),
+    /// A step-up: only a challenge issued to this user's very session.
+    Session {
+        user_id: &'a str,
+        session_id: &'a str,
+    },
 }
 
 /// A challenge to store.
@@ -55,6 +63,8 @@ pub struct NewChallenge<'a> {
     /// A new account's name and the invite its sign-up started with.
     pub name: Option<&'a str>,
     pub invite_hash: Option<&'a str>,
+    /// Step-ups: the session that asked.
+    pub session_id: Option<&'a str>,
     /// ms.
     pub expires_at: u64,
 }
@@ -72,8 +82,8 @@ pub async fn issue(store: &Store, c: &NewChallenge<'_>) -> StoreResult<()> {
                 .db
                 .prepare(
                     "INSERT INTO passkey_challenges \
-                     (id, ceremony, challenge, user_id, new_account, name, invite_hash, created_at, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     (id, ceremony, challenge, user_id, new_account, name, invite_hash, created_at, expires_at, session_id) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .bind(&[
                     text(c.id),
@@ -85,6 +95,7 @@ pub async fn issue(store: &Store, c: &NewChallenge<'_>) -> StoreResult<()> {
                     opt_text(c.invite_hash),
                     int(store.now_ms),
                     int(c.expires_at),
+                    opt_text(c.session_id),
                 ])?,
         ])
         .await?;
@@ -106,6 +117,14 @@ pub(super) fn take_statement(
         Taker::User(user_id) => {
             args.push(text(user_id));
             " AND new_account = 0 AND user_id = ?4"
+        }
+        Taker::Session {
+            user_id,
+            session_id,
+        } => {
+            args.push(text(user_id));
+            args.push(text(session_id));
+            " AND new_account = 0 AND user_id = ?4 AND session_id = ?5"
         }
     };
     Ok(store
@@ -162,6 +181,8 @@ pub struct ChallengeState {
     pub used_at: Option<u64>,
     /// ms.
     pub expires_at: u64,
+    #[serde(default)]
+    pub session_id: Option<String>,
 }
 
 /// Challenge `id` as stored, whoever it is for.
@@ -169,7 +190,7 @@ pub async fn state(store: &Store, id: &str) -> StoreResult<Option<ChallengeState
     Ok(store
         .db
         .prepare(
-            "SELECT ceremony, user_id, new_account, used_at, expires_at \
+            "SELECT ceremony, user_id, new_account, used_at, expires_at, session_id \
              FROM passkey_challenges WHERE id = ?1",
         )
         .bind(&[text(id)])?

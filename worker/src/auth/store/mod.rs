@@ -79,6 +79,11 @@ fn int(n: u64) -> JsValue {
     JsValue::from_f64(n as f64)
 }
 
+/// A nullable D1 integer argument.
+fn opt_int(n: Option<u64>) -> JsValue {
+    n.map_or(JsValue::NULL, int)
+}
+
 /// A nullable D1 text argument.
 fn opt_text(s: Option<&str>) -> JsValue {
     s.map_or(JsValue::NULL, JsValue::from_str)

@@ -113,12 +113,46 @@ pub async fn take_for_login(
     challenge_id: &str,
     credential_id: Option<&str>,
 ) -> StoreResult<(Option<Taken>, Option<PasskeyRow>)> {
-    let mut statements = vec![take_statement(
+    take_for_assertion(
         store,
         challenge_id,
         Ceremony::Login,
         Taker::Anyone,
-    )?];
+        credential_id,
+    )
+    .await
+}
+
+/// Takes a step-up challenge of `user_id`'s session `session_id` and, in the same round trip,
+/// finds the credential the answer names (whoever's it is: the caller checks it is theirs).
+pub async fn take_for_step_up(
+    store: &Store,
+    challenge_id: &str,
+    user_id: &str,
+    session_id: &str,
+    credential_id: Option<&str>,
+) -> StoreResult<(Option<Taken>, Option<PasskeyRow>)> {
+    take_for_assertion(
+        store,
+        challenge_id,
+        Ceremony::StepUp,
+        Taker::Session {
+            user_id,
+            session_id,
+        },
+        credential_id,
+    )
+    .await
+}
+
+async fn take_for_assertion(
+    store: &Store,
+    challenge_id: &str,
+    ceremony: Ceremony,
+    taker: Taker<'_>,
+    credential_id: Option<&str>,
+) -> StoreResult<(Option<Taken>, Option<PasskeyRow>)> {
+    let mut statements = vec![take_statement(store, challenge_id, ceremony, taker)?];
     if let Some(credential_id) = credential_id {
         statements.push(
             store

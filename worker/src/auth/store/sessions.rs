@@ -12,7 +12,7 @@ use orbit_protocol::auth::{SessionSummary, SignInMethods};
 use orbit_shared::auth::refresh::IssuedRefresh;
 
 use super::accounts::{read_ways_in, ways_in_statement};
-use super::{first_row, int, opt_text, returned, text, Store, StoreResult};
+use super::{first_row, int, opt_int, opt_text, returned, text, Store, StoreResult};
 
 /// A session about to be created, with its first refresh token (ids and token drawn by the
 /// caller).
@@ -25,6 +25,9 @@ pub struct NewSession {
     pub refresh: IssuedRefresh,
     /// The User-Agent a web session starts with, shown in the session list.
     pub client: Option<String>,
+    /// The session opens by proving a way in (a sign-in or sign-up, not an anchor's pairing):
+    /// it starts fresh for step-up (`verified_at` = now).
+    pub verified: bool,
 }
 
 impl NewSession {
@@ -72,8 +75,8 @@ pub(super) fn statements(
         store
             .db
             .prepare(format!(
-                "INSERT INTO sessions (id, user_id, kind, anchor_id, created_at, expires_at, last_used_at, client) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7 WHERE {}",
+                "INSERT INTO sessions (id, user_id, kind, anchor_id, created_at, expires_at, last_used_at, client, verified_at) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7, ?8 WHERE {}",
                 guard.sql()
             ))
             .bind(&[
@@ -84,6 +87,7 @@ pub(super) fn statements(
                 int(store.now_ms),
                 int(expires_ms),
                 opt_text(session.client.as_deref()),
+                opt_int(session.verified.then_some(store.now_ms)),
             ])?,
         store
             .db
@@ -205,6 +209,27 @@ pub async fn rotate(
         ])
         .await?;
     Ok(returned(results.first()))
+}
+
+/// Records that `user_id`'s live web session `session_id` proved a way in now (a passkey
+/// step-up); false if it is not such a session.
+pub async fn mark_verified(store: &Store, user_id: &str, session_id: &str) -> StoreResult<bool> {
+    Ok(store
+        .db
+        .prepare(verified_sql(""))
+        .bind(&[text(session_id), text(user_id), int(store.now_ms)])?
+        .first::<serde_json::Value>(None)
+        .await?
+        .is_some())
+}
+
+/// The update that stamps `verified_at` (`?3`) on `user_id`'s (`?2`) live web session `?1`,
+/// under an extra `condition`.
+pub(super) fn verified_sql(condition: &str) -> String {
+    format!(
+        "UPDATE sessions SET verified_at = ?3 WHERE id = ?1 AND user_id = ?2 AND kind = 'web' \
+         AND revoked_at IS NULL{condition} RETURNING id"
+    )
 }
 
 /// Marks a session revoked (idempotent).

@@ -123,19 +123,40 @@ pub async fn secret_of(store: &Store, user_id: &str) -> StoreResult<Option<Secre
         .await?)
 }
 
-/// Stores `step` as the last accepted one; false if a concurrent request stored it (or a later
-/// one) first: then the code is a replay.
-pub async fn record_step(store: &Store, user_id: &str, step: u64) -> StoreResult<bool> {
-    Ok(store
+/// Records `step` as the last accepted one and, in the same transaction, stamps the web session
+/// `session_id` of `user_id` as having proved a way in (step-up); false (and no stamp) if a
+/// concurrent request stored this step (or a later one) first: then the code is a replay.
+pub async fn step_up(
+    store: &Store,
+    user_id: &str,
+    session_id: &str,
+    step: u64,
+) -> StoreResult<bool> {
+    let results = store
         .db
-        .prepare(
-            "UPDATE totp SET last_step = ?2 WHERE user_id = ?1 \
-             AND (last_step IS NULL OR last_step < ?2) RETURNING user_id",
-        )
-        .bind(&[text(user_id), int(step)])?
-        .first::<serde_json::Value>(None)
-        .await?
-        .is_some())
+        .batch(vec![
+            store
+                .db
+                .prepare(
+                    "UPDATE totp SET last_step = ?2, last_session_id = ?3 WHERE user_id = ?1 \
+                     AND (last_step IS NULL OR last_step < ?2) RETURNING user_id",
+                )
+                .bind(&[text(user_id), int(step), text(session_id)])?,
+            store
+                .db
+                .prepare(sessions::verified_sql(
+                    " AND EXISTS (SELECT 1 FROM totp WHERE user_id = ?2 AND last_step = ?4 \
+                     AND last_session_id = ?1)",
+                ))
+                .bind(&[
+                    text(session_id),
+                    text(user_id),
+                    int(store.now_ms),
+                    int(step),
+                ])?,
+        ])
+        .await?;
+    Ok(returned(results.first()))
 }
 
 /// Records the step of a sign-in's code and opens its session in one transaction; false (and

@@ -28,7 +28,7 @@ pub const LABEL_MAX: usize = 64;
 pub fn refusal_status(ceremony: Ceremony) -> u16 {
     match ceremony {
         Ceremony::Register => 400,
-        Ceremony::Login => 401,
+        Ceremony::Login | Ceremony::StepUp => 401,
     }
 }
 
@@ -38,6 +38,7 @@ pub fn failure_detail(ceremony: Ceremony, code: ErrorCode) -> String {
     let context = match ceremony {
         Ceremony::Register => "passkey registration",
         Ceremony::Login => "passkey",
+        Ceremony::StepUp => "passkey step-up",
     };
     format!("{context}: {code}")
 }
@@ -92,6 +93,14 @@ pub fn challenge_refusal(
                 Taker::Anyone => true,
                 Taker::NewAccount => s.new_account == 1,
                 Taker::User(user_id) => s.new_account == 0 && s.user_id.as_deref() == Some(user_id),
+                Taker::Session {
+                    user_id,
+                    session_id,
+                } => {
+                    s.new_account == 0
+                        && s.user_id.as_deref() == Some(user_id)
+                        && s.session_id.as_deref() == Some(session_id)
+                }
             }
     });
     match theirs {
@@ -122,8 +131,9 @@ pub fn room_for_another(existing: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The account's passkeys as `excludeCredentials`, so one authenticator is not registered
-/// twice; a row that does not read is left out (it could not be excluded anyway).
+/// The account's passkeys as credential descriptors: `excludeCredentials` of a registration, so
+/// one authenticator is not registered twice, and `allowCredentials` of a step-up, so the
+/// browser offers this account's passkeys only; a row that does not read is left out.
 pub fn exclude_list(rows: &[DescriptorRow]) -> Vec<CredentialDescriptorJson> {
     rows.iter()
         .filter_map(|r| {
@@ -226,6 +236,27 @@ pub fn signing_credential(
         Some(row) => Ok(row),
         None => Err(named.err().unwrap_or(WebauthnError::UnknownCredential)),
     }
+}
+
+/// The credential a step-up names, which must be `user_id`'s own: another account's passkey
+/// proves nothing about this session, and is as unknown to it as none.
+pub fn own_credential(
+    named: Result<(), WebauthnError>,
+    row: Option<PasskeyRow>,
+    user_id: &str,
+) -> Result<PasskeyRow, WebauthnError> {
+    signing_credential(named, row.filter(|r| r.user_id == user_id))
+}
+
+/// 404 `passkey_not_found` when an account has no passkey to step up with.
+pub fn has_passkeys(existing: usize) -> Result<(), ApiError> {
+    if existing == 0 {
+        return Err(ApiError::new(
+            ErrorCode::PasskeyNotFound,
+            "this account has no passkey; confirm with a TOTP code instead",
+        ));
+    }
+    Ok(())
 }
 
 /// 404 `passkey_not_found` unless the passkey is the caller's (another user's is as good as

@@ -32,6 +32,7 @@ pub async fn options(ctx: &Ctx<'_>) -> AuthResult<Response> {
             new_account: false,
             name: None,
             invite_hash: None,
+            session_id: None,
         },
     )
     .await?;

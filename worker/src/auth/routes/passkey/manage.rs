@@ -11,6 +11,7 @@ use crate::auth::error::AuthResult;
 use crate::auth::routes::answer;
 use crate::auth::service::audit::{self, Event};
 use crate::auth::service::caller::require_web;
+use crate::auth::service::step_up::{require_fresh, Change};
 use crate::auth::store::{accounts, passkeys};
 
 /// `GET /auth/passkeys`: the caller's passkeys, oldest first.
@@ -24,6 +25,8 @@ pub async fn list(ctx: &Ctx<'_>) -> AuthResult<Response> {
 /// account's last way to sign in (409 `last_sign_in_method`).
 pub async fn remove(ctx: &Ctx<'_>, passkey_id: &str) -> AuthResult<Response> {
     let me = require_web(ctx).await?;
+    // Removing a way in locks the owner out of it; a stolen access token may not.
+    require_fresh(ctx, &me, Change::RemovePasskey).await?;
     let mine = passkeys::is_mine(&ctx.store, passkey_id, &me.user_id).await?;
     decide::ensure_owned(mine)?;
     decide::ensure_not_last(accounts::ways_in(&ctx.store, &me.user_id).await?)?;

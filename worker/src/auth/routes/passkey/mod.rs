@@ -1,6 +1,6 @@
 //! Passkeys (WebAuthn, SPEC §2): registration for new accounts and signed-in users
 //! ([`register`]), discoverable sign-in ([`login`]), and the signed-in user's list and removal
-//! ([`manage`]); the routes' decisions are pure functions in [`decide`], tested natively.
+//! ([`manage`]), and the passkey step-up of a signed-in session ([`step_up`]); the routes' decisions are pure functions in [`decide`], tested natively.
 //!
 //! The ceremonies are verified by `orbit_shared::webauthn` (clock-free; these modules supply the
 //! challenges, the clock and the storage). The relying party — RP ID, name, allowed origins —
@@ -34,6 +34,7 @@ pub mod decide;
 pub mod login;
 pub mod manage;
 pub mod register;
+pub mod step_up;
 
 use orbit_protocol::auth::SecurityEventKind;
 use orbit_protocol::ErrorCode;
@@ -56,6 +57,8 @@ struct Subject<'a> {
     new_account: bool,
     name: Option<&'a str>,
     invite_hash: Option<&'a str>,
+    /// Step-ups: the session that asks.
+    session_id: Option<&'a str>,
 }
 
 /// Draws and stores a challenge; returns its id and bytes.
@@ -76,6 +79,7 @@ async fn issue_challenge(
             new_account: subject.new_account,
             name: subject.name,
             invite_hash: subject.invite_hash,
+            session_id: subject.session_id,
             expires_at: ctx.now_ms + ctx.config.passkey_challenge_lifetime_s * 1000,
         },
     )

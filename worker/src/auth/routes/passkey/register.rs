@@ -24,6 +24,7 @@ use crate::auth::service::accounts::{self, admission, free_name};
 use crate::auth::service::caller::{bearer_present, require_web, WebUser};
 use crate::auth::service::limits::enforce;
 use crate::auth::service::sessions;
+use crate::auth::service::step_up::{require_fresh, Change};
 use crate::auth::store::challenges::{Ceremony, Taken, Taker};
 use crate::auth::store::passkeys::{self, NewPasskey};
 use crate::http::random_id;
@@ -39,6 +40,9 @@ pub async fn options(ctx: &Ctx<'_>, body: PasskeyRegisterOptionsRequest) -> Auth
     let rp = relying_party(ctx)?;
     let (user_id, name, new_account, invite_hash, exclude) = if bearer_present(ctx) {
         let me = require_web(ctx).await?;
+        // Adding a way in: a stolen access token must not plant the thief's passkey, which
+        // would outlive the session's revocation.
+        require_fresh(ctx, &me, Change::AddPasskey).await?;
         let (name, existing) = passkeys::registration_context(&ctx.store, &me.user_id).await?;
         decide::room_for_another(existing.len())?;
         let exclude = decide::exclude_list(&existing);
@@ -56,6 +60,7 @@ pub async fn options(ctx: &Ctx<'_>, body: PasskeyRegisterOptionsRequest) -> Auth
             new_account,
             name: new_account.then_some(name.as_str()),
             invite_hash: invite_hash.as_deref(),
+            session_id: None,
         },
     )
     .await?;
@@ -91,7 +96,11 @@ pub async fn verify(ctx: &Ctx<'_>, body: PasskeyRegisterVerifyRequest) -> AuthRe
     let response: RegistrationResponseJson = decide::credential(body.credential)?;
     let rp = relying_party(ctx)?;
     let me: Option<WebUser> = if bearer_present(ctx) {
-        Some(require_web(ctx).await?)
+        let me = require_web(ctx).await?;
+        // Checked again here, before the challenge is spent: the proof may have gone stale
+        // since the options.
+        require_fresh(ctx, &me, Change::AddPasskey).await?;
+        Some(me)
     } else {
         None
     };

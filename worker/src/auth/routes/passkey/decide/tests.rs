@@ -20,6 +20,7 @@ fn config(rp_id: &str, origins: &[&str]) -> Config {
         passkey_challenge_lifetime_s: 300,
         access_token_lifetime_s: 900,
         refresh_reuse_grace_s: 30,
+        step_up_window_s: 300,
     }
 }
 
@@ -30,6 +31,7 @@ fn state(ceremony: &str, user_id: Option<&str>, new_account: bool) -> ChallengeS
         new_account: u64::from(new_account),
         used_at: None,
         expires_at: 2_000,
+        session_id: None,
     }
 }
 
@@ -268,4 +270,32 @@ fn the_last_way_in_stays() {
         (taken.status, taken.code),
         (409, ErrorCode::CredentialExists)
     );
+}
+
+#[test]
+fn a_step_up_accepts_only_the_callers_own_passkey() {
+    let row = |user: &str| PasskeyRow {
+        id: "p1".into(),
+        user_id: user.into(),
+        name: None,
+        credential_id: "AQID".into(),
+        public_key: "AQID".into(),
+        sign_count: 0,
+        user_verified: 0,
+        backup_eligible: 0,
+    };
+    assert_eq!(
+        own_credential(Ok(()), Some(row("me")), "me").map(|r| r.id),
+        Ok("p1".to_string())
+    );
+    assert_eq!(
+        own_credential(Ok(()), Some(row("someone-else")), "me"),
+        Err(WebauthnError::UnknownCredential)
+    );
+    assert_eq!(
+        own_credential(Ok(()), None, "me"),
+        Err(WebauthnError::UnknownCredential)
+    );
+    assert!(has_passkeys(0).is_err());
+    assert!(has_passkeys(1).is_ok());
 }
