@@ -10,6 +10,7 @@ import {
   axeScan,
   contextOptions,
   expect,
+  makeStale,
   screenshots,
   test,
   waitFor,
@@ -253,11 +254,22 @@ test("revoking a session from another browser signs it out there, saying why", a
 });
 
 // `authenticator` is asked for to give `page` its virtual authenticator.
+/** Answers the "Confirm it's you" dialog with the page's passkey; waits until it is gone. */
+async function confirmWithPasskey(page: Page): Promise<void> {
+  const dialog = page.getByRole("dialog", { name: "Confirm it's you" });
+  await dialog.getByRole("button", { name: "Use a passkey" }).click();
+  await dialog.waitFor({ state: "hidden" });
+}
+
 test("an invite link opens account creation with the invite", async ({ page, authenticator, browser, stack }) => {
   expect(authenticator.id).toBeTruthy();
   await signUpWithPasskey(page, unique("host"));
   await page.goto("/settings");
+  // Signed in more than the step-up window ago: the invite waits for "Confirm it's you".
+  await page.getByRole("button", { name: "Make an invite" }).waitFor();
+  await makeStale(stack, page);
   await page.getByRole("button", { name: "Make an invite" }).click();
+  await confirmWithPasskey(page);
   const link = await page.getByRole("textbox", { name: "Invite link" }).inputValue();
   expect(link).toMatch(new RegExp(`^${stack.orbit}/signin\\?invite=inv_`));
 
@@ -279,12 +291,16 @@ test("an invite link opens account creation with the invite", async ({ page, aut
   }
 });
 
-test("Settings turns TOTP on with a first code and off with a current one", async ({ page, authenticator }) => {
+test("Settings turns TOTP on with a first code and off with a current one", async ({ page, authenticator, stack }) => {
   expect(authenticator.id).toBeTruthy();
   await signUpWithPasskey(page, unique("both"));
   await page.goto("/settings");
   const totp = page.getByRole("region", { name: "Authenticator app" });
+  // A new way in from a session that signed in more than the window ago: confirmed first.
+  await totp.getByRole("button", { name: "Set up an authenticator app" }).waitFor();
+  await makeStale(stack, page);
   await totp.getByRole("button", { name: "Set up an authenticator app" }).click();
+  await confirmWithPasskey(page);
   await totp.getByRole("img", { name: /QR code to add/ }).waitFor();
   const secret = await shownSecret(page);
   const step = Math.floor(Date.now() / 30_000);
@@ -298,4 +314,42 @@ test("Settings turns TOTP on with a first code and off with a current one", asyn
   await totp.getByRole("button", { name: "Turn off" }).click();
   await totp.getByRole("status").filter({ hasText: "is off" }).waitFor();
   await totp.getByRole("button", { name: "Set up an authenticator app" }).waitFor();
+});
+
+test("a stale session is asked to confirm it's you; a cancel changes nothing, a passkey lets the change through", async ({
+  page,
+  authenticator,
+  stack,
+}) => {
+  expect(authenticator.id).toBeTruthy();
+  await signUpWithPasskey(page, unique("stepup"));
+  await page.goto("/settings");
+  const invites = page.getByRole("button", { name: "Make an invite" });
+  await invites.waitFor();
+  await makeStale(stack, page);
+
+  // Cancelled: no invite, and the page says nothing was changed.
+  await invites.click();
+  const dialog = page.getByRole("dialog", { name: "Confirm it's you" });
+  await dialog.getByText("one of your passkeys").waitFor();
+  // A passkey-only account is offered the passkey, not a code.
+  await expect(dialog.getByRole("textbox", { name: "Code" }).count()).resolves.toBe(0);
+  await axeScan(page);
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+  await dialog.waitFor({ state: "hidden" });
+  await page.getByText(/Nothing was changed/).waitFor();
+  await expect(page.getByRole("textbox", { name: "Invite link" }).count()).resolves.toBe(0);
+
+  // Escape cancels too.
+  await invites.click();
+  await dialog.waitFor();
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "hidden" });
+  await expect(page.getByRole("textbox", { name: "Invite link" }).count()).resolves.toBe(0);
+
+  // Confirmed with the passkey: the invite is made, and the session stays fresh for the next one.
+  await invites.click();
+  await confirmWithPasskey(page);
+  const first = await page.getByRole("textbox", { name: "Invite link" }).inputValue();
+  expect(first).toMatch(/invite=inv_/);
 });

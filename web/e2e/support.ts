@@ -457,6 +457,20 @@ export async function devSession(
   return postJson<DevSession>(s, "/__dev/session", body);
 }
 
+/**
+ * Makes the session signed in on `page` stale for step-up (`POST /__dev/stale`): its last proof
+ * of a way in is forgotten, as if it were older than the 5-minute window, so the next sensitive
+ * change asks "Confirm it's you" without the test waiting minutes.
+ */
+export async function makeStale(s: Stack, page: Page): Promise<void> {
+  const sessionId = await page.evaluate(() => {
+    const stored = localStorage.getItem("orbit.session.v1");
+    return stored ? (JSON.parse(stored) as { sessionId?: string }).sessionId ?? null : null;
+  });
+  if (!sessionId) throw new Error("no signed-in session on the page");
+  await postJson(s, "/__dev/stale", { sessionId });
+}
+
 /** `POST /auth/device/authorise` as the user of `webToken`: approves (or denies) a pairing code,
  * as the device page would. Returns Orbit's answer (`anchorId` when approved). */
 export async function approveDevice(

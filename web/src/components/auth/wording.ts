@@ -38,6 +38,7 @@ const WORDS: Partial<Record<ErrorCode | "network" | "unexpected", string>> = {
     "New accounts on this Orbit need an invite. Ask someone who has an account to make one in Settings → Invites, and open the link they send you.",
   invite_invalid:
     "This invite cannot be used: it was used already, or it expired (invites last 7 days). Ask for a new one.",
+  step_up_required: "Confirm it's you first: this change needs a recent sign-in. Nothing was changed.",
   last_sign_in_method:
     "That is your only way to sign in, so it stays. Add another passkey or an authenticator app first.",
 

@@ -25,6 +25,8 @@ import type { Revocation } from "../protocol/Revocation";
 import type { SessionInfo } from "../protocol/SessionInfo";
 import type { SessionList } from "../protocol/SessionList";
 import type { SignedIn } from "../protocol/SignedIn";
+import type { StepUpPasskeyOptions } from "../protocol/StepUpPasskeyOptions";
+import type { SteppedUp } from "../protocol/SteppedUp";
 import type { TotpEnrollment } from "../protocol/TotpEnrollment";
 import type { TotpStatus } from "../protocol/TotpStatus";
 import { call } from "./http";
@@ -40,7 +42,7 @@ export interface NewAccount {
 // The protocol types name the DOM's WebAuthn JSON types, whose enums are plain strings;
 // @simplewebauthn/browser wants its own (the same shape with string unions). Orbit builds
 // these options itself (docs/auth.md, Passkeys), so narrowing them here is safe.
-function requestOptions(o: PasskeyLoginOptions): RequestOptions {
+function requestOptions(o: PasskeyLoginOptions | StepUpPasskeyOptions): RequestOptions {
   return o.publicKey as RequestOptions;
 }
 function creationOptions(o: PasskeyRegisterOptions): CreationOptions {
@@ -107,6 +109,15 @@ export const device = {
     authed<DeviceAuthorised>("POST", "/auth/device/authorise", name ? { userCode, approve, name } : { userCode, approve }),
 };
 
+// Step-up: the signed-in session proves a way in again before a sensitive change.
+
+export const stepUp = {
+  totp: (code: string) => authed<SteppedUp>("POST", "/auth/step-up/totp", { code }),
+  passkeyOptions: () => authed<StepUpPasskeyOptions>("POST", "/auth/step-up/passkey/options", {}),
+  passkeyVerify: (challengeId: string, credential: AuthenticationResponseJSON) =>
+    authed<SteppedUp>("POST", "/auth/step-up/passkey/verify", { challengeId, credential }),
+};
+
 // The passkey ceremonies, whole: options from Orbit, the browser's prompt, Orbit's verdict.
 // The browser throws a DOMException-named error (`NotAllowedError` when the person cancels or
 // the prompt times out); see `explain` in components/auth/wording.ts for the words.
@@ -123,6 +134,13 @@ export async function createAccountWithPasskey(account: NewAccount, label?: stri
   const options = await passkey.signUpOptions(account);
   const credential = await startRegistration({ optionsJSON: creationOptions(options) });
   return passkey.signUpVerify(options.challengeId, credential, label);
+}
+
+/** Confirms it's you with one of the account's passkeys (step-up). */
+export async function confirmWithPasskey(): Promise<SteppedUp> {
+  const options = await stepUp.passkeyOptions();
+  const credential = await startAuthentication({ optionsJSON: requestOptions(options) });
+  return stepUp.passkeyVerify(options.challengeId, credential);
 }
 
 /** Adds a passkey to the signed-in account. */

@@ -2,6 +2,7 @@
 import type { ApiErrorBody } from "../protocol/ApiErrorBody";
 import type { DeviceTokenError } from "../protocol/DeviceTokenError";
 import type { ErrorCode } from "../protocol/ErrorCode";
+import type { StepUpMethod } from "../protocol/StepUpMethod";
 
 /** A refused or failed call. `code` is Orbit's ErrorCode, or "network" when Orbit was not reached. */
 export class ApiError extends Error {
@@ -9,18 +10,22 @@ export class ApiError extends Error {
   readonly code: ErrorCode | "network" | "unexpected";
   /** Seconds to wait, from `Retry-After` (rate limits). */
   readonly retryAfter: number | null;
+  /** `step_up_required`: the ways this account can confirm it is you. */
+  readonly methods: StepUpMethod[];
 
   constructor(
     status: number,
     code: ErrorCode | "network" | "unexpected",
     message: string,
     retryAfter: number | null = null,
+    methods: StepUpMethod[] = [],
   ) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter;
+    this.methods = methods;
   }
 }
 
@@ -70,8 +75,9 @@ function refusal(response: Response, json: unknown, text: string): ApiError {
   const retryAfter = retry !== null && /^\d+$/.test(retry) ? Number(retry) : null;
   const error = (json as { error?: unknown } | null)?.error;
   if (typeof error === "object" && error !== null && "code" in error) {
-    const { code, message } = error as ApiErrorBody["error"];
-    return new ApiError(response.status, code, message, retryAfter);
+    const { code, message, methods } = error as ApiErrorBody["error"];
+    const known = (methods ?? []).filter((m) => m === "passkey" || m === "totp");
+    return new ApiError(response.status, code, message, retryAfter, known);
   }
   if (typeof error === "string") {
     // RFC 8628's shape, from the device token endpoint.

@@ -5,6 +5,7 @@ import { get, writable, type Readable } from "svelte/store";
 import { ApiError, call } from "../api/http";
 import type { Credentials } from "../protocol/Credentials";
 import type { SignedIn } from "../protocol/SignedIn";
+import { withStepUp } from "./stepUp";
 import {
   STORAGE_KEY,
   accessUsable,
@@ -77,8 +78,15 @@ export async function accessToken(): Promise<string> {
   return (await refresh()).accessToken;
 }
 
-/** A call with the session's token. A token Orbit no longer accepts is refreshed once. */
-export async function authed<T>(method: string, path: string, body?: unknown): Promise<T> {
+/**
+ * A call with the session's token. A token Orbit no longer accepts is refreshed once; a change
+ * Orbit wants a fresh proof for is confirmed in the step-up dialog and tried once more.
+ */
+export function authed<T>(method: string, path: string, body?: unknown): Promise<T> {
+  return withStepUp(() => authedOnce<T>(method, path, body));
+}
+
+async function authedOnce<T>(method: string, path: string, body?: unknown): Promise<T> {
   try {
     return await call<T>(method, path, { body, token: await accessToken() });
   } catch (e) {
