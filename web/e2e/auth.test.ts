@@ -254,6 +254,9 @@ test("revoking a session from another browser signs it out there, saying why", a
 });
 
 // `authenticator` is asked for to give `page` its virtual authenticator.
+/** The console errors Chromium logs for Orbit's `403 step_up_required` answers to `path`. */
+const refusedStale = (path: string) => new RegExp(`status of 403 \\(Forbidden\\) \\(http[^)]*${path}:`);
+
 /** Answers the "Confirm it's you" dialog with the page's passkey; waits until it is gone. */
 async function confirmWithPasskey(page: Page): Promise<void> {
   const dialog = page.getByRole("dialog", { name: "Confirm it's you" });
@@ -261,7 +264,7 @@ async function confirmWithPasskey(page: Page): Promise<void> {
   await dialog.waitFor({ state: "hidden" });
 }
 
-test("an invite link opens account creation with the invite", async ({ page, authenticator, browser, stack }) => {
+test("an invite link opens account creation with the invite", async ({ page, authenticator, browser, stack, problems }) => {
   expect(authenticator.id).toBeTruthy();
   await signUpWithPasskey(page, unique("host"));
   await page.goto("/settings");
@@ -270,6 +273,7 @@ test("an invite link opens account creation with the invite", async ({ page, aut
   await makeStale(stack, page);
   await page.getByRole("button", { name: "Make an invite" }).click();
   await confirmWithPasskey(page);
+  expect(problems.take(refusedStale("/auth/invites"))).toHaveLength(1);
   const link = await page.getByRole("textbox", { name: "Invite link" }).inputValue();
   expect(link).toMatch(new RegExp(`^${stack.orbit}/signin\\?invite=inv_`));
 
@@ -291,7 +295,12 @@ test("an invite link opens account creation with the invite", async ({ page, aut
   }
 });
 
-test("Settings turns TOTP on with a first code and off with a current one", async ({ page, authenticator, stack }) => {
+test("Settings turns TOTP on with a first code and off with a current one", async ({
+  page,
+  authenticator,
+  stack,
+  problems,
+}) => {
   expect(authenticator.id).toBeTruthy();
   await signUpWithPasskey(page, unique("both"));
   await page.goto("/settings");
@@ -301,6 +310,7 @@ test("Settings turns TOTP on with a first code and off with a current one", asyn
   await makeStale(stack, page);
   await totp.getByRole("button", { name: "Set up an authenticator app" }).click();
   await confirmWithPasskey(page);
+  expect(problems.take(refusedStale("/auth/totp/enroll/start"))).toHaveLength(1);
   await totp.getByRole("img", { name: /QR code to add/ }).waitFor();
   const secret = await shownSecret(page);
   const step = Math.floor(Date.now() / 30_000);
@@ -320,6 +330,7 @@ test("a stale session is asked to confirm it's you; a cancel changes nothing, a 
   page,
   authenticator,
   stack,
+  problems,
 }) => {
   expect(authenticator.id).toBeTruthy();
   await signUpWithPasskey(page, unique("stepup"));
@@ -352,4 +363,6 @@ test("a stale session is asked to confirm it's you; a cancel changes nothing, a 
   await confirmWithPasskey(page);
   const first = await page.getByRole("textbox", { name: "Invite link" }).inputValue();
   expect(first).toMatch(/invite=inv_/);
+  // Orbit refused each of the three attempts once; the confirmed one went through on its retry.
+  expect(problems.take(refusedStale("/auth/invites"))).toHaveLength(3);
 });
