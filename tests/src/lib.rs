@@ -46,13 +46,13 @@ pub mod api;
 pub mod codex;
 /// A mock of the OpenAI Responses API for codex.
 pub mod mock_model;
-/// A client that records every frame and reconnects by itself, for the fault suite.
-pub mod recorder;
 /// Raising the open-file limit for tests that hold many sockets.
 pub mod nofile;
 /// Finding Orbit's workerd processes and reading their memory and CPU time from `/proc`
 /// (the load suite and the benchmark).
 pub mod procfs;
+/// A client that records every frame and reconnects by itself, for the fault suite.
+pub mod recorder;
 /// Whether a series of memory samples per round has levelled off or keeps growing.
 pub mod rss;
 
