@@ -585,7 +585,7 @@ async fn durable_object_evicted_with_sockets_open_keeps_numbering_routing_and_th
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storage_write_failure_mid_stream_resets_the_hub_and_clients_resync_to_the_log(
+async fn storage_write_failure_mid_stream_resets_the_hub_and_clients_are_told_what_they_missed(
 ) -> Result<()> {
     let orbit = Orbit::shared()?;
     let mut stack = Stack::start(orbit, "storage").await?;
@@ -627,10 +627,78 @@ async fn storage_write_failure_mid_stream_resets_the_hub_and_clients_resync_to_t
 
     answer_exactly_once(&stack, &key, &first, &second).await?;
     for rec in [&first, &second] {
-        let text = check_against_the_log(orbit, &stack, rec).await?;
+        let text = check_told_of_the_hole(orbit, &stack, rec).await?;
         check_failed_write_loss(&rec.label, &text)?;
     }
+    // What the client was told it missed, its reload has: codex's thread holds the whole script.
+    // The hub's reset closed every socket, the driver's too.
+    let (mut reader, _, _) = orbit.client(&stack.rig.web).await?;
+    let read = call(
+        &mut reader,
+        "thread/read",
+        json!({"threadId": stack.stream, "includeTurns": true}),
+    )
+    .await?;
+    ensure!(
+        read["result"].to_string().contains(&script()),
+        "the reload lacks the script: {}",
+        summarize(std::slice::from_ref(&read))
+    );
     Ok(())
+}
+
+/// What a recorder must hold of the stream after a failed log write: `seq` rising by one
+/// except across one hole, the numbers of the frames that write lost, and a resubscription
+/// answered `truncated` exactly there, so the client knows to reload; after the hole, the same
+/// frames as Orbit's log. Returns the recorder's deltas joined.
+async fn check_told_of_the_hole(orbit: &Orbit, stack: &Stack, rec: &Recorder) -> Result<String> {
+    let record = rec.record();
+    let thread = &stack.stream;
+    let frames = record.thread_frames(thread);
+    let seqs: Vec<u64> = frames.iter().filter_map(|f| f["seq"].as_u64()).collect();
+    let jumps: Vec<(u64, u64)> = seqs
+        .windows(2)
+        .filter(|w| w[1] != w[0] + 1)
+        .map(|w| (w[0], w[1]))
+        .collect();
+    let told: Vec<&Value> = record
+        .subscribed
+        .iter()
+        .filter(|a| a["threadId"] == *thread && a["truncated"] == true)
+        .collect();
+    ensure!(
+        jumps.len() == 1 && jumps[0].1 > jumps[0].0,
+        "{}: expected one hole in seq, forward: {jumps:?} in {seqs:?}",
+        rec.label
+    );
+    let (before, after) = jumps[0];
+    ensure!(
+        told.len() == 1 && told[0]["seq"].as_u64().is_some_and(|s| s >= before + 1 && s < after),
+        "{}: the resubscription across the hole ({before}..{after}) was not answered truncated: {told:?}",
+        rec.label
+    );
+
+    let (mut fresh, _, _) = orbit.client(&stack.rig.web).await?;
+    fresh.set_timeout(STEP);
+    let (subscribed, logged) = fresh.subscribe(thread, Some(after - 1)).await?;
+    ensure!(
+        subscribed.get("truncated").is_none_or(|t| t == false),
+        "the log is whole after the hole: {subscribed}"
+    );
+    let logged: Vec<Value> = logged.into_iter().filter(|f| f["seq"].is_u64()).collect();
+    let after_hole: Vec<Value> = frames
+        .iter()
+        .filter(|f| f["seq"].as_u64() >= Some(after))
+        .cloned()
+        .collect();
+    ensure!(
+        after_hole == logged,
+        "{}: after the hole the client got {} frames, Orbit's log {}",
+        rec.label,
+        after_hole.len(),
+        logged.len()
+    );
+    Ok(record.deltas(thread).concat())
 }
 
 /// What a failed log write may cost: the frames of that write, which were never delivered,
@@ -638,11 +706,8 @@ async fn storage_write_failure_mid_stream_resets_the_hub_and_clients_resync_to_t
 /// script's, each once and in order, the last one included, and the missing ones are a single
 /// run.
 ///
-/// That run is lost without the client being told: the anchor does not know Orbit dropped
-/// them, and `seq` goes on from the log without a hole, so the resubscription is not answered
-/// `truncated` (docs/protocol.md, Replay: "nothing of what that write held is delivered").
-/// Measured: one chunk of the 120. Closing it needs Orbit to acknowledge what it logged to the
-/// anchor, or to leave a hole in `seq` for the failed write so the client reloads.
+/// The client is told of that run: its numbers stay reserved, and the resubscription across
+/// them is answered `truncated` ([`check_told_of_the_hole`]); the reload has it.
 fn check_failed_write_loss(label: &str, text: &str) -> Result<()> {
     let got: Vec<u32> = text
         .split_inclusive(' ')

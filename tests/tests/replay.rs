@@ -487,27 +487,38 @@ async fn storage_write_failure_delivers_nothing_the_log_lacks_and_clients_resync
     expect_storage_reset(&mut client).await?;
     expect_storage_reset(&mut anchor).await?;
 
+    // Note 4's number stays taken, without a row: the client that saw 3 is told it missed
+    // something (`truncated`, so it reloads the thread) instead of never learning of note 4.
     let (mut anchor, mut client) =
         reconnect(orbit, &rig.web, &rig.anchor_session, &rig.anchor_id).await?;
     let (subscribed, replayed) = client.subscribe(&thread, Some(3)).await?;
     assert!(replayed.is_empty(), "{}", summarize(&replayed));
-    assert!(
-        subscribed.get("truncated").is_none_or(|t| t == false),
-        "{subscribed}"
-    );
-    assert_eq!(subscribed["seq"], 3, "{subscribed}");
+    assert_eq!(subscribed["truncated"], true, "{subscribed}");
+    assert_eq!(subscribed["seq"], 4, "{subscribed}");
     anchor.send_json(&thread_note(&thread, 5)).await?;
     let (n, seq) = next_note(&mut client).await?;
-    assert_eq!((n, seq), (5, 4), "numbering goes on from the log");
+    assert_eq!(
+        (n, seq),
+        (5, 5),
+        "numbering goes on after the lost frame's number"
+    );
 
-    // Everything any client saw is in the log, in the order it was seen.
+    // Everything any client saw is in the log, in the order it was seen; a replay across the
+    // hole is refused, and one after it is whole.
     let (mut fresh, _, _) = orbit.client(&rig.web).await?;
-    let (_, replayed) = fresh.subscribe(&thread, Some(0)).await?;
+    let (subscribed, replayed) = fresh.subscribe(&thread, Some(0)).await?;
+    assert!(replayed.is_empty(), "{}", summarize(&replayed));
+    assert_eq!(subscribed["truncated"], true, "{subscribed}");
+    let (subscribed, replayed) = fresh.subscribe(&thread, Some(4)).await?;
     let logged: Vec<(u64, u64)> = replayed
         .iter()
         .filter_map(|f| Some((f["params"]["n"].as_u64()?, f["seq"].as_u64()?)))
         .collect();
-    assert_eq!(logged, vec![(1, 1), (2, 2), (3, 3), (5, 4)]);
+    assert_eq!(logged, vec![(5, 5)]);
+    assert!(
+        subscribed.get("truncated").is_none_or(|t| t == false),
+        "{subscribed}"
+    );
     Ok(())
 }
 
@@ -569,15 +580,15 @@ async fn seq_is_never_reused_after_the_log_is_emptied_or_trimmed() -> Result<()>
         reconnect(orbit, &rig.web, &rig.anchor_session, &rig.anchor_id).await?;
     let (subscribed, _) = client.subscribe(&thread, None).await?;
     assert_eq!(
-        subscribed["seq"], 3,
-        "the thread's numbering survives an empty log: {subscribed}"
+        subscribed["seq"], 4,
+        "the thread's numbering survives an empty log, with note 4's number kept: {subscribed}"
     );
     anchor.send_json(&thread_note(&thread, 5)).await?;
     let (n, seq) = next_note(&mut client).await?;
     assert_eq!(n, 5);
     assert!(
-        seq > 3,
-        "seq {seq} was already given to a frame clients saw"
+        seq > 4,
+        "seq {seq} was already given to a frame (3 was seen, 4 lost)"
     );
     Ok(())
 }

@@ -51,6 +51,33 @@ pub struct WriteBatch {
     held: Vec<Action>,
 }
 
+/// The numbers a failed step handed out: each thread's highest `seq` among its
+/// [`StoreOp::AppendLog`] writes, in the order the threads first appear. None of those frames
+/// was delivered; the adapter reserves these numbers without rows, so the log shows a hole that
+/// a replay answers `truncated` (the client reloads the thread) instead of numbering over the
+/// loss as if nothing had been there.
+///
+/// ```
+/// use std::sync::Arc;
+/// use orbit_shared::router::{lost_seqs, StoreOp};
+///
+/// let log = |t: &str, seq| StoreOp::AppendLog { thread_id: t.into(), seq, text: Arc::from("{}") };
+/// let writes = [log("a", 4), log("b", 9), log("a", 5)];
+/// assert_eq!(lost_seqs(&writes), vec![("a".to_string(), 5), ("b".to_string(), 9)]);
+/// ```
+pub fn lost_seqs(writes: &[StoreOp]) -> Vec<(String, u64)> {
+    let mut highest: Vec<(String, u64)> = Vec::new();
+    for op in writes {
+        if let StoreOp::AppendLog { thread_id, seq, .. } = op {
+            match highest.iter_mut().find(|(t, _)| t == thread_id) {
+                Some((_, high)) => *high = (*high).max(*seq),
+                None => highest.push((thread_id.clone(), *seq)),
+            }
+        }
+    }
+    highest
+}
+
 /// Whether a write may wait in a batch (the thread log's, which are most of them).
 pub fn is_batched(op: &StoreOp) -> bool {
     matches!(op, StoreOp::AppendLog { .. } | StoreOp::TrimLog { .. })

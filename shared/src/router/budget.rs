@@ -6,6 +6,20 @@ pub fn replay_fits(bytes: u64, budget: u64) -> bool {
     bytes <= budget
 }
 
+/// Whether replayed rows with these `seqs` (ascending) are everything after `since` up to
+/// `last`: no number missing at the start, between rows or at the end. A hole means frames were
+/// lost (a failed write whose numbers were reserved), and the subscriber must reload instead.
+pub fn replay_is_whole(seqs: impl IntoIterator<Item = u64>, since: u64, last: u64) -> bool {
+    let mut expected = since.saturating_add(1);
+    for seq in seqs {
+        if seq != expected {
+            return false;
+        }
+        expected = expected.saturating_add(1);
+    }
+    expected == last.saturating_add(1)
+}
+
 /// The `seq` through which a thread's log is trimmed so that at most `max_frames` rows and
 /// `max_bytes` bytes remain, given its rows as `(seq, bytes)` in ascending `seq` order; `None`
 /// when nothing needs trimming. The newest row is always kept, however large.
@@ -51,6 +65,16 @@ mod tests {
         assert_eq!(trim_through(&[(1, 10), (2, 1_000)], 20, 500), Some(1));
         assert_eq!(trim_through(&[(2, 1_000)], 20, 500), None);
         assert_eq!(trim_through(&[], 1, 1), None);
+    }
+
+    #[test]
+    fn a_replay_is_whole_only_without_a_hole_at_its_start_middle_or_end() {
+        assert!(replay_is_whole([4, 5, 6], 3, 6));
+        assert!(replay_is_whole([], 6, 6));
+        assert!(!replay_is_whole([5, 6], 3, 6), "4 is missing");
+        assert!(!replay_is_whole([4, 6], 3, 6), "5 is missing");
+        assert!(!replay_is_whole([4, 5], 3, 6), "6 is missing");
+        assert!(!replay_is_whole([], 3, 6), "everything is missing");
     }
 
     #[test]

@@ -139,7 +139,13 @@ impl Router {
             if since > last {
                 truncated = true;
             } else if since < last {
-                match replay(log, &thread_id, since, self.config.replay_budget_bytes) {
+                match replay(
+                    log,
+                    &thread_id,
+                    since,
+                    last,
+                    self.config.replay_budget_bytes,
+                ) {
                     Ok(Some(frames)) => {
                         for (_, text) in frames {
                             send(out, conn, text.into());
@@ -378,6 +384,7 @@ fn replay(
     log: &dyn ReplayLog,
     thread_id: &str,
     since: u64,
+    last: u64,
     budget: u64,
 ) -> Result<Option<Vec<(u64, String)>>, LogReadError> {
     match log.oldest_seq(thread_id)? {
@@ -385,7 +392,12 @@ fn replay(
             if !budget::replay_fits(log.bytes_after(thread_id, since)?, budget) {
                 return Ok(None);
             }
-            log.frames_after(thread_id, since).map(Some)
+            let frames = log.frames_after(thread_id, since)?;
+            // Numbers reserved for frames whose write failed leave a hole: not a replay.
+            if !budget::replay_is_whole(frames.iter().map(|(seq, _)| *seq), since, last) {
+                return Ok(None);
+            }
+            Ok(Some(frames))
         }
         _ => Ok(None),
     }

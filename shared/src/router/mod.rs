@@ -31,7 +31,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-pub use batch::{is_batched, Step, WriteBatch, BATCH_MAX_WRITES};
+pub use batch::{is_batched, lost_seqs, Step, WriteBatch, BATCH_MAX_WRITES};
 pub use paired::{asks_for_anchor_list, refresh_cause, PairedRefresh, RefreshCause};
 pub use records::{
     AnchorRecord, ConnId, LogReadError, PairedAnchor, Peer, PendingRequest, ReplayLog, Snapshot,

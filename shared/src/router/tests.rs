@@ -994,6 +994,30 @@ fn a_failed_log_read_is_answered_truncated_not_as_an_empty_replay() {
 }
 
 #[test]
+fn a_replay_across_a_hole_left_by_a_failed_write_is_answered_truncated() {
+    let mut sim = one_anchor();
+    for n in 1..=5 {
+        sim.send_json("a1", notify("t1", n));
+    }
+    // The row of 3 was never written (its write failed; its number stayed reserved).
+    sim.store.log.get_mut("t1").unwrap().remove(&3);
+    for since in [0, 1, 2] {
+        let got = subscribe(&mut sim, "c1", "t1", Some(since));
+        assert_eq!(
+            got,
+            vec![
+                json!({"type": "orbit.subscribed", "threadId": "t1", "seq": 5, "truncated": true})
+            ],
+            "since {since}: no replay across the hole"
+        );
+    }
+    // After the hole the log is whole again.
+    let got = subscribe(&mut sim, "c1", "t1", Some(3));
+    assert_eq!(seqs(&got), vec![4, 5, 5]);
+    assert!(got[2].get("truncated").is_none());
+}
+
+#[test]
 fn numbering_survives_a_wake_after_the_log_was_emptied_or_trimmed() {
     let mut sim = Sim::with_config(RouterConfig {
         log_frames_per_thread: 2,

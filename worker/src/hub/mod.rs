@@ -29,8 +29,8 @@ use orbit_protocol::control::{Control, PING_FRAME, PONG_FRAME};
 use orbit_protocol::ErrorCode;
 use orbit_shared::gate::SUBPROTOCOL;
 use orbit_shared::router::{
-    refresh_cause, Action, ConnId, PairedRefresh, Peer, RefreshCause, Router, RouterConfig, Step,
-    WriteBatch,
+    lost_seqs, refresh_cause, Action, ConnId, PairedRefresh, Peer, RefreshCause, Router,
+    RouterConfig, Step, StoreOp, WriteBatch,
 };
 
 use crate::db;
@@ -144,12 +144,27 @@ impl Live {
     /// is carried out: no client may see a frame the log does not hold.
     fn carry_out(&mut self, step: Step) -> Result<(), StoreError> {
         for op in &step.writes {
-            self.store.apply(op)?;
+            if let Err(e) = self.store.apply(op) {
+                self.reserve_lost(&step.writes);
+                return Err(e);
+            }
         }
         for action in step.actions {
             self.act(action)?;
         }
         Ok(())
+    }
+
+    /// Keeps the numbers of a failed step's frames handed out, without rows: the log then shows
+    /// a hole, and a client resubscribing from before it is told `truncated` and reloads the
+    /// thread, instead of never learning that those frames existed. When storage refuses this
+    /// too, the loss stays silent; it is logged.
+    fn reserve_lost(&self, writes: &[StoreOp]) {
+        for (thread_id, seq) in lost_seqs(writes) {
+            if let Err(e) = self.store.reserve_seq(&thread_id, seq) {
+                worker::console_error!("reserving seq {seq} of {thread_id} failed: {e}");
+            }
+        }
     }
 
     /// After a failed write the in-memory state no longer matches storage: every socket is

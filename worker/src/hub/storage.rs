@@ -178,6 +178,16 @@ impl Store {
         Ok(n)
     }
 
+    /// Raises a thread's `seq` high-water mark to `seq` without a log row (see
+    /// `router::lost_seqs`).
+    pub fn reserve_seq(&self, thread_id: &str, seq: u64) -> Result<(), StoreError> {
+        self.write(
+            "INSERT INTO seqs (thread, high) VALUES (?, ?) \
+             ON CONFLICT (thread) DO UPDATE SET high = MAX(high, excluded.high)",
+            vec![text(thread_id), int(seq)],
+        )
+    }
+
     /// Carries out one router write.
     pub fn apply(&self, op: &StoreOp) -> Result<(), StoreError> {
         match op {
