@@ -24,13 +24,12 @@ use orbit_shared::webauthn::base64url;
 use orbit_shared::webauthn::test_authenticator::{Ceremony, KeyKind, TestAuthenticator, BE, BS};
 use orbit_tests::api::{base32_decode, expect_revoked_close, Answer, Client, Web};
 use orbit_tests::orbit_shared::auth::totp::{generate, TotpSecret};
-use orbit_tests::{
-    now_secs, random_hex, unique, Orbit, Session, SharedOrbit, Upgrade, ALLOWED_ORIGIN,
-};
+use orbit_tests::{now_secs, random_hex, unique, Orbit, Session, SharedOrbit, Upgrade};
 use serde_json::{json, Value};
 
-/// The RP ID the test Orbits are configured with; consistent with [`ALLOWED_ORIGIN`].
-const RP_ID: &str = "allowed.test";
+#[path = "support/passkey.rs"]
+mod passkey;
+use passkey::{authenticator, b64_field, ceremony, RP_ID};
 
 // ---------------------------------------------------------------------------------------------
 // Instances
@@ -68,32 +67,6 @@ fn tight() -> Result<&'static Orbit> {
 
 // ---------------------------------------------------------------------------------------------
 // Passkeys
-
-/// A software passkey with a fresh random credential id (so tests sharing an Orbit never
-/// collide on one).
-fn authenticator(kind: KeyKind, seed: u8) -> TestAuthenticator {
-    let mut auth = TestAuthenticator::new(kind, seed);
-    auth.credential_id = rand::random::<[u8; 32]>().to_vec();
-    auth
-}
-
-fn b64_field(options: &Value, pointer: &str) -> Result<Vec<u8>> {
-    options
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .and_then(base64url::decode)
-        .ok_or_else(|| anyhow!("options lack {pointer}: {options}"))
-}
-
-/// A well-formed ceremony for the challenge of `options`, as a browser at [`ALLOWED_ORIGIN`]
-/// would run it.
-fn ceremony(options: &Value) -> Result<Ceremony> {
-    Ok(Ceremony::new(
-        RP_ID,
-        ALLOWED_ORIGIN,
-        &b64_field(options, "/publicKey/challenge")?,
-    ))
-}
 
 async fn register_options(api: &Client, body: Value, bearer: Option<&str>) -> Result<Answer> {
     api.post("/auth/passkey/register/options", body, bearer)

@@ -12,14 +12,15 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
-use orbit_shared::webauthn::base64url;
-use orbit_shared::webauthn::test_authenticator::{Ceremony, KeyKind, TestAuthenticator};
+use orbit_shared::webauthn::test_authenticator::{KeyKind, TestAuthenticator};
 use orbit_tests::api::{base32_decode, Answer, Client, Web};
 use orbit_tests::orbit_shared::auth::totp::{generate, TotpSecret};
-use orbit_tests::{now_secs, unique, Orbit, SharedOrbit, ALLOWED_ORIGIN};
+use orbit_tests::{now_secs, unique, Orbit, SharedOrbit};
 use serde_json::{json, Value};
 
-const RP_ID: &str = "allowed.test";
+#[path = "support/passkey.rs"]
+mod passkey;
+use passkey::{authenticator, b64_field, ceremony, RP_ID};
 
 /// The test Orbit's step-up window, in seconds.
 const WINDOW_S: u64 = 3;
@@ -86,29 +87,6 @@ async fn totp_sign_up(api: &Client) -> Result<TotpAccount> {
         secret,
         web: Web::from_answer(&body)?,
     })
-}
-
-/// A software passkey with a fresh random credential id.
-fn authenticator(seed: u8) -> TestAuthenticator {
-    let mut auth = TestAuthenticator::new(KeyKind::Es256, seed);
-    auth.credential_id = rand::random::<[u8; 32]>().to_vec();
-    auth
-}
-
-fn b64_field(options: &Value, pointer: &str) -> Result<Vec<u8>> {
-    options
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .and_then(base64url::decode)
-        .ok_or_else(|| anyhow!("options lack {pointer}: {options}"))
-}
-
-fn ceremony(options: &Value) -> Result<Ceremony> {
-    Ok(Ceremony::new(
-        RP_ID,
-        ALLOWED_ORIGIN,
-        &b64_field(options, "/publicKey/challenge")?,
-    ))
 }
 
 /// A new account whose only way in is a passkey.
@@ -233,7 +211,7 @@ async fn stolen_access_token_cannot_add_a_passkey_without_a_fresh_sign_in() -> R
 
     let stale = add_passkey_options(&api, &owner.web).await?;
     needs_step_up(&stale, &["totp"], "options with a stale session")?;
-    let mut thief = authenticator(7);
+    let mut thief = authenticator(KeyKind::Es256, 7);
     thief.user_handle = b64_field(&early, "/publicKey/user/id")?;
     let credential = thief.register(&ceremony(&early)?);
     let verify = api
@@ -267,7 +245,7 @@ async fn stolen_access_token_cannot_remove_a_passkey_or_turn_on_totp_without_a_f
 ) -> Result<()> {
     let orbit = open()?;
     let api = Client::new(orbit);
-    let mut auth = authenticator(1);
+    let mut auth = authenticator(KeyKind::Es256, 1);
     let web = passkey_sign_up(&api, &mut auth).await?;
     let list = api.get("/auth/passkeys", &web.access).await?.ok("list")?;
     let passkey_id = list["passkeys"][0]["id"]
@@ -298,7 +276,7 @@ async fn stolen_access_token_cannot_remove_a_passkey_or_turn_on_totp_without_a_f
 async fn stolen_access_token_cannot_disable_totp_without_a_current_code() -> Result<()> {
     let orbit = open()?;
     let api = Client::new(orbit);
-    let mut auth = authenticator(2);
+    let mut auth = authenticator(KeyKind::Es256, 2);
     let web = passkey_sign_up(&api, &mut auth).await?;
     let start = api
         .post("/auth/totp/enroll/start", json!({}), Some(&web.access))
@@ -431,7 +409,7 @@ async fn stolen_access_token_cannot_approve_a_device_code_without_a_fresh_sign_i
 async fn a_stale_session_can_still_revoke_sessions_and_sign_out() -> Result<()> {
     let orbit = open()?;
     let api = Client::new(orbit);
-    let mut auth = authenticator(3);
+    let mut auth = authenticator(KeyKind::Es256, 3);
     let first = passkey_sign_up(&api, &mut auth).await?;
     let second = passkey_sign_in(&api, &auth).await?;
     past_the_window().await;
@@ -538,10 +516,10 @@ async fn refresh_does_not_renew_the_step_up() -> Result<()> {
 async fn a_passkey_step_up_freshens_only_the_session_that_asked() -> Result<()> {
     let orbit = open()?;
     let api = Client::new(orbit);
-    let mut auth = authenticator(4);
+    let mut auth = authenticator(KeyKind::Es256, 4);
     let web = passkey_sign_up(&api, &mut auth).await?;
     let other_session = passkey_sign_in(&api, &auth).await?;
-    let mut stranger_auth = authenticator(5);
+    let mut stranger_auth = authenticator(KeyKind::Es256, 5);
     passkey_sign_up(&api, &mut stranger_auth).await?;
     past_the_window().await;
 
@@ -609,7 +587,7 @@ async fn step_up_needs_a_signed_in_session_and_a_way_the_account_has() -> Result
     api.post("/auth/step-up/totp", json!({"code": owner.code(1)}), None)
         .await?
         .refused(401, "token_missing", "step-up without a session")?;
-    let mut auth = authenticator(6);
+    let mut auth = authenticator(KeyKind::Es256, 6);
     let web = passkey_sign_up(&api, &mut auth).await?;
     step_up_totp(&api, &web, "123456").await?.refused(
         409,
