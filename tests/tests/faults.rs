@@ -478,17 +478,7 @@ async fn workerd_killed_under_a_stream_loses_and_doubles_nothing_and_everything_
         check_at_most_one_lost_run(&rec.label, &text)?;
     }
     let (mut driver, _, _) = orbit.client(&stack.rig.web).await?;
-    let read = call(
-        &mut driver,
-        "thread/read",
-        json!({"threadId": stack.stream, "includeTurns": true}),
-    )
-    .await?;
-    ensure!(
-        read["result"].to_string().contains(&script()),
-        "the reload lacks the script: {}",
-        summarize(std::slice::from_ref(&read))
-    );
+    check_reload_has_the_script(&mut driver, &stack.stream).await?;
     driver.set_timeout(STEP);
     stack.driver = driver;
     works_again(&mut stack).await
@@ -644,10 +634,16 @@ async fn storage_write_failure_mid_stream_resets_the_hub_and_clients_are_told_wh
     // What the client was told it missed, its reload has: codex's thread holds the whole script.
     // The hub's reset closed every socket, the driver's too.
     let (mut reader, _, _) = orbit.client(&stack.rig.web).await?;
+    check_reload_has_the_script(&mut reader, &stack.stream).await
+}
+
+/// What a client reloading `thread` gets (codex's `thread/read`) holds the whole script: what a
+/// fault cost the live stream, the reload has.
+async fn check_reload_has_the_script(client: &mut Ws, thread: &str) -> Result<()> {
     let read = call(
-        &mut reader,
+        client,
         "thread/read",
-        json!({"threadId": stack.stream, "includeTurns": true}),
+        json!({"threadId": thread, "includeTurns": true}),
     )
     .await?;
     ensure!(
