@@ -37,6 +37,11 @@ pub struct OrbitStatus {
     /// Frames dropped because the buffer for an absent Orbit was full (the two kinds are in
     /// [`FrameCounts`]).
     pub dropped_frames: u64,
+    /// Frames sent to Orbit and not yet acknowledged (sent again after a reconnection).
+    pub unacknowledged_frames: usize,
+    /// Frames sent and forgotten before Orbit acknowledged them (the bound on kept frames was
+    /// reached), so they could not have been sent again.
+    pub unacknowledged_forgotten: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -353,6 +358,12 @@ pub fn render_status(s: &StatusReport) -> String {
         out.push_str(&format!(
             "{} frame(s) waiting for Orbit\n",
             s.orbit.buffered_frames
+        ));
+    }
+    if s.orbit.unacknowledged_forgotten > 0 {
+        out.push_str(&format!(
+            "{} frame(s) sent and forgotten before Orbit acknowledged them\n",
+            s.orbit.unacknowledged_forgotten
         ));
     }
     if s.orbit.dropped_frames > 0 {

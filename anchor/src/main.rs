@@ -234,6 +234,8 @@ async fn run(cfg: &Config, helpers_runtime: tokio::runtime::Handle) -> Result<()
             .collect(),
         codex_version: None,
         instance: Some(format!("{:016x}", rand::random::<u64>())),
+        // The bridge numbers each connection's frames (docs/protocol.md).
+        next_frame: None,
     };
     let keeper = TokenKeeper::new(api, cfg.state_dir.clone(), creds, now_ms());
     let reason = run::run(RunConfig {

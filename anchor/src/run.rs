@@ -352,11 +352,17 @@ impl Anchor {
                     s.orbit.last_error = Some(reason);
                 }
                 self.feed(BridgeEvent::OrbitDisconnected).await;
+                let orphaned = self.orphaned.take();
+                if self.bridge.keeps_sent_frames() {
+                    // Every numbered frame among them is kept by the bridge until Orbit
+                    // acknowledges it, and goes again first on the next connection; the rest
+                    // are hellos and pongs, which belong to the connection that ended.
+                    return;
+                }
                 // Written to the queue but never to the socket, then sent after the drop: keep
                 // them, in that order, for the next connection.
                 // An old `anchor.hello` among them is left out: each connection starts with a
                 // fresh one, and a stale one sent after it would overwrite newer metadata.
-                let orphaned = self.orphaned.take();
                 for frame in unsent.into_iter().chain(orphaned) {
                     if !is_hello(&frame) {
                         self.feed(BridgeEvent::LocalFrame(frame)).await;
@@ -470,7 +476,9 @@ impl Anchor {
             s.codex.last_error = Some(e.to_string());
         }
         s.orbit.buffered_frames = self.bridge.buffered_to_orbit() + self.orphaned.len();
+        s.orbit.unacknowledged_frames = self.bridge.unacknowledged();
         let stats = self.bridge.stats();
+        s.orbit.unacknowledged_forgotten = stats.unacked_forgotten;
         s.frames = FrameCounts {
             busy: stats.busy_rejections + stats.in_flight_evicted + self.helpers_refused,
             codex_exited: stats.failed_on_exit,

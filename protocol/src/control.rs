@@ -19,9 +19,11 @@
 //!         user_id: "u1".into(),
 //!         connection_id: "c0ffee".into(),
 //!         server_time: 1700000000000,
+//!         acks: false,
 //!     }),
 //!     r#"{"type":"orbit.hello","role":"client","userId":"u1","connectionId":"c0ffee","serverTime":1700000000000}"#
 //! );
+//! assert_eq!(json(&Control::Ack { up_to: 41 }), r#"{"type":"orbit.ack","upTo":41}"#);
 //! assert_eq!(
 //!     json(&Control::Subscribe { thread_id: "t1".into(), since_seq: Some(4) }),
 //!     r#"{"type":"orbit.subscribe","threadId":"t1","sinceSeq":4}"#
@@ -109,7 +111,17 @@ pub enum Control {
         connection_id: String,
         /// Milliseconds since the Unix epoch.
         server_time: u64,
+        /// Set for anchors: Orbit answers the frames the anchor numbers ([`AnchorHello::next_frame`])
+        /// with [`Control::Ack`] once it has handled and stored them, so the anchor can keep
+        /// what is unacknowledged and send it again after a reconnection.
+        #[serde(default, skip_serializing_if = "is_false")]
+        #[cfg_attr(feature = "typescript", ts(as = "Option<bool>", optional))]
+        acks: bool,
     },
+    /// Orbit → anchor: every numbered frame up to `upTo` is handled, and what it caused is
+    /// durable; the anchor may forget them.
+    #[serde(rename = "orbit.ack", rename_all = "camelCase")]
+    Ack { up_to: u64 },
     /// Anchor → Orbit: who the anchor is.
     #[serde(rename = "anchor.hello")]
     AnchorHello(AnchorHello),
@@ -201,6 +213,13 @@ pub struct AnchorHello {
     #[serde(default)]
     #[cfg_attr(feature = "typescript", ts(optional = nullable))]
     pub instance: Option<String>,
+    /// The number of the anchor's next frame on this connection. With it, the anchor numbers
+    /// every frame it sends after this hello (pings, pongs and hellos aside) from this value,
+    /// one by one, across connections of the same `instance`; a frame sent again after a
+    /// reconnection keeps its number, and Orbit drops a number it has already handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
+    pub next_frame: Option<u64>,
 }
 
 /// One anchor as listed to clients in `orbit.anchors` and `orbit.anchor-connected`.
@@ -441,10 +460,13 @@ mod tests {
                 user_id: "u".into(),
                 connection_id: "c".into(),
                 server_time: 5,
+                acks: true,
             },
+            Control::Ack { up_to: 7 },
             Control::AnchorHello(AnchorHello {
                 anchor_id: Some("a".into()),
                 capabilities: vec!["helpers".into()],
+                next_frame: Some(12),
                 ..AnchorHello::default()
             }),
             Control::Anchors {

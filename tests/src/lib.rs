@@ -960,6 +960,7 @@ pub fn anchor_hello(anchor_id: &str, name: &str) -> Control {
         capabilities: vec!["codex".to_string()],
         codex_version: Some("0.0.0-test".to_string()),
         instance: None,
+        next_frame: None,
     })
 }
 

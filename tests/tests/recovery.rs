@@ -3,8 +3,11 @@
 //! (worker/js/entry.js) replaces the instance and rebuilds each Durable Object's Rust half,
 //! which then restores its state as after an eviction. Open sockets keep working.
 
+use std::time::Duration;
+
 use anyhow::Result;
-use orbit_tests::{thread_note, Orbit};
+use orbit_protocol::control::{AnchorHello, Control};
+use orbit_tests::{anchor_hello, thread_note, Orbit, Ws};
 use serde_json::{json, Value};
 
 /// Asks the hub of `user_id` how often its in-memory state was rebuilt.
@@ -79,5 +82,98 @@ async fn a_stranger_cannot_panic_a_deployment_since_the_endpoint_is_dev_only() -
         "{}",
         orbit.output()
     );
+    Ok(())
+}
+
+/// The `anchor.hello` of an anchor process `instance` that numbers its frames from `next`.
+fn numbered_hello(anchor_id: &str, instance: &str, next: u64) -> Control {
+    match anchor_hello(anchor_id, "numbered") {
+        Control::AnchorHello(hello) => Control::AnchorHello(AnchorHello {
+            instance: Some(instance.to_string()),
+            next_frame: Some(next),
+            ..hello
+        }),
+        other => other,
+    }
+}
+
+/// Reads `ws` until it fails or closes, returning the highest `orbit.ack` it had received.
+async fn highest_ack_before_the_end(ws: &mut Ws) -> u64 {
+    let mut acked = 0;
+    while let Ok(frame) = ws.recv_json_within(Duration::from_secs(5)).await {
+        if frame["type"] == "orbit.ack" {
+            acked = acked.max(frame["upTo"].as_u64().unwrap_or(0));
+        }
+    }
+    acked
+}
+
+/// A frame the anchor had written into its socket when workerd died is either lost with it or
+/// logged without the anchor being told. The anchor sends everything Orbit had not
+/// acknowledged again, with its numbers, and the log then holds every frame exactly once and
+/// in order: neither the frames workerd never read nor those it logged without acknowledging
+/// are lost or doubled.
+///
+/// The first `DELIVERED` frames certainly reached the log (a client received them); the rest
+/// were written just before the kill. The new connection sends all of them again, as an anchor
+/// whose acknowledgements were all lost would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_in_flight_when_workerd_is_killed_are_sent_again_and_logged_exactly_once(
+) -> Result<()> {
+    const FRAMES: u64 = 300;
+    const DELIVERED: u64 = 100;
+    let mut orbit = Orbit::start()?;
+    let mut rig = orbit.rig("in-flight").await?;
+    let thread = "thread-in-flight";
+    rig.client.subscribe(thread, None).await?;
+    rig.anchor
+        .send_control(&numbered_hello(&rig.anchor_id, "run-1", 1))
+        .await?;
+    let frames: Vec<String> = (1..=FRAMES)
+        .map(|n| thread_note(thread, n).to_string())
+        .collect();
+    let (logged, in_flight) = frames.split_at(usize::try_from(DELIVERED)?);
+    for frame in logged {
+        rig.anchor.send_text(frame.clone()).await?;
+    }
+    rig.client
+        .recv_until("the last frame before the kill", |f| {
+            f["params"]["n"] == DELIVERED
+        })
+        .await?;
+    for frame in in_flight {
+        rig.anchor.send_text(frame.clone()).await?;
+    }
+    orbit.kill_and_restart_same_port()?;
+    let acked = highest_ack_before_the_end(&mut rig.anchor).await;
+    eprintln!("acknowledged before the kill: {acked} of {FRAMES}");
+
+    let mut anchor = orbit.anchor(&rig.anchor_session).await?;
+    anchor
+        .send_control(&numbered_hello(&rig.anchor_id, "run-1", 1))
+        .await?;
+    for frame in &frames {
+        anchor.send_text(frame.clone()).await?;
+    }
+    anchor
+        .recv_until("the acknowledgement of the last frame", |f| {
+            f["type"] == "orbit.ack" && f["upTo"] == FRAMES
+        })
+        .await?;
+
+    let (mut client, _, _) = orbit.client(&rig.web).await?;
+    let (subscribed, replay) = client.subscribe(thread, Some(0)).await?;
+    assert_ne!(subscribed["truncated"], true, "{subscribed}");
+    let numbers: Vec<u64> = replay
+        .iter()
+        .filter_map(|f| f["params"]["n"].as_u64())
+        .collect();
+    assert_eq!(
+        numbers,
+        (1..=FRAMES).collect::<Vec<_>>(),
+        "every frame once, in order ({acked} were acknowledged before the kill)"
+    );
+    let seqs: Vec<u64> = replay.iter().filter_map(|f| f["seq"].as_u64()).collect();
+    assert_eq!(seqs, (1..=FRAMES).collect::<Vec<_>>());
     Ok(())
 }

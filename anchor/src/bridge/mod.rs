@@ -71,6 +71,7 @@
 
 mod codex_side;
 mod orbit_side;
+mod unacked;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -82,6 +83,7 @@ use serde_json::{json, Value};
 use crate::backoff::{Backoff, BackoffConfig};
 use crate::lines::LineError;
 use orbit_side::ClientFrame;
+use unacked::Unacked;
 
 /// Notification sent to clients when codex exits.
 pub const CODEX_EXITED_METHOD: &str = "anchor/codexExited";
@@ -99,6 +101,9 @@ pub struct BridgeConfig {
     pub max_queued_to_codex_bytes: usize,
     pub max_buffered_to_orbit_frames: usize,
     pub max_buffered_to_orbit_bytes: usize,
+    /// Frames sent to Orbit and not yet acknowledged, kept at most (count, bytes).
+    pub max_unacked_frames: usize,
+    pub max_unacked_bytes: usize,
     /// Requests forwarded to codex and not yet answered, at most (count, and bytes of their
     /// ids). Beyond either, the oldest is given up: its requester is answered `anchor_busy`.
     pub max_in_flight: usize,
@@ -120,6 +125,8 @@ impl Default for BridgeConfig {
             max_queued_to_codex_bytes: 8 * 1024 * 1024,
             max_buffered_to_orbit_frames: 1_000,
             max_buffered_to_orbit_bytes: 8 * 1024 * 1024,
+            max_unacked_frames: 1_000,
+            max_unacked_bytes: 8 * 1024 * 1024,
             max_in_flight: 4_096,
             max_in_flight_id_bytes: 1024 * 1024,
             max_frame_bytes: orbit_protocol::limits::MAX_FRAME_BYTES,
@@ -234,6 +241,9 @@ pub struct BridgeStats {
     /// error already).
     pub late_answers_dropped: u64,
     pub codex_restarts: u64,
+    /// Frames sent to Orbit and forgotten before Orbit acknowledged them (the bound on kept
+    /// frames was reached).
+    pub unacked_forgotten: u64,
 }
 
 #[derive(Debug)]
@@ -260,6 +270,8 @@ pub struct Bridge {
     to_orbit: VecDeque<OutFrame>,
     to_orbit_bytes: usize,
     orbit_connected: bool,
+    /// Frames sent to Orbit that it has not acknowledged.
+    unacked: Unacked,
     /// Ids (JSON text, see [`id_key`]) of requests forwarded to the current codex, oldest first.
     in_flight: InFlight,
     /// Ids (JSON text) of server requests the current codex is waiting on → their method.
@@ -277,6 +289,7 @@ pub struct Bridge {
 impl Bridge {
     pub fn new(config: BridgeConfig) -> Self {
         let backoff = Backoff::new(config.restart_backoff);
+        let unacked = Unacked::new(config.max_unacked_frames, config.max_unacked_bytes);
         Bridge {
             config,
             state: BridgeState::Starting,
@@ -288,6 +301,7 @@ impl Bridge {
             to_orbit: VecDeque::new(),
             to_orbit_bytes: 0,
             orbit_connected: false,
+            unacked,
             in_flight: InFlight::default(),
             codex_requests: HashMap::new(),
             abandoned: HashSet::new(),
@@ -302,8 +316,23 @@ impl Bridge {
         self.state
     }
 
-    pub fn stats(&self) -> &BridgeStats {
-        &self.stats
+    pub fn stats(&self) -> BridgeStats {
+        BridgeStats {
+            unacked_forgotten: self.unacked.forgotten,
+            ..self.stats.clone()
+        }
+    }
+
+    /// Whether the frames sent on the current (or last) connection are kept until Orbit
+    /// acknowledges them. Then a frame that connection never wrote is kept already, and the
+    /// event loop must not queue it again.
+    pub fn keeps_sent_frames(&self) -> bool {
+        self.unacked.keeps_frames()
+    }
+
+    /// Frames sent to Orbit and not yet acknowledged.
+    pub fn unacknowledged(&self) -> usize {
+        self.unacked.len()
     }
 
     /// The last codex exit, handshake failure or undeliverable frame, for `anchor status`.
@@ -338,8 +367,11 @@ impl Bridge {
             BridgeEvent::OrbitFrame(text) => self.orbit_frame(text, &mut out),
             BridgeEvent::OrbitConnected => {
                 self.orbit_connected = true;
-                out.push(BridgeAction::ToOrbit(self.hello_frame()));
+                let (next_frame, again) = self.unacked.connected();
+                out.push(BridgeAction::ToOrbit(self.hello_frame_from(next_frame)));
+                out.extend(again.into_iter().map(BridgeAction::ToOrbit));
                 while let Some(frame) = self.to_orbit.pop_front() {
+                    self.unacked.sent(&frame.text);
                     out.push(BridgeAction::ToOrbit(frame.text));
                 }
                 self.to_orbit_bytes = 0;
@@ -358,14 +390,23 @@ impl Bridge {
         }
     }
 
-    /// The `anchor.hello` control frame for the current metadata.
+    /// The `anchor.hello` control frame for the current metadata, in the middle of a
+    /// connection: every frame sent so far is numbered below the next one.
     fn hello_frame(&self) -> String {
-        Control::AnchorHello(self.config.hello.clone()).to_text()
+        self.hello_frame_from(self.unacked.next())
+    }
+
+    /// The `anchor.hello` whose next numbered frame is `next_frame`.
+    fn hello_frame_from(&self, next_frame: u64) -> String {
+        let mut hello = self.config.hello.clone();
+        hello.next_frame = Some(next_frame);
+        Control::AnchorHello(hello).to_text()
     }
 
     /// Sends `text` to Orbit now, or buffers it while Orbit is away.
     fn emit_orbit(&mut self, text: String, droppable: bool, out: &mut Vec<BridgeAction>) {
         if self.orbit_connected {
+            self.unacked.sent(&text);
             out.push(BridgeAction::ToOrbit(text));
             return;
         }

@@ -86,7 +86,13 @@ impl Bridge {
             "ping" => out.push(BridgeAction::ToOrbit(PONG_FRAME.to_string())),
             "pong" => {}
             _ => match Control::parse(text) {
-                Ok(control) => out.push(BridgeAction::OrbitControl(control)),
+                Ok(Control::Ack { up_to }) => self.unacked.acknowledged(up_to),
+                Ok(control) => {
+                    if let Control::Hello { acks: false, .. } = control {
+                        self.unacked.orbit_does_not_acknowledge();
+                    }
+                    out.push(BridgeAction::OrbitControl(control));
+                }
                 // A type from a newer Orbit: nothing this anchor could do with it.
                 Err(_) => self.stats.unreadable_orbit_frames += 1,
             },

@@ -807,3 +807,89 @@ fn codex_answer_nested_too_deep_to_relay_answers_the_requester_instead_of_leavin
     assert_eq!(sent, vec![json!({"id": "orbit:c:2", "result": {}})]);
     assert_eq!(b.in_flight(), 0);
 }
+
+fn note(n: u64) -> String {
+    format!(r#"{{"method":"item/agentMessage/delta","params":{{"threadId":"t","n":{n}}}}}"#)
+}
+
+fn orbit_ack(up_to: u64) -> BridgeEvent {
+    BridgeEvent::OrbitFrame(format!(r#"{{"type":"orbit.ack","upTo":{up_to}}}"#))
+}
+
+#[test]
+fn frames_orbit_did_not_acknowledge_go_again_first_with_their_numbers_after_a_reconnection() {
+    let mut b = ready();
+    // The hello was sent before anything was numbered.
+    for n in 1..=4 {
+        ev(&mut b, BridgeEvent::CodexLine(note(n)));
+    }
+    ev(&mut b, orbit_ack(2));
+    assert_eq!(b.unacknowledged(), 2);
+    ev(&mut b, BridgeEvent::OrbitDisconnected);
+    // What codex says while Orbit is away waits in the buffer, numbered when sent.
+    ev(&mut b, BridgeEvent::CodexLine(note(5)));
+    let sent = to_orbit(&ev(&mut b, BridgeEvent::OrbitConnected));
+    assert_eq!(sent[0]["type"], "anchor.hello");
+    assert_eq!(sent[0]["nextFrame"], 3, "the oldest frame not acknowledged");
+    let again: Vec<u64> = sent[1..]
+        .iter()
+        .map(|f| f["params"]["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(again, vec![3, 4, 5]);
+    ev(&mut b, orbit_ack(5));
+    assert_eq!(b.unacknowledged(), 0);
+    ev(&mut b, BridgeEvent::OrbitDisconnected);
+    let sent = to_orbit(&ev(&mut b, BridgeEvent::OrbitConnected));
+    assert_eq!(sent.len(), 1, "nothing to send again: {sent:?}");
+    assert_eq!(sent[0]["nextFrame"], 6);
+}
+
+#[test]
+fn a_hello_in_the_middle_of_a_connection_names_the_next_number_and_takes_none() {
+    let mut b = bridge_with(BridgeConfig::default());
+    ev(&mut b, BridgeEvent::OrbitConnected);
+    ev(&mut b, BridgeEvent::CodexStarted);
+    ev(&mut b, BridgeEvent::CodexLine(note(1)));
+    // The handshake's answer names codex's version: the hello goes again.
+    let a = ev(
+        &mut b,
+        BridgeEvent::CodexLine(
+            r#"{"id":"anchor-init-1","result":{"userAgent":"codex/0.169.0"}}"#.into(),
+        ),
+    );
+    let hello = to_orbit(&a);
+    assert_eq!(hello[0]["type"], "anchor.hello");
+    assert_eq!(hello[0]["nextFrame"], 2);
+    // Pongs take no number either.
+    ev(&mut b, BridgeEvent::OrbitFrame(r#"{"type":"ping"}"#.into()));
+    ev(&mut b, BridgeEvent::CodexLine(note(2)));
+    assert_eq!(b.unacknowledged(), 2);
+    ev(&mut b, orbit_ack(2));
+    assert_eq!(b.unacknowledged(), 0);
+}
+
+#[test]
+fn an_orbit_that_does_not_acknowledge_never_gets_a_frame_twice() {
+    let mut b = ready();
+    ev(
+        &mut b,
+        BridgeEvent::OrbitFrame(
+            r#"{"type":"orbit.hello","role":"anchor","userId":"u","connectionId":"c","serverTime":1}"#
+                .into(),
+        ),
+    );
+    assert!(!b.keeps_sent_frames());
+    ev(&mut b, BridgeEvent::CodexLine(note(1)));
+    ev(&mut b, BridgeEvent::OrbitDisconnected);
+    let sent = to_orbit(&ev(&mut b, BridgeEvent::OrbitConnected));
+    assert_eq!(sent.len(), 1, "only the hello: {sent:?}");
+    // An Orbit that acknowledges says so, and frames are kept again.
+    ev(
+        &mut b,
+        BridgeEvent::OrbitFrame(
+            r#"{"type":"orbit.hello","role":"anchor","userId":"u","connectionId":"c","serverTime":1,"acks":true}"#
+                .into(),
+        ),
+    );
+    assert!(b.keeps_sent_frames());
+}

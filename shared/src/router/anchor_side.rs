@@ -64,6 +64,8 @@ impl Router {
         record.anchor_id = anchor_id.to_string();
         record.connected_at = Some(now_ms);
         record.last_seen_at = Some(now_ms);
+        // Until its hello says otherwise, a new connection does not number its frames.
+        record.next_frame = None;
         out.push(Action::Store(StoreOp::SaveAnchor(record.clone())));
         self.announce_anchor(anchor_id, out);
     }
@@ -105,6 +107,8 @@ impl Router {
                     (&record.instance, &hello.instance),
                     (Some(old), Some(new)) if old != new
                 );
+                let same_run = hello.instance.is_some() && record.instance == hello.instance;
+                super::numbered::hello_numbers(record, &hello, same_run);
                 if hello.instance.is_some() {
                     record.instance.clone_from(&hello.instance);
                 }

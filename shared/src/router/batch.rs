@@ -117,10 +117,35 @@ impl WriteBatch {
     /// Closes the batch: its writes, then what waited for them.
     pub fn take(&mut self) -> Step {
         Step {
-            writes: std::mem::take(&mut self.writes),
-            actions: std::mem::take(&mut self.held),
+            writes: latest_only(std::mem::take(&mut self.writes), |op| match op {
+                StoreOp::SaveAnchor(record) => Some(record.anchor_id.as_str()),
+                _ => None,
+            }),
+            actions: latest_only(std::mem::take(&mut self.held), |action| match action {
+                Action::Ack { to, .. } => Some(to.as_str()),
+                _ => None,
+            }),
         }
     }
+}
+
+/// Keeps, of the items that `key` names, only the last one per key, where it stands; every
+/// other item stays. A batch then writes an anchor's record once (each record holds all of the
+/// earlier ones) and acknowledges once per connection (each acknowledgement covers the earlier
+/// ones); keeping the *last* place keeps every write the record or the acknowledgement
+/// vouches for ahead of it.
+fn latest_only<T>(items: Vec<T>, key: impl Fn(&T) -> Option<&str>) -> Vec<T> {
+    let mut seen = std::collections::HashSet::new();
+    let keep: Vec<bool> = items
+        .iter()
+        .rev()
+        .map(|item| key(item).is_none_or(|k| seen.insert(k.to_string())))
+        .collect();
+    items
+        .into_iter()
+        .zip(keep.into_iter().rev())
+        .filter_map(|(item, keep)| keep.then_some(item))
+        .collect()
 }
 
 #[cfg(test)]
@@ -182,6 +207,52 @@ mod tests {
         );
         assert!(!batch.is_open(), "an immediate write opens no batch");
         assert_eq!(done, ["write", "send c1", "send c2"]);
+    }
+
+    fn anchor(id: &str, handled: u64) -> StoreOp {
+        StoreOp::SaveAnchor(crate::router::AnchorRecord {
+            anchor_id: id.into(),
+            handled,
+            ..Default::default()
+        })
+    }
+
+    fn ack(to: &str, up_to: u64) -> Action {
+        Action::Ack {
+            to: to.into(),
+            up_to,
+        }
+    }
+
+    #[test]
+    fn a_batch_writes_each_anchor_record_once_and_acknowledges_once_per_connection() {
+        let mut batch = WriteBatch::default();
+        for seq in 1..=3 {
+            let event = vec![
+                Action::Store(log(seq)),
+                Action::Store(anchor("a", seq)),
+                send("c1"),
+                ack("s-a", seq),
+            ];
+            assert!(batch.admit(event).is_empty());
+        }
+        batch.admit(vec![Action::Store(anchor("b", 9)), ack("s-b", 9)]);
+        let flushed = batch.take();
+        // The latest record and acknowledgement stand last, behind every write they vouch for.
+        assert_eq!(
+            flushed.writes,
+            vec![log(1), log(2), log(3), anchor("a", 3), anchor("b", 9)]
+        );
+        assert_eq!(
+            flushed.actions,
+            vec![
+                send("c1"),
+                send("c1"),
+                send("c1"),
+                ack("s-a", 3),
+                ack("s-b", 9)
+            ]
+        );
     }
 
     #[test]

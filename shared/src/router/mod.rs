@@ -14,6 +14,7 @@ mod anchor_side;
 mod batch;
 pub mod budget;
 mod client_side;
+mod numbered;
 pub mod paired;
 mod records;
 
@@ -39,10 +40,12 @@ pub use records::{
 };
 
 use orbit_protocol::control::{AnchorInfo, Control, SocketRole};
-use orbit_protocol::envelope::{peek, Envelope, Kind};
+use orbit_protocol::envelope::{peek, Envelope, Kind, PeekError};
 use orbit_protocol::limits;
 use orbit_protocol::request_id::server_request_number;
 use orbit_protocol::ErrorCode;
+
+use numbered::Numbered;
 
 pub use orbit_protocol::close::{CLOSE_REPLACED, CLOSE_REVOKED};
 
@@ -104,6 +107,9 @@ pub enum Action {
     },
     /// Write to durable storage.
     Store(StoreOp),
+    /// Tell an anchor (`orbit.ack`) that its frames up to `up_to` are handled and durable. A
+    /// send, kept apart so that a batch sends only the latest one per connection.
+    Ack { to: ConnId, up_to: u64 },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -281,6 +287,7 @@ impl Router {
             user_id: self.user_id.clone(),
             connection_id: conn.clone(),
             server_time: now_ms,
+            acks: role == SocketRole::Anchor,
         }
         .to_text();
         send(&mut out, &conn, hello.into());
@@ -317,31 +324,63 @@ impl Router {
         };
         self.expire_pending(now_ms, &mut out);
         // The one full read of the frame; everything below works on what it found.
-        let envelope = match peek(text) {
+        let peeked = peek(text);
+        let numbered = match &peer {
+            Peer::Anchor { anchor_id } if numbered::is_numbered(&peeked) => {
+                Some((anchor_id.clone(), self.number_frame(conn, anchor_id)))
+            }
+            _ => None,
+        };
+        match numbered {
+            Some((anchor_id, Numbered::Again)) => self.acknowledge(conn, &anchor_id, &mut out),
+            Some((anchor_id, Numbered::Fresh)) => {
+                self.dispatch(conn, &peer, text, peeked, now_ms, log, &mut out);
+                self.acknowledge(conn, &anchor_id, &mut out);
+            }
+            Some((_, Numbered::No)) | None => {
+                self.dispatch(conn, &peer, text, peeked, now_ms, log, &mut out)
+            }
+        }
+        writes_first(out)
+    }
+
+    /// Routes one frame `peer` sent on `conn`, as `peeked`.
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        &mut self,
+        conn: &str,
+        peer: &Peer,
+        text: &str,
+        peeked: Result<Envelope<'_>, PeekError>,
+        now_ms: u64,
+        log: &dyn ReplayLog,
+        out: &mut Vec<Action>,
+    ) {
+        let envelope = match peeked {
             Ok(envelope) => envelope,
             Err(err) => {
-                send_error(&mut out, conn, err.code(), &err.to_string());
-                return writes_first(out);
+                send_error(out, conn, err.code(), &err.to_string());
+                return;
             }
         };
+        let peer = peer.clone();
         match envelope.kind() {
             Kind::Control(kind) => match Control::parse_inbound_typed(text, kind) {
-                Err(err) => send_error(&mut out, conn, err.code(), &err.to_string()),
+                Err(err) => send_error(out, conn, err.code(), &err.to_string()),
                 Ok(frame) => match peer {
-                    Peer::Client => self.client_control(conn, frame, log, &mut out),
+                    Peer::Client => self.client_control(conn, frame, log, out),
                     Peer::Anchor { anchor_id } => {
-                        self.anchor_control(conn, &anchor_id, frame, now_ms, &mut out)
+                        self.anchor_control(conn, &anchor_id, frame, now_ms, out)
                     }
                 },
             },
             Kind::Rpc(_) => match peer {
-                Peer::Client => self.client_rpc(conn, &envelope, now_ms, &mut out),
+                Peer::Client => self.client_rpc(conn, &envelope, now_ms, out),
                 Peer::Anchor { anchor_id } => {
-                    self.anchor_rpc(conn, &anchor_id, &envelope, now_ms, &mut out)
+                    self.anchor_rpc(conn, &anchor_id, &envelope, now_ms, out)
                 }
             },
         }
-        writes_first(out)
     }
 
     /// A socket closed (or errored).

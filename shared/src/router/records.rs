@@ -34,6 +34,17 @@ pub struct AnchorRecord {
     /// The `instance` of the anchor's last hello (absent in records written before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// The highest frame number of `instance` that Orbit has handled ([`super::numbered`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub handled: u64,
+    /// The number the next frame on the anchor's current connection carries; `None` when that
+    /// connection does not number its frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_frame: Option<u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// An anchor paired with the account (from the accounts database), with the name the user

@@ -238,12 +238,20 @@ impl Sim {
             match &action {
                 Action::Store(op) if sent => self.written_after_sent.push(op.clone()),
                 Action::Store(_) => {}
-                Action::Send { .. } | Action::Close { .. } => sent = true,
+                Action::Send { .. } | Action::Close { .. } | Action::Ack { .. } => sent = true,
             }
             match action {
                 Action::Send { to, text } => {
                     if self.open.contains_key(&to) {
                         self.inbox.entry(to).or_default().push(text.to_string());
+                    } else {
+                        self.misaddressed.push(to);
+                    }
+                }
+                Action::Ack { to, up_to } => {
+                    let text = orbit_protocol::control::Control::Ack { up_to }.to_text();
+                    if self.open.contains_key(&to) {
+                        self.inbox.entry(to).or_default().push(text);
                     } else {
                         self.misaddressed.push(to);
                     }

@@ -686,6 +686,7 @@ fn action_kinds(actions: &[super::Action]) -> Vec<&'static str> {
             super::Action::Store(_) => "store",
             super::Action::Send { .. } => "send",
             super::Action::Close { .. } => "close",
+            super::Action::Ack { .. } => "ack",
         })
         .collect()
 }

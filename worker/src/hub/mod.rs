@@ -191,6 +191,13 @@ impl Live {
                     }
                 }
             }
+            Action::Ack { to, up_to } => {
+                if let Some(ws) = self.sockets.get(&to) {
+                    if let Err(e) = ws.send_with_str(Control::Ack { up_to }.to_text()) {
+                        worker::console_error!("acknowledging to {to} failed: {e}");
+                    }
+                }
+            }
             Action::Close { conn, code, reason } => {
                 if let Some(ws) = self.sockets.remove(&conn) {
                     let _ = ws.close(Some(code), Some(reason));

@@ -13,4 +13,11 @@ anchorId?: string | null, name?: string | null, hostname?: string | null, platfo
  * connection it makes. A hello with another instance than the last means the process was
  * restarted: its codex, and every server request that codex had open, are gone.
  */
-instance?: string | null, };
+instance?: string | null, 
+/**
+ * The number of the anchor's next frame on this connection. With it, the anchor numbers
+ * every frame it sends after this hello (pings, pongs and hellos aside) from this value,
+ * one by one, across connections of the same `instance`; a frame sent again after a
+ * reconnection keeps its number, and Orbit drops a number it has already handled.
+ */
+nextFrame?: number, };

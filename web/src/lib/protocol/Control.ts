@@ -11,7 +11,13 @@ export type Control = { "type": "ping" } | { "type": "pong" } | { "type": "orbit
 /**
  * Milliseconds since the Unix epoch.
  */
-serverTime: number, } | { "type": "anchor.hello" } & AnchorHello | { "type": "orbit.anchors", anchors: Array<AnchorInfo>, } | { "type": "orbit.anchor-connected", anchor: AnchorInfo, } | { "type": "orbit.anchor-disconnected", anchorId: string, } | { "type": "orbit.list-anchors" } | { "type": "orbit.subscribe", threadId: string, sinceSeq?: number, } | { "type": "orbit.subscribed", threadId: string, seq: number, truncated?: boolean, } | { "type": "orbit.unsubscribe", threadId: string, } | { "type": "orbit.error", code: ErrorCode, message: string, } | { "type": "orbit.answered", 
+serverTime: number, 
+/**
+ * Set for anchors: Orbit answers the frames the anchor numbers ([`AnchorHello::next_frame`])
+ * with [`Control::Ack`] once it has handled and stored them, so the anchor can keep
+ * what is unacknowledged and send it again after a reconnection.
+ */
+acks?: boolean, } | { "type": "orbit.ack", upTo: number, } | { "type": "anchor.hello" } & AnchorHello | { "type": "orbit.anchors", anchors: Array<AnchorInfo>, } | { "type": "orbit.anchor-connected", anchor: AnchorInfo, } | { "type": "orbit.anchor-disconnected", anchorId: string, } | { "type": "orbit.list-anchors" } | { "type": "orbit.subscribe", threadId: string, sinceSeq?: number, } | { "type": "orbit.subscribed", threadId: string, seq: number, truncated?: boolean, } | { "type": "orbit.unsubscribe", threadId: string, } | { "type": "orbit.error", code: ErrorCode, message: string, } | { "type": "orbit.answered", 
 /**
  * The request's id as clients saw it (`orbit-srv:N`).
  */
