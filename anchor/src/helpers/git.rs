@@ -1,7 +1,11 @@
 //! `anchor.git.*`: read-only git queries, run as `git -C <dir> …` with no shell.
 //!
-//! Hardened against hostile repository configuration: no pager, no prompts, no external diff or
-//! textconv drivers, no fsmonitor hook, no optional locks. Outputs are capped and a timeout applies.
+//! Hardened against hostile repositories: git runs in a cleared environment without the system
+//! and global config, with every program the repository's config could name switched off
+//! ([`neutral`]), with no pager, no prompts and no optional locks. Outputs are capped and a
+//! timeout applies.
+
+mod neutral;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -10,8 +14,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
+use tokio::sync::OnceCell;
 
 use super::{opt_str, opt_u64, path_string, req_str, HelperContext, HelperError};
+use neutral::GitEnv;
 use orbit_protocol::ErrorCode;
 
 /// Cap on captured git stdout (status, diff, log, branches).
@@ -34,27 +40,36 @@ struct GitOutput {
     truncated: bool,
 }
 
-async fn run_git(dir: &Path, args: &[&str], cap: u64) -> Result<GitOutput, HelperError> {
+/// A repository's top level and the environment git runs in there.
+struct Repo {
+    root: PathBuf,
+    env: GitEnv,
+}
+
+impl Repo {
+    async fn run(&self, args: &[&str], cap: u64) -> Result<GitOutput, HelperError> {
+        run_git(&self.root, &self.env, args, cap).await
+    }
+}
+
+async fn run_git(
+    dir: &Path,
+    env: &GitEnv,
+    args: &[&str],
+    cap: u64,
+) -> Result<GitOutput, HelperError> {
     let mut cmd = Command::new("git");
     cmd.arg("-C")
         .arg(dir)
-        .args([
-            "--no-pager",
-            "--literal-pathspecs",
-            "-c",
-            "core.fsmonitor=false",
-            "-c",
-            "core.quotePath=false",
-            "-c",
-            "color.ui=false",
-        ])
+        .args(["--no-pager", "--literal-pathspecs"])
         .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_OPTIONAL_LOCKS", "0")
-        .env("GIT_PAGER", "cat")
-        .env("LC_ALL", "C")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
+        .env_clear();
+    for name in neutral::PASSED_ENV {
+        if let Some(value) = std::env::var_os(name) {
+            cmd.env(name, value);
+        }
+    }
+    cmd.envs(env.vars().iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -94,8 +109,37 @@ async fn run_git(dir: &Path, args: &[&str], cap: u64) -> Result<GitOutput, Helpe
     }
 }
 
+/// Refuses a git too old to honour the overrides (it would ignore them silently). Asked once
+/// per process; a failure is asked again next time.
+async fn ensure_git_supported() -> Result<(), HelperError> {
+    static SUPPORTED: OnceCell<()> = OnceCell::const_new();
+    SUPPORTED
+        .get_or_try_init(|| async {
+            let out = run_git(Path::new("/"), &GitEnv::base(), &["--version"], 4096).await?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            match neutral::parse_git_version(&text) {
+                Some(v) if out.success && v >= neutral::MIN_GIT_VERSION => Ok(()),
+                _ => Err(HelperError::new(
+                    ErrorCode::IoError,
+                    format!(
+                        "anchor.git.* needs git {}.{} or newer (it is run with overrides older \
+                         versions ignore); found: {}",
+                        neutral::MIN_GIT_VERSION.0,
+                        neutral::MIN_GIT_VERSION.1,
+                        text.trim()
+                    ),
+                )),
+            }
+        })
+        .await
+        .map(|_| ())
+}
+
 fn git_failed(what: &str, out: &GitOutput) -> HelperError {
-    if out.stderr.contains("not a git repository") {
+    // `safe.bareRepository=explicit` refuses a bare repository found by discovery.
+    if out.stderr.contains("not a git repository")
+        || out.stderr.contains("cannot use bare repository")
+    {
         HelperError::new(ErrorCode::NotARepository, "not a git repository")
     } else {
         HelperError::new(
@@ -105,14 +149,17 @@ fn git_failed(what: &str, out: &GitOutput) -> HelperError {
     }
 }
 
-/// Resolves `path` through the sandbox and finds its repository's top level (also in the sandbox).
-async fn repo_root(ctx: &HelperContext, params: &Value) -> Result<PathBuf, HelperError> {
+/// Resolves `path` through the sandbox, finds its repository's top level (also in the sandbox)
+/// and the environment git runs in there.
+async fn open_repo(ctx: &HelperContext, params: &Value) -> Result<Repo, HelperError> {
     let dir = ctx.sandbox.resolve(req_str(params, "path")?)?;
     let meta = std::fs::metadata(&dir).map_err(|e| HelperError::io("stat", &e))?;
     if !meta.is_dir() {
         return Err(HelperError::invalid_params("path is not a directory"));
     }
-    let out = run_git(&dir, &["rev-parse", "--show-toplevel"], 64 * 1024).await?;
+    ensure_git_supported().await?;
+    let base = GitEnv::base();
+    let out = run_git(&dir, &base, &["rev-parse", "--show-toplevel"], 64 * 1024).await?;
     if !out.success {
         return Err(git_failed("rev-parse", &out));
     }
@@ -133,11 +180,33 @@ async fn repo_root(ctx: &HelperContext, params: &Value) -> Result<PathBuf, Helpe
             "the repository root lies outside the allowed roots",
         ));
     }
-    Ok(top)
+    // Reading config runs nothing; what it lists is then overridden by name.
+    let listed = run_git(
+        &top,
+        &base,
+        &[
+            "config",
+            "-z",
+            "--name-only",
+            "--get-regexp",
+            neutral::CHOSEN_NAMES_QUERY,
+        ],
+        GIT_OUTPUT_MAX_BYTES,
+    )
+    .await?;
+    // Exit status 1 is "no such key"; a truncated list could leave a driver out.
+    if listed.truncated || (!listed.success && !listed.stderr.is_empty()) {
+        return Err(git_failed("config", &listed));
+    }
+    let env = GitEnv::for_repository(&listed.stdout)
+        .map_err(|e| HelperError::new(ErrorCode::TooLarge, e.to_string()))?;
+    Ok(Repo { root: top, env })
 }
 
-async fn has_head(root: &Path) -> Result<bool, HelperError> {
-    let out = run_git(root, &["rev-parse", "--verify", "-q", "HEAD"], 4096).await?;
+async fn has_head(repo: &Repo) -> Result<bool, HelperError> {
+    let out = repo
+        .run(&["rev-parse", "--verify", "-q", "HEAD"], 4096)
+        .await?;
     Ok(out.success)
 }
 
@@ -234,26 +303,29 @@ fn parse_status(out: &[u8], truncated: bool) -> (Value, Vec<Value>, bool) {
 
 /// `anchor.git.status {path}`.
 pub async fn status(ctx: &HelperContext, params: &Value) -> Result<Value, HelperError> {
-    let root = repo_root(ctx, params).await?;
-    let out = run_git(
-        &root,
-        &[
-            "status",
-            "--porcelain=v1",
-            "-b",
-            "-z",
-            "--untracked-files=normal",
-        ],
-        GIT_OUTPUT_MAX_BYTES,
-    )
-    .await?;
+    let repo = open_repo(ctx, params).await?;
+    let root = &repo.root;
+    let out = repo
+        .run(
+            &[
+                "status",
+                "--porcelain=v1",
+                "-b",
+                "-z",
+                "--untracked-files=normal",
+                // Looking into a submodule's work tree runs git there, under its own config.
+                "--ignore-submodules=dirty",
+            ],
+            GIT_OUTPUT_MAX_BYTES,
+        )
+        .await?;
     if !out.success {
         return Err(git_failed("status", &out));
     }
     let (branch, files, capped) = parse_status(&out.stdout, out.truncated);
     Ok(json!({
-        "path": path_string(&root),
-        "root": path_string(&root),
+        "path": path_string(root),
+        "root": path_string(root),
         "branch": branch["branch"],
         "detached": branch["detached"],
         "upstream": branch["upstream"],
@@ -268,11 +340,12 @@ pub async fn status(ctx: &HelperContext, params: &Value) -> Result<Value, Helper
 
 /// `anchor.git.diff {path, file?}`: working tree (staged and unstaged) against `HEAD`.
 pub async fn diff(ctx: &HelperContext, params: &Value) -> Result<Value, HelperError> {
-    let root = repo_root(ctx, params).await?;
+    let repo = open_repo(ctx, params).await?;
+    let root = &repo.root;
     let file = match opt_str(params, "file")? {
         Some(f) if !f.is_empty() => {
             let resolved = ctx.sandbox.resolve_path(&root.join(f))?;
-            if !resolved.starts_with(&root) {
+            if !resolved.starts_with(root) {
                 return Err(HelperError::invalid_params(
                     "`file` must lie inside the repository",
                 ));
@@ -281,11 +354,14 @@ pub async fn diff(ctx: &HelperContext, params: &Value) -> Result<Value, HelperEr
         }
         _ => None,
     };
-    let base = if has_head(&root).await? {
+    let base = if has_head(&repo).await? {
         "HEAD".to_owned()
     } else {
-        // No commits yet: compare with the empty tree.
-        let out = run_git(&root, &["hash-object", "-t", "tree", "/dev/null"], 4096).await?;
+        // No commits yet: compare with the empty tree (hashed from empty stdin: no path, so
+        // no attributes and no filter).
+        let out = repo
+            .run(&["hash-object", "-t", "tree", "--stdin"], 4096)
+            .await?;
         if !out.success {
             return Err(git_failed("hash-object", &out));
         }
@@ -297,19 +373,21 @@ pub async fn diff(ctx: &HelperContext, params: &Value) -> Result<Value, HelperEr
         "--no-color",
         "--no-ext-diff",
         "--no-textconv",
+        "--ignore-submodules=dirty",
+        "--submodule=short",
         base.as_str(),
         "--",
     ];
     if let Some(f) = &file_str {
         args.push(f);
     }
-    let out = run_git(&root, &args, GIT_OUTPUT_MAX_BYTES).await?;
+    let out = repo.run(&args, GIT_OUTPUT_MAX_BYTES).await?;
     if !out.success {
         return Err(git_failed("diff", &out));
     }
     Ok(json!({
-        "path": path_string(&root),
-        "root": path_string(&root),
+        "path": path_string(root),
+        "root": path_string(root),
         "file": file_str,
         "base": base,
         "diff": String::from_utf8_lossy(&out.stdout),
@@ -322,24 +400,26 @@ pub async fn log(ctx: &HelperContext, params: &Value) -> Result<Value, HelperErr
     let limit = opt_u64(params, "limit")?
         .unwrap_or(LOG_DEFAULT_LIMIT)
         .clamp(1, LOG_MAX_LIMIT);
-    let root = repo_root(ctx, params).await?;
-    if !has_head(&root).await? {
+    let repo = open_repo(ctx, params).await?;
+    let root = &repo.root;
+    if !has_head(&repo).await? {
         return Ok(json!({
-            "path": path_string(&root), "root": path_string(&root), "commits": [], "truncated": false,
+            "path": path_string(root), "root": path_string(root), "commits": [], "truncated": false,
         }));
     }
     let n = format!("-n{}", limit + 1);
-    let out = run_git(
-        &root,
-        &[
-            "log",
-            &n,
-            "--no-color",
-            "--format=%H%x1f%h%x1f%an%x1f%ae%x1f%aI%x1f%at%x1f%P%x1f%s%x1e",
-        ],
-        GIT_OUTPUT_MAX_BYTES,
-    )
-    .await?;
+    let out = repo
+        .run(
+            &[
+                "log",
+                &n,
+                "--no-color",
+                "--no-show-signature",
+                "--format=%H%x1f%h%x1f%an%x1f%ae%x1f%aI%x1f%at%x1f%P%x1f%s%x1e",
+            ],
+            GIT_OUTPUT_MAX_BYTES,
+        )
+        .await?;
     if !out.success {
         return Err(git_failed("log", &out));
     }
@@ -364,8 +444,8 @@ pub async fn log(ctx: &HelperContext, params: &Value) -> Result<Value, HelperErr
     let more = commits.len() as u64 > limit;
     commits.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok(json!({
-        "path": path_string(&root),
-        "root": path_string(&root),
+        "path": path_string(root),
+        "root": path_string(root),
         "commits": commits,
         "truncated": more || out.truncated,
     }))
@@ -373,23 +453,23 @@ pub async fn log(ctx: &HelperContext, params: &Value) -> Result<Value, HelperErr
 
 /// `anchor.git.branches {path}`: local and remote-tracking branches and the current one.
 pub async fn branches(ctx: &HelperContext, params: &Value) -> Result<Value, HelperError> {
-    let root = repo_root(ctx, params).await?;
-    let cur = run_git(&root, &["symbolic-ref", "--short", "-q", "HEAD"], 4096).await?;
+    let repo = open_repo(ctx, params).await?;
+    let root = &repo.root;
+    let cur = repo
+        .run(&["symbolic-ref", "--short", "-q", "HEAD"], 4096)
+        .await?;
     let current = cur
         .success
         .then(|| String::from_utf8_lossy(&cur.stdout).trim().to_owned())
         .filter(|s| !s.is_empty());
-    let out = run_git(
-        &root,
-        &[
-            "for-each-ref",
-            "--format=%(refname)%1f%(refname:short)%1f%(objectname)%1f%(HEAD)%1f%(upstream:short)%1f%(committerdate:unix)%1e",
-            "refs/heads",
-            "refs/remotes",
-        ],
-        GIT_OUTPUT_MAX_BYTES,
-    )
-    .await?;
+    let format = "--format=%(refname)%1f%(refname:short)%1f%(objectname)%1f%(HEAD)%1f\
+                  %(upstream:short)%1f%(committerdate:unix)%1e";
+    let out = repo
+        .run(
+            &["for-each-ref", format, "refs/heads", "refs/remotes"],
+            GIT_OUTPUT_MAX_BYTES,
+        )
+        .await?;
     if !out.success {
         return Err(git_failed("for-each-ref", &out));
     }
@@ -423,8 +503,8 @@ pub async fn branches(ctx: &HelperContext, params: &Value) -> Result<Value, Help
         }
     }
     Ok(json!({
-        "path": path_string(&root),
-        "root": path_string(&root),
+        "path": path_string(root),
+        "root": path_string(root),
         "current": current,
         "local": local,
         "remote": remote,
@@ -630,6 +710,383 @@ mod tests {
         assert_eq!(names, vec!["feature", "main"]);
         assert_eq!(v["local"][1]["current"], true);
         assert_eq!(v["remote"].as_array().unwrap().len(), 0);
+    }
+
+    /// Runs the fixture's own git (not the helper's) and returns its stdout.
+    fn git_out(dir: &Path, args: &[&str], stdin: &str) -> String {
+        use std::io::Write;
+        let mut child = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "git {args:?} failed");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// A program a hostile configuration names: it leaves `markers/<name>` behind and passes
+    /// its input through, so that as a filter it would even give the right answer.
+    fn marker_program(bin: &Path, markers: &Path, name: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let path = bin.join(name);
+        let marker = markers.join(name);
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\ntouch '{}'\ncat\n", marker.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    }
+
+    /// An mtime unlike the one the index recorded, with the same content: git must read the
+    /// file (through its clean filter) to know it is unchanged.
+    fn make_stat_dirty(path: &Path) {
+        let old = std::time::UNIX_EPOCH + Duration::from_secs(978_307_200);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+
+    fn markers_left(markers: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(markers)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A repository (the kind unpacked from an archive, or a nested one a clone brought along)
+    /// whose own configuration names a program for everything git can be made to run: filters
+    /// picked by `.gitattributes` (one driver only defined in an included file, one whose name
+    /// has a `=`), signature checkers for signed-looking commits, diff drivers, hooks, pager,
+    /// fsmonitor, editor, askpass, ssh, credential helper, and a submodule with a filter of its
+    /// own; one filter driver's name is not even UTF-8. Every `anchor.git.*` helper runs against it: no program may run, and every answer
+    /// must still be right.
+    #[tokio::test]
+    async fn hostile_repository_configuration_runs_no_program_in_any_git_helper() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let bin = outside.path().join("bin");
+        let markers = outside.path().join("markers");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&markers).unwrap();
+        let prog = |name: &str| marker_program(&bin, &markers, name);
+        let repo = tmp.path().join("r");
+        init_repo(&repo);
+
+        // The last driver's name is not UTF-8: git takes any byte there.
+        std::fs::write(
+            repo.join(".gitattributes"),
+            b"*.txt filter=evil diff=evil\n*.bin filter=e=q\n*.inc filter=fromincl\n\
+              *.lat filter=caf\xe9\n",
+        )
+        .unwrap();
+        for (name, content) in [
+            ("a.txt", "hello\n"),
+            ("b.bin", "bee\n"),
+            ("c.inc", "sea\n"),
+            ("d.lat", "latin\n"),
+            ("s.txt", "same\n"),
+            ("s.bin", "same\n"),
+            ("s.inc", "same\n"),
+            ("s.lat", "same\n"),
+        ] {
+            std::fs::write(repo.join(name), content).unwrap();
+        }
+        // A submodule (a nested repository recorded as a gitlink) with a filter of its own.
+        let sub = repo.join("sub");
+        init_repo(&sub);
+        std::fs::write(sub.join("s.txt"), "same\n").unwrap();
+        git(&sub, &["add", "s.txt"]);
+        git(&sub, &["commit", "-q", "-m", "sub"]);
+        std::fs::write(sub.join(".gitattributes"), "*.txt filter=subevil\n").unwrap();
+        git(
+            &sub,
+            &["config", "filter.subevil.clean", &prog("sub-clean")],
+        );
+        git(&repo, &["-c", "advice.addEmbeddedRepo=false", "add", "."]);
+        git(&repo, &["commit", "-q", "-m", "first"]);
+
+        // Commits carrying OpenPGP, SSH and X.509 signature headers (git only asks the
+        // checker; whether the signature is valid does not matter).
+        let tree = git_out(&repo, &["rev-parse", "HEAD^{tree}"], "");
+        let mut head = git_out(&repo, &["rev-parse", "HEAD"], "");
+        for (kind, begin, end) in [
+            (
+                "pgp",
+                "-----BEGIN PGP SIGNATURE-----",
+                "-----END PGP SIGNATURE-----",
+            ),
+            (
+                "ssh",
+                "-----BEGIN SSH SIGNATURE-----",
+                "-----END SSH SIGNATURE-----",
+            ),
+            (
+                "x509",
+                "-----BEGIN SIGNED MESSAGE-----",
+                "-----END SIGNED MESSAGE-----",
+            ),
+        ] {
+            let commit = format!(
+                "tree {tree}\nparent {head}\nauthor T <t@example.com> 1700000000 +0000\n\
+                 committer T <t@example.com> 1700000000 +0000\ngpgsig {begin}\n AAAA\n {end}\n\n\
+                 {kind} signed\n"
+            );
+            head = git_out(
+                &repo,
+                &["hash-object", "-t", "commit", "-w", "--stdin"],
+                &commit,
+            );
+        }
+        git(&repo, &["update-ref", "refs/heads/main", &head]);
+
+        let allowed_signers = outside.path().join("allowed_signers");
+        std::fs::write(&allowed_signers, "").unwrap();
+        let included = repo.join(".git").join("more.cfg");
+        let hooks = outside.path().join("hooks");
+        std::fs::create_dir_all(&hooks).unwrap();
+        for hook in ["post-index-change", "reference-transaction", "pre-commit"] {
+            let p = prog(&format!("hook-{hook}"));
+            std::fs::copy(&p, hooks.join(hook)).unwrap();
+            std::fs::copy(&p, repo.join(".git/hooks").join(hook)).unwrap();
+        }
+        let hooks = hooks.display().to_string();
+        let signers = allowed_signers.display().to_string();
+        let include = included.display().to_string();
+        let mut settings = vec![
+            ("filter.evil.clean", prog("clean")),
+            ("filter.evil.smudge", prog("smudge")),
+            ("filter.evil.required", "true".to_owned()),
+            ("filter.e=q.process", prog("process")),
+            ("diff.evil.command", prog("diff-command")),
+            ("diff.evil.textconv", prog("textconv")),
+            ("diff.external", prog("external-diff")),
+            ("log.showSignature", "true".to_owned()),
+            ("gpg.program", prog("gpg")),
+            ("gpg.ssh.program", prog("gpg-ssh")),
+            ("gpg.ssh.allowedSignersFile", signers),
+            ("core.pager", prog("pager")),
+            ("pager.log", prog("pager-log")),
+            ("core.fsmonitor", prog("fsmonitor")),
+            ("core.editor", prog("editor")),
+            ("core.askPass", prog("askpass")),
+            ("core.sshCommand", prog("ssh-command")),
+            ("credential.helper", prog("credential")),
+            ("diff.ignoreSubmodules", "none".to_owned()),
+            ("submodule.recurse", "true".to_owned()),
+            ("status.submoduleSummary", "true".to_owned()),
+            ("include.path", include),
+        ];
+        for (key, value) in &settings {
+            git(&repo, &["config", key, value]);
+        }
+        // Set apart: the included file names a filter driver and the X.509 checker.
+        settings.clear();
+        for (key, value) in [
+            ("filter.fromincl.clean", prog("included-clean")),
+            ("gpg.x509.program", prog("gpg-x509")),
+        ] {
+            git(
+                &repo,
+                &["config", "-f", &included.display().to_string(), key, &value],
+            );
+        }
+        git(&repo, &["config", "core.hooksPath", &hooks]);
+        let mut config = std::fs::File::options()
+            .append(true)
+            .open(repo.join(".git/config"))
+            .unwrap();
+        // The section header names the driver with the byte 0xe9, which is not UTF-8.
+        let mut latin = b"[filter \"caf\xe9\"]\n\tclean = ".to_vec();
+        latin.extend_from_slice(prog("latin-clean").as_bytes());
+        latin.push(b'\n');
+        std::io::Write::write_all(&mut config, &latin).unwrap();
+
+        for name in ["a.txt", "b.bin", "c.inc", "d.lat"] {
+            let mut f = std::fs::File::options()
+                .append(true)
+                .open(repo.join(name))
+                .unwrap();
+            std::io::Write::write_all(&mut f, b"changed\n").unwrap();
+        }
+        let dirty_all = || {
+            for name in ["s.txt", "s.bin", "s.inc", "s.lat", "sub/s.txt"] {
+                make_stat_dirty(&repo.join(name));
+            }
+        };
+        let c = ctx(tmp.path());
+        let mut ran = Vec::new();
+        let mut call = async |method: &str, params: Value| {
+            dirty_all();
+            let answer = handle(&c, method, &params).await;
+            let left = markers_left(&markers);
+            if !left.is_empty() {
+                ran.push(format!("{method} {params}: {left:?}"));
+                for name in left {
+                    std::fs::remove_file(markers.join(name)).unwrap();
+                }
+            }
+            answer.unwrap_or_else(|e| panic!("{method} {params}: {e}"))
+        };
+
+        let status = call("anchor.git.status", json!({"path": "r"})).await;
+        let diff = call("anchor.git.diff", json!({"path": "r"})).await;
+        let mut file_diffs = Vec::new();
+        for (name, old) in [
+            ("a.txt", "hello"),
+            ("b.bin", "bee"),
+            ("c.inc", "sea"),
+            ("d.lat", "latin"),
+        ] {
+            let v = call("anchor.git.diff", json!({"path": "r", "file": name})).await;
+            file_diffs.push((name, old, v));
+        }
+        let log = call("anchor.git.log", json!({"path": "r"})).await;
+        let branches = call("anchor.git.branches", json!({"path": "r"})).await;
+        let sub_status = call("anchor.git.status", json!({"path": "r/sub"})).await;
+        assert!(
+            ran.is_empty(),
+            "programs the repository named ran:\n{}",
+            ran.join("\n")
+        );
+
+        // Status: the three changed files, and neither the stat-dirty unchanged ones nor the
+        // submodule (whose work tree git is not asked about: that would run its own git).
+        let mut changed: Vec<(String, String)> = status["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let state = format!(
+                    "{}{}",
+                    f["index"].as_str().unwrap(),
+                    f["worktree"].as_str().unwrap()
+                );
+                (f["path"].as_str().unwrap().to_owned(), state)
+            })
+            .collect();
+        changed.sort();
+        let modified = |p: &str| (p.to_owned(), " M".to_owned());
+        assert_eq!(
+            changed,
+            vec![
+                modified("a.txt"),
+                modified("b.bin"),
+                modified("c.inc"),
+                modified("d.lat")
+            ],
+            "{status}"
+        );
+        assert_eq!(status["branch"], "main");
+
+        let d = diff["diff"].as_str().unwrap();
+        for name in ["a.txt", "b.bin", "c.inc", "d.lat"] {
+            assert!(d.contains(&format!("+++ b/{name}")), "{name}: {d}");
+        }
+        assert_eq!(d.matches("+changed").count(), 4, "{d}");
+        assert!(!d.contains("s.txt") && !d.contains("sub"), "{d}");
+        for (name, old, v) in file_diffs {
+            let d = v["diff"].as_str().unwrap();
+            assert!(d.contains(&format!(" {old}\n+changed\n")), "{name}: {d}");
+        }
+
+        let subjects: Vec<&str> = log["commits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["subject"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            subjects,
+            ["x509 signed", "ssh signed", "pgp signed", "first"],
+            "{log}"
+        );
+        assert_eq!(log["commits"][0]["hash"], head.as_str());
+
+        assert_eq!(branches["current"], "main");
+        assert_eq!(branches["local"][0]["commit"], head.as_str());
+
+        let sub_root = path_string(&std::fs::canonicalize(&sub).unwrap());
+        assert_eq!(sub_status["root"], sub_root);
+        assert_eq!(
+            sub_status["files"][0]["path"], ".gitattributes",
+            "{sub_status}"
+        );
+    }
+
+    /// A repository that says it is a partial clone, with an object missing: git would fetch
+    /// the object from the promisor remote, and the repository picks the transport, here
+    /// `ext::`, which runs any command. The helpers report the missing object and fetch nothing.
+    #[tokio::test]
+    async fn missing_object_of_a_partial_clone_is_never_fetched_by_a_transport_program() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let markers = outside.path().join("markers");
+        std::fs::create_dir_all(&markers).unwrap();
+        let transport = marker_program(outside.path(), &markers, "transport");
+        // As a transport it must not wait for input, or git would wait for it.
+        std::fs::write(
+            &transport,
+            format!(
+                "#!/bin/sh\ntouch '{}'\n",
+                markers.join("transport").display()
+            ),
+        )
+        .unwrap();
+        let repo = tmp.path().join("p");
+        init_repo(&repo);
+        std::fs::write(repo.join("f.txt"), "one\n").unwrap();
+        git(&repo, &["add", "f.txt"]);
+        git(&repo, &["commit", "-q", "-m", "only"]);
+        let blob = git_out(&repo, &["rev-parse", "HEAD:f.txt"], "");
+        std::fs::remove_file(repo.join(".git/objects").join(&blob[..2]).join(&blob[2..])).unwrap();
+        for (key, value) in [
+            ("core.repositoryFormatVersion", "1".to_owned()),
+            ("extensions.partialClone", "origin".to_owned()),
+            ("remote.origin.promisor", "true".to_owned()),
+            ("remote.origin.url", format!("ext::{transport}")),
+            ("protocol.ext.allow", "always".to_owned()),
+            ("protocol.allow", "always".to_owned()),
+        ] {
+            git(&repo, &["config", key, &value]);
+        }
+        std::fs::write(repo.join("f.txt"), "two\n").unwrap();
+        let c = ctx(tmp.path());
+
+        let e = handle(&c, "anchor.git.diff", &json!({"path": "p"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::IoError, "{e}");
+        assert!(e.message.contains(&blob), "names the missing object: {e}");
+        assert_eq!(markers_left(&markers), Vec::<String>::new(), "diff");
+        let v = handle(&c, "anchor.git.status", &json!({"path": "p"}))
+            .await
+            .unwrap();
+        assert_eq!(v["files"][0]["path"], "f.txt", "{v}");
+        assert_eq!(v["files"][0]["worktree"], "M", "{v}");
+        let v = handle(&c, "anchor.git.log", &json!({"path": "p"}))
+            .await
+            .unwrap();
+        assert_eq!(v["commits"][0]["subject"], "only", "{v}");
+        assert_eq!(markers_left(&markers), Vec::<String>::new());
     }
 
     /// Every client-named value reaches git as a path after `-C` or `--`, made absolute by the
