@@ -1091,7 +1091,8 @@ mod tests {
 
     /// Every client-named value reaches git as a path after `-C` or `--`, made absolute by the
     /// sandbox, so none can be read as an option: `--output=` would make `git diff` write a
-    /// file, `-c core.pager=…` or `-c diff.external=…` run a program.
+    /// file, `-c core.pager=…` or `-c diff.external=…` run a program. Paths are literal
+    /// (`--literal-pathspecs`), so neither a glob nor pathspec magic widens a `file`.
     #[tokio::test]
     async fn arguments_starting_with_a_dash_are_paths_never_git_options() {
         let tmp = tempfile::tempdir().unwrap();
@@ -1099,7 +1100,15 @@ mod tests {
         let repo = tmp.path().join("r");
         init_repo(&repo);
         // Files whose names are git options, tracked and then changed: legitimate paths.
-        let dashed = ["--output=written-by-git", "-c", "--no-index"];
+        // Also names that are pathspec magic or globs: `*` must not stand for every file.
+        let dashed = [
+            "--output=written-by-git",
+            "-c",
+            "--no-index",
+            "*",
+            ":(glob)*",
+            ":!-c",
+        ];
         for name in dashed {
             std::fs::write(repo.join(name), "before\n").unwrap();
         }
@@ -1121,6 +1130,7 @@ mod tests {
             let d = v["diff"].as_str().unwrap();
             assert!(d.contains("-before") && d.contains("+after"), "{name}: {d}");
             assert!(d.contains(&format!("b/{name}")), "{name}: {d}");
+            assert_eq!(d.matches("diff --git").count(), 1, "{name}: {d}");
         }
         assert!(
             !repo.join("written-by-git").exists(),
