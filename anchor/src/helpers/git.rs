@@ -17,7 +17,7 @@ use tokio::process::Command;
 use tokio::sync::OnceCell;
 
 use super::{opt_str, opt_u64, path_string, req_str, HelperContext, HelperError};
-use neutral::GitEnv;
+use neutral::{GitEnv, Inherited};
 use orbit_protocol::ErrorCode;
 
 /// Cap on captured git stdout (status, diff, log, branches).
@@ -63,13 +63,8 @@ async fn run_git(
         .arg(dir)
         .args(["--no-pager", "--literal-pathspecs"])
         .args(args)
-        .env_clear();
-    for name in neutral::PASSED_ENV {
-        if let Some(value) = std::env::var_os(name) {
-            cmd.env(name, value);
-        }
-    }
-    cmd.envs(env.vars().iter().map(|(k, v)| (k, v)))
+        .env_clear()
+        .envs(env.vars().iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -115,7 +110,8 @@ async fn ensure_git_supported() -> Result<(), HelperError> {
     static SUPPORTED: OnceCell<()> = OnceCell::const_new();
     SUPPORTED
         .get_or_try_init(|| async {
-            let out = run_git(Path::new("/"), &GitEnv::base(), &["--version"], 4096).await?;
+            let base = GitEnv::base(&Inherited::from_process());
+            let out = run_git(Path::new("/"), &base, &["--version"], 4096).await?;
             let text = String::from_utf8_lossy(&out.stdout);
             match neutral::parse_git_version(&text) {
                 Some(v) if out.success && v >= neutral::MIN_GIT_VERSION => Ok(()),
@@ -158,7 +154,8 @@ async fn open_repo(ctx: &HelperContext, params: &Value) -> Result<Repo, HelperEr
         return Err(HelperError::invalid_params("path is not a directory"));
     }
     ensure_git_supported().await?;
-    let base = GitEnv::base();
+    let inherited = Inherited::from_process();
+    let base = GitEnv::base(&inherited);
     let out = run_git(&dir, &base, &["rev-parse", "--show-toplevel"], 64 * 1024).await?;
     if !out.success {
         return Err(git_failed("rev-parse", &out));
@@ -198,9 +195,36 @@ async fn open_repo(ctx: &HelperContext, params: &Value) -> Result<Repo, HelperEr
     if listed.truncated || (!listed.success && !listed.stderr.is_empty()) {
         return Err(git_failed("config", &listed));
     }
-    let env = GitEnv::for_repository(&listed.stdout)
+    let user_excludes = user_excludes_file(&inherited).await;
+    let env = GitEnv::for_repository(&inherited, &listed.stdout, &user_excludes)
         .map_err(|e| HelperError::new(ErrorCode::TooLarge, e.to_string()))?;
     Ok(Repo { root: top, env })
+}
+
+/// The user's own `core.excludesFile` (empty when unset), from their global config alone. A
+/// global config git cannot read costs the helpers that file, nothing more.
+async fn user_excludes_file(inherited: &Inherited) -> Vec<u8> {
+    let env = GitEnv::user_config(inherited);
+    match run_git(
+        Path::new("/"),
+        &env,
+        neutral::USER_EXCLUDES_QUERY,
+        64 * 1024,
+    )
+    .await
+    {
+        Ok(out) if out.success && !out.truncated => out.stdout,
+        // Exit status 1 with nothing said: not set.
+        Ok(out) if !out.success && out.stderr.is_empty() => Vec::new(),
+        Ok(out) => {
+            tracing::warn!(stderr = %out.stderr, "cannot read the user's core.excludesFile");
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the user's core.excludesFile");
+            Vec::new()
+        }
+    }
 }
 
 async fn has_head(repo: &Repo) -> Result<bool, HelperError> {
@@ -1086,6 +1110,57 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(v["commits"][0]["subject"], "only", "{v}");
+        assert_eq!(markers_left(&markers), Vec::<String>::new());
+    }
+
+    /// Of the user's own git config only the ignore file is kept; their pager and filters,
+    /// like everything in `~/.gitconfig`, are not read.
+    #[tokio::test]
+    async fn the_users_own_ignore_file_still_applies_but_nothing_else_of_their_config() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let markers = home.path().join("markers");
+        std::fs::create_dir(&markers).unwrap();
+        let filter = marker_program(home.path(), &markers, "user-filter");
+        std::fs::write(home.path().join("global-ignore"), "*.swp\n").unwrap();
+        std::fs::write(
+            home.path().join(".gitconfig"),
+            format!(
+                "[core]\n\texcludesFile = ~/global-ignore\n\tattributesFile = ~/attrs\n\
+                 [filter \"mine\"]\n\tclean = {filter}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(home.path().join("attrs"), "*.txt filter=mine\n").unwrap();
+        let repo = tmp.path().join("r");
+        init_repo(&repo);
+        std::fs::write(repo.join("kept.txt"), "one\n").unwrap();
+        git(&repo, &["add", "kept.txt"]);
+        git(&repo, &["commit", "-q", "-m", "one"]);
+        make_stat_dirty(&repo.join("kept.txt"));
+        std::fs::write(repo.join("new.txt"), "new\n").unwrap();
+        std::fs::write(repo.join("junk.swp"), "junk\n").unwrap();
+
+        let home_dir = home.path().as_os_str().to_owned();
+        let inherited = Inherited::from_lookup(|name| match name {
+            "HOME" => Some(home_dir.clone()),
+            "PATH" => std::env::var_os("PATH"),
+            _ => None,
+        });
+        let excludes = user_excludes_file(&inherited).await;
+        let want = format!("{}/global-ignore\n", home.path().display());
+        assert_eq!(String::from_utf8_lossy(&excludes), want);
+        let env = GitEnv::for_repository(&inherited, b"", &excludes).unwrap();
+        let out = run_git(
+            &repo,
+            &env,
+            &["status", "--porcelain=v1", "-z", "--untracked-files=normal"],
+            64 * 1024,
+        )
+        .await
+        .unwrap();
+        assert!(out.success, "{}", out.stderr);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "?? new.txt\0");
         assert_eq!(markers_left(&markers), Vec::<String>::new());
     }
 

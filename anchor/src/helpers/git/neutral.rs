@@ -27,6 +27,43 @@ pub const MIN_GIT_VERSION: (u32, u32) = (2, 32);
 /// list of patterns and runs nothing. (`~/.gitconfig` is not read: see `GIT_CONFIG_GLOBAL`.)
 pub const PASSED_ENV: &[&str] = &["PATH", "HOME", "XDG_CONFIG_HOME"];
 
+/// Asks the user's own global config (never the repository's) for their ignore file, the one
+/// setting of it the helpers keep: without it `status` would list what the user ignores
+/// everywhere (editor and OS clutter). Reading config runs nothing.
+pub const USER_EXCLUDES_QUERY: &[&str] = &[
+    "config",
+    "--global",
+    "--type=path",
+    "--get",
+    "core.excludesFile",
+];
+
+/// What git may take from the anchor's environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inherited {
+    /// The anchor's values of [`PASSED_ENV`].
+    passed: Vec<(OsString, OsString)>,
+    /// The anchor's `GIT_CONFIG_GLOBAL`, seen only by [`USER_EXCLUDES_QUERY`].
+    global_config: Option<OsString>,
+}
+
+impl Inherited {
+    pub fn from_process() -> Self {
+        Self::from_lookup(|name| std::env::var_os(name))
+    }
+
+    /// `lookup` answers for one variable name.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<OsString>) -> Self {
+        Self {
+            passed: PASSED_ENV
+                .iter()
+                .filter_map(|name| lookup(name).map(|v| (OsString::from(name), v)))
+                .collect(),
+            global_config: lookup("GIT_CONFIG_GLOBAL"),
+        }
+    }
+}
+
 /// Set for every git run.
 const FIXED_ENV: &[(&str, &str)] = &[
     ("GIT_CONFIG_NOSYSTEM", "1"),
@@ -112,7 +149,7 @@ pub struct TooManyNames {
     pub count: usize,
 }
 
-/// The variables (beyond [`PASSED_ENV`]) one git run gets.
+/// The whole environment of one git run (it starts from an empty one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitEnv {
     vars: Vec<(OsString, OsString)>,
@@ -120,13 +157,35 @@ pub struct GitEnv {
 
 impl GitEnv {
     /// For git runs before the repository is known (finding its top level, listing its config).
-    pub fn base() -> Self {
-        Self::with_overrides(Vec::new())
+    pub fn base(inherited: &Inherited) -> Self {
+        Self::with_overrides(inherited, Vec::new())
+    }
+
+    /// For [`USER_EXCLUDES_QUERY`] alone: the user's global config as their own git sees it.
+    pub fn user_config(inherited: &Inherited) -> Self {
+        let mut vars = inherited.passed.clone();
+        vars.extend(
+            [
+                ("GIT_CONFIG_NOSYSTEM", "1"),
+                ("GIT_TERMINAL_PROMPT", "0"),
+                ("LC_ALL", "C"),
+            ]
+            .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        );
+        if let Some(global) = &inherited.global_config {
+            vars.push(("GIT_CONFIG_GLOBAL".into(), global.clone()));
+        }
+        Self { vars }
     }
 
     /// For git runs in one repository, given the NUL-separated key names that
-    /// `git config -z --name-only --get-regexp` printed for [`CHOSEN_NAMES_QUERY`].
-    pub fn for_repository(chosen: &[u8]) -> Result<Self, TooManyNames> {
+    /// `git config -z --name-only --get-regexp` printed for [`CHOSEN_NAMES_QUERY`] and what
+    /// [`USER_EXCLUDES_QUERY`] printed (a path, if the user set one).
+    pub fn for_repository(
+        inherited: &Inherited,
+        chosen: &[u8],
+        user_excludes: &[u8],
+    ) -> Result<Self, TooManyNames> {
         let mut filters: Vec<&[u8]> = Vec::new();
         let mut protocols: Vec<&[u8]> = Vec::new();
         for key in chosen.split(|b| *b == 0).filter(|k| !k.is_empty()) {
@@ -149,25 +208,31 @@ impl GitEnv {
         let mut extra = Vec::new();
         for driver in filters {
             for (var, value) in FILTER_OVERRIDES {
-                extra.push((key_bytes("filter", driver, var), *value));
+                extra.push((key_bytes("filter", driver, var), value.as_bytes().to_vec()));
             }
         }
         for protocol in protocols {
-            extra.push((key_bytes("protocol", protocol, "allow"), "never"));
+            extra.push((key_bytes("protocol", protocol, "allow"), b"never".to_vec()));
         }
-        Ok(Self::with_overrides(extra))
+        let user_excludes = user_excludes.strip_suffix(b"\n").unwrap_or(user_excludes);
+        if !user_excludes.is_empty() {
+            extra.push((b"core.excludesFile".to_vec(), user_excludes.to_vec()));
+        }
+        Ok(Self::with_overrides(inherited, extra))
     }
 
-    fn with_overrides(extra: Vec<(Vec<u8>, &'static str)>) -> Self {
-        let overrides: Vec<(Vec<u8>, &str)> = FIXED_OVERRIDES
+    fn with_overrides(inherited: &Inherited, extra: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
+        let overrides: Vec<(Vec<u8>, Vec<u8>)> = FIXED_OVERRIDES
             .iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), *v))
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
             .chain(extra)
             .collect();
-        let mut vars: Vec<(OsString, OsString)> = FIXED_ENV
-            .iter()
-            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
-            .collect();
+        let mut vars = inherited.passed.clone();
+        vars.extend(
+            FIXED_ENV
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        );
         vars.push((
             "GIT_CONFIG_COUNT".into(),
             overrides.len().to_string().into(),
@@ -177,7 +242,10 @@ impl GitEnv {
                 format!("GIT_CONFIG_KEY_{i}").into(),
                 OsString::from_vec(key),
             ));
-            vars.push((format!("GIT_CONFIG_VALUE_{i}").into(), value.into()));
+            vars.push((
+                format!("GIT_CONFIG_VALUE_{i}").into(),
+                OsString::from_vec(value),
+            ));
         }
         Self { vars }
     }
@@ -252,7 +320,7 @@ mod tests {
 
     #[test]
     fn base_env_reads_no_user_config_and_disables_every_fixed_program_key() {
-        let env = GitEnv::base();
+        let env = GitEnv::base(&Inherited::default());
         let has = |k: &str, v: &str| env.vars().iter().any(|(a, b)| a == k && b == v);
         assert!(has("GIT_CONFIG_NOSYSTEM", "1"));
         assert!(has("GIT_CONFIG_GLOBAL", "/dev/null"));
@@ -281,7 +349,7 @@ mod tests {
         let listed = b"filter.evil.clean\0filter.evil.required\0filter.e=q.process\0\
             filter.a.b c.smudge\0filter.caf\xe9.clean\0protocol.ext.allow\0protocol.evil.allow\0\
             filter.nosub\0";
-        let env = GitEnv::for_repository(listed).unwrap();
+        let env = GitEnv::for_repository(&Inherited::default(), listed, b"").unwrap();
         let pairs = overrides(&env);
         for driver in [&b"evil"[..], b"e=q", b"a.b c", b"caf\xe9"] {
             for (var, want) in [
@@ -318,8 +386,61 @@ mod tests {
     }
 
     #[test]
+    fn only_path_home_and_the_users_ignore_file_come_from_the_anchors_environment() {
+        let inherited =
+            Inherited::from_lookup(|name| Some(OsString::from(format!("value of {name}"))));
+        let env = GitEnv::for_repository(&inherited, b"", b"/home/u/.gitignore_global\n").unwrap();
+        let names: Vec<String> = env
+            .vars()
+            .iter()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .filter(|k| !k.starts_with("GIT_CONFIG_KEY_") && !k.starts_with("GIT_CONFIG_VALUE_"))
+            .collect();
+        for name in PASSED_ENV {
+            assert!(names.iter().any(|n| n == name), "{name} passed");
+        }
+        // Every other variable is one of the fixed ones: nothing else was inherited.
+        for name in &names {
+            let fixed = FIXED_ENV.iter().any(|(k, _)| k == name) || name == "GIT_CONFIG_COUNT";
+            assert!(fixed || PASSED_ENV.contains(&name.as_str()), "{name}");
+        }
+        let global = env
+            .vars()
+            .iter()
+            .find(|(k, _)| k == "GIT_CONFIG_GLOBAL")
+            .unwrap();
+        assert_eq!(global.1, "/dev/null");
+        let pairs = overrides(&env);
+        assert_eq!(
+            value_of(&pairs, b"core.excludesFile"),
+            Some("/home/u/.gitignore_global")
+        );
+        // The query for that file sees the user's global config, and nothing of the overrides.
+        let user = GitEnv::user_config(&inherited);
+        let get = |name: &str| {
+            user.vars()
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            get("GIT_CONFIG_GLOBAL"),
+            Some("value of GIT_CONFIG_GLOBAL".into())
+        );
+        assert_eq!(get("GIT_CONFIG_NOSYSTEM"), Some("1".into()));
+        assert_eq!(get("GIT_CONFIG_COUNT"), None);
+        // No ignore file set: no override.
+        let env = GitEnv::for_repository(&inherited, b"", b"").unwrap();
+        assert_eq!(value_of(&overrides(&env), b"core.excludesFile"), None);
+    }
+
+    #[test]
     fn nothing_listed_gives_the_base_env() {
-        assert_eq!(GitEnv::for_repository(b"").unwrap(), GitEnv::base());
+        let inherited = Inherited::default();
+        assert_eq!(
+            GitEnv::for_repository(&inherited, b"", b"").unwrap(),
+            GitEnv::base(&inherited)
+        );
     }
 
     #[test]
@@ -328,7 +449,7 @@ mod tests {
             .flat_map(|i| format!("filter.d{i}.clean\0").into_bytes())
             .collect();
         assert_eq!(
-            GitEnv::for_repository(&listed),
+            GitEnv::for_repository(&Inherited::default(), &listed, b""),
             Err(TooManyNames {
                 count: MAX_CHOSEN_NAMES + 1
             })
@@ -336,7 +457,7 @@ mod tests {
         let listed: Vec<u8> = (0..MAX_CHOSEN_NAMES)
             .flat_map(|i| format!("filter.d{i}.clean\0").into_bytes())
             .collect();
-        assert!(GitEnv::for_repository(&listed).is_ok());
+        assert!(GitEnv::for_repository(&Inherited::default(), &listed, b"").is_ok());
     }
 
     #[test]
