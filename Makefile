@@ -31,7 +31,7 @@ dev: build
 
 # The suites that start the real codex (feature `codex`) run in a private network namespace
 # with only loopback (scripts/private-net.sh): nothing they start can reach another machine.
-CODEX_SUITES := --test codex_mock --test anchor_codex --test anchor_faults --test faults
+CODEX_SUITES := --test codex_mock --test anchor_codex --test anchor_faults --test anchor_secrets --test faults
 
 # The browser tests (web/e2e/README.md): Debian's Chromium against one stack for the whole run
 # (`orbit-stack`: Orbit under workerd, the mock model, the real anchor and codex), in the same

@@ -95,10 +95,13 @@ impl CodexHome {
     pub fn new(mock_base_url: &str) -> Result<CodexHome> {
         let dir = TempDir::new("orbit-codex")?;
         // Canonical, so the trusted path is the one codex resolves the thread's cwd to.
-        let root = dir.path().canonicalize()?;
-        let home = root.join("home");
-        let workspace = root.join("workspace");
-        for d in [&home, &workspace] {
+        let base = dir.path().canonicalize()?;
+        // Side by side, not nested: the anchor never serves a path in codex's home, so a
+        // workspace inside it could not be an anchor root.
+        let root = base.join("codex");
+        let home = base.join("home");
+        let workspace = base.join("workspace");
+        for d in [&root, &home, &workspace] {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
         }
         // A JSON string literal is a valid TOML basic string: quotes any path or URL.
@@ -160,6 +163,11 @@ enable_request_compression = false
     /// A trusted directory for threads' `cwd`.
     pub fn workspace(&self) -> &Path {
         &self.workspace
+    }
+
+    /// The private `HOME` of [`CodexHome::env`].
+    pub fn home_dir(&self) -> &Path {
+        &self.home
     }
 
     /// The variables to start codex with: `CODEX_HOME`, the dummy API key, and a private
