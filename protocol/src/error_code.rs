@@ -99,6 +99,11 @@ error_codes! {
     AnchorBusy = "anchor_busy", None;
     /// A helper path outside the anchor's allowed roots.
     PathNotAllowed = "path_not_allowed", None;
+    /// A helper path inside the roots but in a place the anchor never exposes (its own state
+    /// directory, codex's home, a secret store of the deny-list).
+    PathDenied = "path_denied", None;
+    /// A helper path that is a FIFO, socket or device: never opened, as reading one can block.
+    NotARegularFile = "not_a_regular_file", None;
     /// A helper's git call on a directory that is not in a repository.
     NotARepository = "not_a_repository", None;
     /// A helper method the anchor does not have.

@@ -25,7 +25,8 @@ use crate::error_code::ErrorCode;
 pub enum RpcCode {
     /// -32000 (server error range): a routing refusal, or the anchor's own failure.
     Routing,
-    /// -32001: a helper path outside the anchor's allowed roots.
+    /// -32001: a helper path the anchor refuses: outside its allowed roots, or denied inside
+    /// them (`error.data.code` tells which).
     PathNotAllowed,
     /// -32002: a helper's file or directory that does not exist.
     NotFound,
@@ -60,7 +61,7 @@ impl RpcCode {
     /// helpers shipped, so clients may tell them apart by number too.
     pub const fn of(code: ErrorCode) -> RpcCode {
         match code {
-            ErrorCode::PathNotAllowed => RpcCode::PathNotAllowed,
+            ErrorCode::PathNotAllowed | ErrorCode::PathDenied => RpcCode::PathNotAllowed,
             ErrorCode::NotFound => RpcCode::NotFound,
             ErrorCode::NotARepository => RpcCode::NotARepository,
             ErrorCode::TooLarge => RpcCode::TooLarge,

@@ -234,6 +234,8 @@ describe("errors in words", () => {
     expect(describeError(new RequestError("codex_exited", "x"))).toMatch(/Codex stopped/);
     expect(describeError(new RequestError("timeout", "x"))).toMatch(/in time/);
     expect(describeError(new RequestError("path_not_allowed", "x"))).toMatch(/outside/);
+    expect(describeError(new RequestError("path_denied", "x"))).toMatch(/credentials or keys/);
+    expect(describeError(new RequestError("not_a_regular_file", "x"))).toMatch(/not a regular file/);
     expect(describeError(new RequestError("connection_lost", "x"))).toMatch(/connection/);
     // Unknown codes fall back to the message the anchor or codex wrote.
     expect(describeError(new RequestError("rpc_error", "Invalid request: bad cwd"))).toBe("Invalid request: bad cwd");

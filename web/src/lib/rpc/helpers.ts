@@ -560,6 +560,10 @@ export function describeError(e: unknown): string {
       return "Codex stopped on that machine before it answered. The anchor restarts it; try again shortly.";
     case "path_not_allowed":
       return "That path is outside the folders this anchor allows.";
+    case "path_denied":
+      return "The anchor never shows that place: it holds credentials or keys.";
+    case "not_a_regular_file":
+      return "That is not a regular file (a pipe, socket or device), so it is not read.";
     case "not_found":
       return "That path does not exist (any more).";
     case "not_a_repository":
