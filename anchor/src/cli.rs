@@ -17,7 +17,9 @@ use crate::config::{Layer, LogFormat};
     version,
     about,
     after_help = "Settings come from flags, then environment variables, then the config file \
-                  (TOML: keys `orbit`, `codex`, `roots`, `log_format`), then defaults."
+                  (TOML: keys `orbit`, `codex`, `roots`, `log_format`, `deny`, `default_deny`), then \
+                  defaults. The helpers never expose the state directory, codex's home or \
+                  the places of the deny-list (docs/anchor.md)."
 )]
 pub struct Cli {
     #[command(flatten)]

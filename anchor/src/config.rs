@@ -56,6 +56,11 @@ pub struct FileConfig {
     pub codex: Option<PathBuf>,
     pub roots: Option<Vec<PathBuf>>,
     pub log_format: Option<LogFormat>,
+    /// Places the helpers refuse, added to the built-in list ([`crate::deny::DEFAULT_DENY`]).
+    pub deny: Option<Vec<String>>,
+    /// `false` drops the built-in list, leaving `deny` alone (the state directory and codex's
+    /// home stay denied whatever is set).
+    pub default_deny: Option<bool>,
 }
 
 /// Fallbacks when nothing else sets a value.
@@ -86,6 +91,10 @@ pub struct Config {
     pub codex: PathBuf,
     pub roots: Vec<PathBuf>,
     pub log_format: LogFormat,
+    /// The home directory: relative deny entries are taken under it.
+    pub home: PathBuf,
+    /// The deny-list entries in force (besides the always-denied state dir and codex home).
+    pub deny: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +158,15 @@ pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
             });
         }
     }
+    for entry in file.deny.iter().flatten() {
+        // Checked against a stand-in home: only the entry's shape matters here.
+        if let Err(e) = crate::deny::Pattern::parse(entry, Path::new("/home")) {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("field `deny`: {e}"),
+            });
+        }
+    }
     if let Some(orbit) = &file.orbit {
         if orbit.trim().is_empty() {
             return Err(ConfigError::Invalid {
@@ -201,7 +219,23 @@ pub fn merge(flags: &Layer, env: &Layer, file: &FileConfig, defaults: &Defaults)
             .or(env.log_format)
             .or(file.log_format)
             .unwrap_or_default(),
+        home: defaults.home.clone(),
+        deny: deny_entries(file),
     }
+}
+
+/// The built-in deny-list (unless the file turns it off), then the file's own entries.
+fn deny_entries(file: &FileConfig) -> Vec<String> {
+    let defaults = if file.default_deny.unwrap_or(true) {
+        crate::deny::DEFAULT_DENY
+    } else {
+        &[]
+    };
+    defaults
+        .iter()
+        .map(|e| (*e).to_owned())
+        .chain(file.deny.iter().flatten().cloned())
+        .collect()
 }
 
 /// Everything together: the state dir, the config file (`--config` or `<state dir>/config.toml`),
@@ -248,6 +282,8 @@ mod tests {
             codex: Some("file-codex".into()),
             roots: Some(vec!["/file".into()]),
             log_format: Some(LogFormat::Json),
+            deny: None,
+            default_deny: None,
         }
     }
 
@@ -264,6 +300,28 @@ mod tests {
         assert_eq!(c.codex, PathBuf::from("codex"));
         assert_eq!(c.roots, vec![PathBuf::from("/home/u")]);
         assert_eq!(c.log_format, LogFormat::Human);
+        assert_eq!(c.home, PathBuf::from("/home/u"));
+        let defaults: Vec<&str> = c.deny.iter().map(String::as_str).collect();
+        assert_eq!(defaults, crate::deny::DEFAULT_DENY);
+    }
+
+    #[test]
+    fn the_file_adds_deny_entries_or_replaces_the_built_in_list() -> Result<(), ConfigError> {
+        let path = Path::new("/x/config.toml");
+        let none = Layer::default();
+        let added = parse_file(path, "deny = [\"~/secrets\", \"work/.env*\"]\n")?;
+        let c = merge(&none, &none, &added, &defaults());
+        assert_eq!(c.deny.len(), crate::deny::DEFAULT_DENY.len() + 2);
+        assert!(c.deny.contains(&".ssh".to_owned()));
+        assert_eq!(c.deny.last().map(String::as_str), Some("work/.env*"));
+
+        let replaced = parse_file(path, "default_deny = false\ndeny = [\"/srv/keys\"]\n")?;
+        let c = merge(&none, &none, &replaced, &defaults());
+        assert_eq!(c.deny, vec!["/srv/keys".to_owned()]);
+
+        let off = parse_file(path, "default_deny = false\n")?;
+        assert!(merge(&none, &none, &off, &defaults()).deny.is_empty());
+        Ok(())
     }
 
     #[test]
@@ -375,6 +433,10 @@ mod tests {
             ("roots = []", "roots"),
             ("orbti = \"typo\"", "orbti"),
             ("orbit = ", "orbit"),
+            ("deny = [\"../etc\"]", "deny"),
+            ("deny = [\"\"]", "deny"),
+            ("deny = \".ssh\"", "deny"),
+            ("default_deny = \"no\"", "default_deny"),
         ] {
             let err = parse_file(path, text).expect_err(text);
             let msg = err.to_string();

@@ -3,7 +3,8 @@
 //! Decisions without I/O, unit-tested on their own:
 //! * [`bridge`] — the Orbit↔codex bridge, a sans-IO state machine;
 //! * [`connection`] — the Orbit socket's URL, the token refresh schedule, the final endings;
-//! * [`backoff`] — exponential backoff with jitter for reconnects and codex restarts.
+//! * [`backoff`] — exponential backoff with jitter for reconnects and codex restarts;
+//! * [`deny`] — the places the helpers never expose, matched against canonical paths.
 //!
 //! Wire formats (JSON-RPC answers are `orbit_protocol::rpc`): [`lines`] (codex's stdio),
 //! [`framing`] (the status socket).
@@ -21,6 +22,7 @@ pub mod config;
 pub mod connection;
 pub mod control;
 pub mod credentials;
+pub mod deny;
 pub mod framing;
 pub mod helpers;
 pub mod lines;

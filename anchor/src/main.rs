@@ -16,7 +16,7 @@ use orbit_anchor::credentials::{self, Credentials};
 use orbit_anchor::helpers::{self, HelperContext};
 use orbit_anchor::login::{self, DeviceApi};
 use orbit_anchor::run::{self, RunConfig, StopReason};
-use orbit_anchor::sandbox::Sandbox;
+use orbit_anchor::sandbox::anchor_sandbox;
 use orbit_anchor::tokens::{RefreshError, TokenKeeper};
 use orbit_protocol::control::AnchorHello;
 use orbit_protocol::ErrorCode;
@@ -197,12 +197,19 @@ async fn run(cfg: &Config, helpers_runtime: tokio::runtime::Handle) -> Result<()
             cfg.codex.display()
         );
     };
-    let sandbox = Sandbox::new(cfg.roots.clone()).context("checking the allowed roots")?;
+    let codex_home = HelperContext::default_codex_home()
+        .context("cannot tell where codex keeps its config: set CODEX_HOME or HOME")?;
+    let sandbox = anchor_sandbox(
+        cfg.roots.clone(),
+        &cfg.state_dir,
+        &codex_home,
+        &cfg.home,
+        &cfg.deny,
+    )
+    .context("checking the allowed roots and the deny-list")?;
     let audit_path = cfg.state_dir.join("audit.jsonl");
     let audit = AuditLog::open(&audit_path)
         .with_context(|| format!("opening the audit log {}", audit_path.display()))?;
-    let codex_home = HelperContext::default_codex_home()
-        .context("cannot tell where codex keeps its config: set CODEX_HOME or HOME")?;
     tracing::info!(
         anchor_id = %creds.anchor_id,
         orbit = %orbit_url,

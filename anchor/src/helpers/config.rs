@@ -16,12 +16,14 @@ pub const CONFIG_MAX_BYTES: u64 = super::ANSWER_BUDGET_BYTES;
 /// `anchor.config.read`: `{path, exists, content}`.
 pub fn read(ctx: &HelperContext) -> Result<Value, HelperError> {
     let path = ctx.codex_home.join("config.toml");
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    // Codex's home is writable by codex, so its config could be a FIFO: opened the same
+    // non-blocking, regular-files-only way as the file helpers.
+    let file = match super::fs::open_regular(&path, super::fs::FinalSymlink::Follow) {
+        Ok((f, _)) => f,
+        Err(e) if e.code == ErrorCode::NotFound => {
             return Ok(json!({"path": path_string(&path), "exists": false, "content": ""}));
         }
-        Err(e) => return Err(HelperError::io("open config", &e)),
+        Err(e) => return Err(e),
     };
     let mut buf = Vec::new();
     file.take(CONFIG_MAX_BYTES + 1)

@@ -1,7 +1,8 @@
 //! `anchor.listDirs`, `anchor.file.read`, `anchor.image.read`.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
 use base64::Engine as _;
@@ -30,6 +31,7 @@ pub fn list_dirs(ctx: &HelperContext, params: &Value) -> Result<Value, HelperErr
     if !meta.is_dir() {
         return Err(HelperError::invalid_params("path is not a directory"));
     }
+    let deny = ctx.sandbox.deny_rules();
     let mut entries = Vec::new();
     let mut truncated = false;
     let rd = std::fs::read_dir(&dir).map_err(|e| HelperError::io("read_dir", &e))?;
@@ -39,13 +41,15 @@ pub fn list_dirs(ctx: &HelperContext, params: &Value) -> Result<Value, HelperErr
         let full = entry.path();
         let is_symlink = ft.is_symlink();
         let is_dir = if is_symlink {
-            // Only list symlinked directories whose target stays inside the sandbox.
+            // Only list symlinked directories whose target stays inside the sandbox and is
+            // not denied.
             match std::fs::canonicalize(&full) {
-                Ok(t) => t.is_dir() && ctx.sandbox.is_allowed(&t),
+                Ok(t) => t.is_dir() && ctx.sandbox.is_allowed(&t) && deny.denied_by(&t).is_none(),
                 Err(_) => false,
             }
         } else {
-            ft.is_dir()
+            // `dir` is canonical and this is no symlink: `full` is canonical too.
+            ft.is_dir() && deny.denied_by(&full).is_none()
         };
         if !is_dir {
             continue;
@@ -82,12 +86,59 @@ pub fn list_dirs(ctx: &HelperContext, params: &Value) -> Result<Value, HelperErr
     }))
 }
 
-fn open_regular(path: &Path) -> Result<(File, u64), HelperError> {
-    let file = File::open(path).map_err(|e| HelperError::io("open", &e))?;
-    let meta = file.metadata().map_err(|e| HelperError::io("stat", &e))?;
-    if !meta.is_file() {
-        return Err(HelperError::invalid_params("path is not a regular file"));
+/// Refuses what is not a regular file: a directory as bad parameters, anything else (FIFO,
+/// socket, device) as `not_a_regular_file`.
+fn require_regular(meta: &std::fs::Metadata) -> Result<(), HelperError> {
+    let ft = meta.file_type();
+    if ft.is_file() {
+        return Ok(());
     }
+    if ft.is_dir() {
+        return Err(HelperError::invalid_params("path is a directory"));
+    }
+    let kind = if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_char_device() || ft.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(HelperError::new(
+        ErrorCode::NotARegularFile,
+        format!("path is {kind}: only regular files are read"),
+    ))
+}
+
+/// Whether the last name of a path may be a symlink when it is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FinalSymlink {
+    /// The path was resolved by the sandbox, so a symlink there now was swapped in since: refuse.
+    Refuse,
+    /// A fixed path of the anchor's own (codex's `config.toml`, often a dotfiles symlink).
+    Follow,
+}
+
+/// Opens a regular file for reading without ever blocking in `open`.
+///
+/// Opening a FIFO for reading waits for a writer, and a device may do anything when opened: a
+/// few such calls would hold every helper thread. So the type is checked before opening (a
+/// special file is never opened), the open itself is non-blocking, and the type is checked
+/// again on the handle that was opened (the path may have been swapped in between).
+pub(super) fn open_regular(path: &Path, last: FinalSymlink) -> Result<(File, u64), HelperError> {
+    let (before, flags) = match last {
+        FinalSymlink::Refuse => (std::fs::symlink_metadata(path), nix::libc::O_NOFOLLOW),
+        FinalSymlink::Follow => (std::fs::metadata(path), 0),
+    };
+    require_regular(&before.map_err(|e| HelperError::io("stat", &e))?)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY | flags)
+        .open(path)
+        .map_err(|e| HelperError::io("open", &e))?;
+    let meta = file.metadata().map_err(|e| HelperError::io("stat", &e))?;
+    require_regular(&meta)?;
     Ok((file, meta.len()))
 }
 
@@ -105,7 +156,7 @@ pub fn read_file(ctx: &HelperContext, params: &Value) -> Result<Value, HelperErr
     let max = opt_u64(params, "maxBytes")?
         .unwrap_or(FILE_READ_DEFAULT_BYTES)
         .clamp(1, FILE_READ_MAX_BYTES);
-    let (file, size) = open_regular(&path)?;
+    let (file, size) = open_regular(&path, FinalSymlink::Refuse)?;
     let mut buf = read_up_to(file, max + 1)?;
     let truncated = buf.len() as u64 > max;
     buf.truncate(usize::try_from(max).unwrap_or(usize::MAX));
@@ -160,7 +211,7 @@ pub fn sniff_image_mime(bytes: &[u8]) -> Option<&'static str> {
 /// `anchor.image.read {path}`: `{mime, data (base64), size}`; refuses non-images and huge files.
 pub fn read_image(ctx: &HelperContext, params: &Value) -> Result<Value, HelperError> {
     let path = ctx.sandbox.resolve(req_str(params, "path")?)?;
-    let (file, size) = open_regular(&path)?;
+    let (file, size) = open_regular(&path, FinalSymlink::Refuse)?;
     if size > IMAGE_MAX_BYTES {
         return Err(HelperError::new(
             ErrorCode::TooLarge,
@@ -341,6 +392,81 @@ mod tests {
             sniff_image_mime(b"RIFF\0\0\0\0WEBPVP8 "),
             Some("image/webp")
         );
+    }
+
+    #[tokio::test]
+    async fn listing_a_home_root_hides_the_credentials_and_secret_stores() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = std::fs::canonicalize(tmp.path()).unwrap();
+        for d in [
+            ".config/orbit-anchor",
+            ".config/gcloud",
+            ".config/nvim",
+            ".codex",
+            ".ssh",
+            ".aws",
+            ".gnupg",
+            "proj",
+            "elsewhere",
+        ] {
+            std::fs::create_dir_all(home.join(d)).unwrap();
+        }
+        std::os::unix::fs::symlink(home.join(".ssh"), home.join("keys")).unwrap();
+        std::os::unix::fs::symlink(home.join("elsewhere"), home.join("fine")).unwrap();
+        let c = super::super::test_support::home_ctx(&home);
+        let names = |v: &Value| -> Vec<String> {
+            v["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let v = handle(&c, "anchor.listDirs", &Value::Null).await.unwrap();
+        assert_eq!(names(&v), vec![".config", "elsewhere", "fine", "proj"]);
+        let v = handle(&c, "anchor.listDirs", &json!({"path": ".config"}))
+            .await
+            .unwrap();
+        assert_eq!(names(&v), vec!["nvim"]);
+    }
+
+    /// A FIFO (or socket, or device) is never opened: opening a FIFO for reading waits for a
+    /// writer, and two such calls used to hold both helper threads. Each call answers
+    /// `not_a_regular_file` within a deadline, from a thread of its own so a blocked open
+    /// fails the test instead of hanging it.
+    #[test]
+    fn fifos_and_devices_are_refused_without_blocking() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        super::super::test_support::mkfifo(&root.join("pipe"));
+        std::os::unix::fs::symlink("/dev/zero", root.join("zero")).unwrap();
+        std::os::unix::fs::symlink(root.join("pipe"), root.join("pipe-link")).unwrap();
+        let mut c = ctx(&root);
+        c.sandbox = crate::sandbox::Sandbox::new(vec![root.clone(), "/dev".into()]).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (method, path) in [
+            ("anchor.file.read", "pipe"),
+            ("anchor.file.read", "pipe-link"),
+            ("anchor.image.read", "pipe"),
+            ("anchor.file.read", "zero"),
+            ("anchor.file.read", "/dev/zero"),
+        ] {
+            let (c, tx) = (c.clone(), tx.clone());
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                let r = rt.block_on(handle(&c, method, &json!({"path": path})));
+                let _ = tx.send((method, path, r));
+            });
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        for _ in 0..5 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let (method, path, r) = rx.recv_timeout(left).expect("a helper call blocked");
+            let e = r.unwrap_err();
+            assert_eq!(e.code, ErrorCode::NotARegularFile, "{method} {path}: {e}");
+        }
     }
 
     #[test]

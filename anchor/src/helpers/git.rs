@@ -177,6 +177,12 @@ async fn open_repo(ctx: &HelperContext, params: &Value) -> Result<Repo, HelperEr
             "the repository root lies outside the allowed roots",
         ));
     }
+    if let Some(reason) = ctx.sandbox.deny_rules().denied_by(&top) {
+        return Err(HelperError::new(
+            ErrorCode::PathDenied,
+            format!("the repository root is in {reason}, which the anchor never exposes"),
+        ));
+    }
     // Reading config runs nothing; what it lists is then overridden by name.
     let listed = run_git(
         &top,
@@ -199,6 +205,34 @@ async fn open_repo(ctx: &HelperContext, params: &Value) -> Result<Repo, HelperEr
     let env = GitEnv::for_repository(&inherited, &listed.stdout, &user_excludes)
         .map_err(|e| HelperError::new(ErrorCode::TooLarge, e.to_string()))?;
     Ok(Repo { root: top, env })
+}
+
+/// Most files one filtered diff names on git's command line (see [`allowed_changed_files`]).
+pub const FILTERED_DIFF_MAX_FILES: usize = 1000;
+
+/// The changed files of a repository that holds a denied place (a dotfiles repository at
+/// home), without the denied ones, as paths relative to its root; and whether the list was cut.
+async fn allowed_changed_files(
+    repo: &Repo,
+    base: &str,
+    deny: &crate::deny::DenyList,
+) -> Result<(Vec<String>, bool), HelperError> {
+    let out = repo
+        .run(
+            &["diff", "--name-only", "-z", "--no-renames", base, "--"],
+            GIT_OUTPUT_MAX_BYTES,
+        )
+        .await?;
+    if !out.success {
+        return Err(git_failed("diff", &out));
+    }
+    let mut files: Vec<String> = split_records(&out.stdout, 0, out.truncated)
+        .into_iter()
+        .filter(|f| deny.denied_by(&repo.root.join(f)).is_none())
+        .collect();
+    let cut = out.truncated || files.len() > FILTERED_DIFF_MAX_FILES;
+    files.truncate(FILTERED_DIFF_MAX_FILES);
+    Ok((files, cut))
 }
 
 /// The user's own `core.excludesFile` (empty when unset), from their global config alone. A
@@ -346,7 +380,16 @@ pub async fn status(ctx: &HelperContext, params: &Value) -> Result<Value, Helper
     if !out.success {
         return Err(git_failed("status", &out));
     }
-    let (branch, files, capped) = parse_status(&out.stdout, out.truncated);
+    let (branch, mut files, capped) = parse_status(&out.stdout, out.truncated);
+    let deny = ctx.sandbox.deny_rules();
+    if deny.any_inside(root) {
+        // Not even the names of what changed in a denied place.
+        let denied = |p: &Value| {
+            p.as_str()
+                .is_some_and(|p| deny.denied_by(&root.join(p)).is_some())
+        };
+        files.retain(|f| !denied(&f["path"]) && !denied(&f["origPath"]));
+    }
     Ok(json!({
         "path": path_string(root),
         "root": path_string(root),
@@ -402,8 +445,21 @@ pub async fn diff(ctx: &HelperContext, params: &Value) -> Result<Value, HelperEr
         base.as_str(),
         "--",
     ];
+    let deny = ctx.sandbox.deny_rules();
+    let mut cut = false;
+    let allowed;
     if let Some(f) = &file_str {
         args.push(f);
+    } else if deny.any_inside(root) {
+        // The whole tree's diff would carry a denied file's changes: name the others instead.
+        (allowed, cut) = allowed_changed_files(&repo, &base, &deny).await?;
+        if allowed.is_empty() {
+            return Ok(json!({
+                "path": path_string(root), "root": path_string(root), "file": null,
+                "base": base, "diff": "", "truncated": cut,
+            }));
+        }
+        args.extend(allowed.iter().map(String::as_str));
     }
     let out = repo.run(&args, GIT_OUTPUT_MAX_BYTES).await?;
     if !out.success {
@@ -415,7 +471,7 @@ pub async fn diff(ctx: &HelperContext, params: &Value) -> Result<Value, HelperEr
         "file": file_str,
         "base": base,
         "diff": String::from_utf8_lossy(&out.stdout),
-        "truncated": out.truncated,
+        "truncated": out.truncated || cut,
     }))
 }
 
@@ -595,6 +651,60 @@ mod tests {
         // Truncated output: the partial last record is dropped.
         let (_, files, _) = parse_status(b"## main\0 M a.txt\0 M b.t", true);
         assert_eq!(files.len(), 1);
+    }
+
+    /// A dotfiles repository at home tracks `.aws/credentials` and has an untracked key in
+    /// `.ssh`: status and the whole-tree diff leave them out (name and content), the rest of
+    /// the repository's changes still show, and naming the file is refused.
+    #[tokio::test]
+    async fn a_repository_holding_secret_stores_never_shows_their_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = std::fs::canonicalize(tmp.path()).unwrap();
+        init_repo(&home);
+        std::fs::create_dir_all(home.join(".aws")).unwrap();
+        std::fs::write(home.join(".aws/credentials"), "old\n").unwrap();
+        std::fs::write(home.join(".bashrc"), "old\n").unwrap();
+        git(&home, &["add", "."]);
+        git(&home, &["commit", "-q", "-m", "dotfiles"]);
+        std::fs::write(home.join(".aws/credentials"), "SECRET-AWS\n").unwrap();
+        std::fs::write(home.join(".bashrc"), "new\n").unwrap();
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::write(home.join(".ssh/id_ed25519"), "SECRET-KEY\n").unwrap();
+        let c = super::super::test_support::home_ctx(&home);
+
+        let v = handle(&c, "anchor.git.status", &json!({"path": ""}))
+            .await
+            .unwrap();
+        let paths: Vec<&str> = v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(paths, vec![".bashrc"], "{v}");
+
+        let v = handle(&c, "anchor.git.diff", &json!({"path": ""}))
+            .await
+            .unwrap();
+        let diff = v["diff"].as_str().unwrap();
+        assert!(diff.contains("+new"), "{diff}");
+        assert!(!diff.contains("SECRET") && !diff.contains(".aws"), "{diff}");
+
+        let e = handle(
+            &c,
+            "anchor.git.diff",
+            &json!({"path": "", "file": ".aws/credentials"}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::PathDenied);
+
+        // Only denied changes: an empty diff, not an error.
+        std::fs::write(home.join(".bashrc"), "old\n").unwrap();
+        let v = handle(&c, "anchor.git.diff", &json!({"path": ""}))
+            .await
+            .unwrap();
+        assert_eq!(v["diff"], "", "{v}");
     }
 
     #[tokio::test]

@@ -252,6 +252,36 @@ pub(crate) mod test_support {
             audit: None,
         }
     }
+
+    /// A context whose root is a home directory with the anchor's defaults: its state
+    /// directory at `.config/orbit-anchor`, codex's home at `.codex`, the built-in deny-list.
+    pub fn home_ctx(home: &std::path::Path) -> HelperContext {
+        let list: Vec<String> = crate::deny::DEFAULT_DENY
+            .iter()
+            .map(|e| (*e).to_owned())
+            .collect();
+        let sandbox = crate::sandbox::anchor_sandbox(
+            vec![home.to_path_buf()],
+            &home.join(".config/orbit-anchor"),
+            &home.join(".codex"),
+            home,
+            &list,
+        )
+        .unwrap();
+        HelperContext {
+            sandbox,
+            ..ctx(home)
+        }
+    }
+
+    /// Makes a FIFO at `path` (with the system's `mkfifo`: no unsafe code in the tests).
+    pub fn mkfifo(path: &std::path::Path) {
+        let status = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mkfifo {}", path.display());
+    }
 }
 
 #[cfg(test)]
@@ -336,6 +366,70 @@ mod tests {
         assert!(lines[0]["path"].as_str().unwrap().ends_with("f.txt"));
         assert_eq!(lines[1]["outcome"], "error:path_not_allowed");
         assert_eq!(lines[2]["params"]["content"]["bytes"], 24);
+    }
+
+    /// Every helper that takes a path, against the anchor's credentials, codex's sign-in and
+    /// the secret stores in a home-directory root: named directly, through `..`, and through a
+    /// symlink inside the root. Each is refused with `path_denied` (not `path_not_allowed`:
+    /// the path is inside the root), naming the rule, and never carries the secret.
+    #[tokio::test]
+    async fn every_path_taking_helper_refuses_the_anchor_credentials_and_secret_stores() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = std::fs::canonicalize(tmp.path()).unwrap();
+        for (file, text) in [
+            (".config/orbit-anchor/credentials.json", "SECRET-REFRESH"),
+            (".codex/auth.json", "SECRET-CODEX"),
+            (".ssh/id_ed25519", "SECRET-KEY"),
+            (".aws/credentials", "SECRET-AWS"),
+            ("proj/a.txt", "inside"),
+        ] {
+            let p = home.join(file);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        std::os::unix::fs::symlink(home.join(".ssh"), home.join("proj/ssh")).unwrap();
+        std::os::unix::fs::symlink(home.join(".aws/credentials"), home.join("proj/aws")).unwrap();
+        let c = test_support::home_ctx(&home);
+        let denied = [
+            ".config/orbit-anchor/credentials.json",
+            ".config/orbit-anchor",
+            ".codex/auth.json",
+            ".codex",
+            ".ssh/id_ed25519",
+            ".ssh",
+            ".aws/credentials",
+            "proj/../.ssh/id_ed25519",
+            "proj/../.aws",
+            "proj/ssh/id_ed25519",
+            "proj/ssh",
+            "proj/aws",
+        ];
+        for method in [
+            "anchor.listDirs",
+            "anchor.file.read",
+            "anchor.image.read",
+            "anchor.git.status",
+            "anchor.git.diff",
+            "anchor.git.log",
+            "anchor.git.branches",
+        ] {
+            for path in denied {
+                let e = handle(&c, method, &json!({"path": path}))
+                    .await
+                    .unwrap_err();
+                assert_eq!(e.code, ErrorCode::PathDenied, "{method} {path}: {e}");
+                assert!(!e.message.contains("SECRET"), "{method} {path}: {e}");
+            }
+        }
+        let v = handle(&c, "anchor.file.read", &json!({"path": "proj/a.txt"}))
+            .await
+            .unwrap();
+        assert_eq!(v["content"], "inside");
+        let frame = r#"{"id":1,"method":"anchor.file.read","params":{"path":".ssh/id_ed25519"}}"#;
+        let v: Value =
+            serde_json::from_str(&answer(&c, "1", "anchor.file.read", frame).await).unwrap();
+        assert_eq!(v["error"]["data"]["code"], "path_denied");
+        assert_eq!(v["error"]["code"], -32001);
     }
 
     /// Every helper that takes a path, against each way out of the roots: `..`, an absolute
