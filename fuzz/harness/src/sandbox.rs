@@ -8,13 +8,18 @@
 //! as an option by `git`), lies inside the root compared component by component, and is
 //! either an existing path with no symlink left in it or a new name directly inside an existing
 //! directory of the root; a `file` resolved against the repository stays inside the
-//! repository; and every refusal has a wire code.
+//! repository; a path that resolves is never in a denied place (the state directory, codex's
+//! home, a deny-list entry, all inside the root); and every refusal has a wire code.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use orbit_anchor::sandbox::{Sandbox, SandboxError};
+use orbit_anchor::sandbox::{anchor_sandbox, Sandbox, SandboxError};
 use orbit_protocol::ErrorCode;
+
+/// The denied places inside the root: the anchor's state directory, codex's home, and the one
+/// deny-list entry.
+const DENIED: [&str; 3] = ["state", "codex", ".ssh"];
 
 /// A directory tree to resolve paths in; removed when dropped.
 pub struct Fixture {
@@ -60,7 +65,24 @@ impl Fixture {
             std::os::unix::fs::symlink(target, root.join(name))?;
         }
         std::os::unix::fs::symlink(&outside, repo.join("escape"))?;
-        let sandbox = Sandbox::new(vec![root.clone()]).map_err(std::io::Error::other)?;
+        // Denied places inside the root: the anchor's state directory, codex's home and a
+        // deny-list entry, with a symlink to each.
+        for (dir, file) in DENIED.iter().zip(["credentials.json", "auth.json", "id"]) {
+            std::fs::create_dir_all(root.join(dir))?;
+            std::fs::write(root.join(dir).join(file), "secret\n")?;
+            std::os::unix::fs::symlink(
+                Path::new(dir).join(file),
+                root.join(format!("to-{}", dir.trim_start_matches('.'))),
+            )?;
+        }
+        let sandbox = anchor_sandbox(
+            vec![root.clone()],
+            &root.join("state"),
+            &root.join("codex"),
+            &root,
+            &[".ssh".to_owned()],
+        )
+        .map_err(std::io::Error::other)?;
         Ok(Fixture {
             _dir: dir,
             sandbox,
@@ -110,6 +132,13 @@ fn inside(fixture: &Fixture, within: &Path, path: &Path, requested: &str) {
         path.starts_with(within) && path.starts_with(&fixture.root),
         "{requested:?} escaped to {path:?}"
     );
+    // Checked on its own terms, not through the deny-list the sandbox uses.
+    assert!(
+        !DENIED
+            .iter()
+            .any(|d| path.starts_with(fixture.root.join(d))),
+        "{requested:?} → {path:?} is in a denied place"
+    );
     match std::fs::symlink_metadata(path) {
         // An existing path: canonical, so no symlink is left to follow later.
         Ok(_) => assert_eq!(
@@ -133,7 +162,10 @@ fn refused(e: &SandboxError) {
     assert!(
         matches!(
             e.code(),
-            ErrorCode::PathNotAllowed | ErrorCode::NotFound | ErrorCode::IoError
+            ErrorCode::PathNotAllowed
+                | ErrorCode::PathDenied
+                | ErrorCode::NotFound
+                | ErrorCode::IoError
         ),
         "{e}"
     );

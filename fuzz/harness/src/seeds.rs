@@ -412,6 +412,13 @@ fn paths() -> Vec<(String, String)> {
         ("nul", "notes.txt\0../../x"),
         ("trailing-slash", "dir/"),
         ("sibling-prefix", "../root-sibling/secret.txt"),
+        ("denied-state", "state/credentials.json"),
+        ("denied-codex", "codex/auth.json"),
+        ("denied-listed", ".ssh/id"),
+        ("denied-missing", ".ssh/missing/new"),
+        ("denied-dotdot", "proj/../.ssh/id"),
+        ("denied-link", "to-ssh"),
+        ("denied-link-state", "to-state"),
     ])
     .into_iter()
     .map(|(n, p)| (n, p.to_string()))
