@@ -1,6 +1,7 @@
 //! Configuration read from the Worker's environment (wrangler vars and secrets).
 
 use orbit_protocol::limits::IDLE_THREAD_FORGET_MS;
+use orbit_shared::auth::client_address::AddressSource;
 use orbit_shared::auth::device_code;
 use orbit_shared::auth::rate_limit::Policy;
 use orbit_shared::auth::refresh::REUSE_GRACE_SECONDS;
@@ -60,6 +61,11 @@ pub struct Config {
     /// (`ORBIT_STEP_UP_WINDOW`): it can only be shortened below the 5-minute default; tests
     /// shorten it to see a session go stale.
     pub step_up_window_s: u64,
+    /// Where the client address the per-address rate limits count comes from
+    /// (`ORBIT_CLIENT_ADDRESS`: `cf-connecting-ip`, the default, on Cloudflare; `peer` or
+    /// `header:<Name>` self-hosted; `none`). An unreadable value is logged and means `none`
+    /// (one shared bucket): never a bucket the client chooses.
+    pub client_address: AddressSource,
 }
 
 impl Config {
@@ -119,6 +125,7 @@ impl Config {
                 REUSE_GRACE_SECONDS,
             ),
             step_up_window_s: shortened(&read("ORBIT_STEP_UP_WINDOW"), step_up::WINDOW_SECONDS),
+            client_address: client_address(&read("ORBIT_CLIENT_ADDRESS")),
         }
     }
 }
@@ -174,6 +181,15 @@ fn host_of(url: &str) -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
+fn client_address(setting: &str) -> AddressSource {
+    AddressSource::parse(setting).unwrap_or_else(|e| {
+        worker::console_error!(
+            "ORBIT_CLIENT_ADDRESS: {e}; every client shares one rate-limit bucket"
+        );
+        AddressSource::Untrusted
+    })
+}
+
 fn rate_limits(json: &str) -> Policy {
     if json.trim().is_empty() {
         return Policy::default();
@@ -187,6 +203,14 @@ fn rate_limits(json: &str) -> Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_client_address_setting_trusts_no_header() {
+        assert_eq!(client_address(""), AddressSource::Cloudflare);
+        assert_eq!(client_address("peer"), AddressSource::Peer);
+        assert_eq!(client_address("x-real-ip"), AddressSource::Untrusted);
+        assert_eq!(client_address("header:"), AddressSource::Untrusted);
+    }
 
     #[test]
     fn configured_lifetimes_can_only_shorten() {

@@ -18,6 +18,7 @@
 //! expires_at` is expired), as in [`crate::token`]. Each error type has a stable `code()`, an
 //! [`orbit_protocol::ErrorCode`], whose `http_status()` is the status to answer with.
 
+pub mod client_address;
 pub mod device_code;
 pub mod hash;
 pub mod names;

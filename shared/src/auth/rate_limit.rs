@@ -11,7 +11,7 @@
 //! normally stays far below every limit.
 //!
 //! **Keys.** [`key`] builds `action:scope:id`. For the address scope pass [`address_id`] of the
-//! client's IP (`CF-Connecting-IP`): IPv6 addresses are grouped by /64, since one host usually
+//! client's address (from the trusted source, `crate::auth::client_address`): IPv6 addresses are grouped by /64, since one host usually
 //! owns a whole /64 and could otherwise step around the limit by changing address.
 //! Check both the address and the account key when the account is known and combine with
 //! [`RateDecision::and`].
@@ -25,6 +25,18 @@
 //! | refresh                | 60 per minute      | 30 per minute      |
 //! | device-code creation   | 10 per hour        | — (no account yet) |
 //! | user-code entry        | 10 per 10 min      | 5 per 10 min       |
+//! | challenge issue        | 60 per 5 min       | 30 per 5 min       |
+//! | device-token poll      | 60 per minute      | —                  |
+//! | step-up refusal        | —                  | 10 per 10 min      |
+//! | refusal event (stored) | 10 per 10 min      | —                  |
+//!
+//! **Rows strangers can write.** Every stored challenge (passkey options, TOTP enrolments) is
+//! issued under the challenge-issue limit, so one address holds at most
+//! [`Limit::max_attempts_within`] of a challenge's life plus its retention: 60 + 120 = 180
+//! passkey challenge rows with the 5-minute life (kept 5 more minutes after expiry). A polling
+//! anchor that outruns the poll limit hears RFC 8628's `slow_down`. A refusal's security event
+//! is stored only within the refusal-event limit, so a flood of refused requests writes a
+//! bounded number of rows.
 //!
 //! **Brute force, user codes.** A user code is one of 20⁸ ≈ 2.56 × 10¹⁰ and lives 10 minutes.
 //! Under a limit of `max` per `per_s`, one key gets at most `max + ⌊600 / (per_s / max)⌋`
@@ -52,9 +64,9 @@
 //! assert_eq!(d3, RateDecision::Limited { retry_after_s: 30 });
 //! ```
 
-use std::net::IpAddr;
-
 use orbit_protocol::ErrorCode;
+
+use crate::auth::client_address::{bucket, parse_address, UNKNOWN};
 use serde::{Deserialize, Serialize};
 
 /// An action that is rate-limited.
@@ -65,16 +77,30 @@ pub enum Action {
     Refresh,
     DeviceCodeCreation,
     UserCodeEntry,
+    /// Issuing a stored challenge: passkey ceremony options and TOTP enrolments (each writes
+    /// a row, and most are asked for by strangers).
+    ChallengeIssue,
+    /// Polling `POST /auth/device/token`.
+    DeviceTokenPoll,
+    /// A sensitive change refused for want of a recent proof (`step_up_required`).
+    StepUpRefusal,
+    /// Storing the security event of a refusal (`rate_limited`): a flood of refusals must not
+    /// become a flood of rows.
+    RefusalEvent,
 }
 
 impl Action {
     /// All actions.
-    pub const ALL: [Action; 5] = [
+    pub const ALL: [Action; 9] = [
         Action::PasskeySignIn,
         Action::TotpSignIn,
         Action::Refresh,
         Action::DeviceCodeCreation,
         Action::UserCodeEntry,
+        Action::ChallengeIssue,
+        Action::DeviceTokenPoll,
+        Action::StepUpRefusal,
+        Action::RefusalEvent,
     ];
 
     /// Stable name, used in keys and logs.
@@ -85,6 +111,10 @@ impl Action {
             Action::Refresh => "refresh",
             Action::DeviceCodeCreation => "device_code_creation",
             Action::UserCodeEntry => "user_code_entry",
+            Action::ChallengeIssue => "challenge_issue",
+            Action::DeviceTokenPoll => "device_token_poll",
+            Action::StepUpRefusal => "step_up_refusal",
+            Action::RefusalEvent => "refusal_event",
         }
     }
 }
@@ -113,27 +143,11 @@ pub fn key(action: Action, scope: Scope, id: &str) -> String {
     format!("{}:{}:{id}", action.as_str(), scope.as_str())
 }
 
-/// The id to limit a client address by: an IPv4 address as is, an IPv6 address as its /64
-/// (`2001:db8:1:2::/64`), an IPv4-mapped IPv6 address as the IPv4 address. Something that does
-/// not parse as an IP address is kept (cut to 64 bytes) so it still gets a bucket.
+/// The id to limit a client address by: the address's bucket (an IPv6 address by its /64; see
+/// [`crate::auth::client_address`]), or the shared [`UNKNOWN`] bucket for anything that is not
+/// an address, so a malformed value never buys a bucket of its own.
 pub fn address_id(client_ip: &str) -> String {
-    match client_ip.trim().parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.to_string(),
-        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-        Err(_) => {
-            let mut end = client_ip.len().min(64);
-            while !client_ip.is_char_boundary(end) {
-                end -= 1;
-            }
-            client_ip[..end].to_string()
-        }
-    }
+    parse_address(client_ip).map_or_else(|| UNKNOWN.to_string(), bucket)
 }
 
 /// `max` requests per `per_s` seconds: a burst of `max`, then one every `per_s / max` seconds.
@@ -275,6 +289,10 @@ pub struct Policy {
     pub refresh: ActionLimits,
     pub device_code_creation: ActionLimits,
     pub user_code_entry: ActionLimits,
+    pub challenge_issue: ActionLimits,
+    pub device_token_poll: ActionLimits,
+    pub step_up_refusal: ActionLimits,
+    pub refusal_event: ActionLimits,
 }
 
 const MINUTE: u64 = 60;
@@ -299,6 +317,10 @@ impl Default for Policy {
             refresh: limits(per(60, MINUTE), per(30, MINUTE)),
             device_code_creation: limits(per(10, HOUR), None),
             user_code_entry: limits(per(10, 10 * MINUTE), per(5, 10 * MINUTE)),
+            challenge_issue: limits(per(60, 5 * MINUTE), per(30, 5 * MINUTE)),
+            device_token_poll: limits(per(60, MINUTE), None),
+            step_up_refusal: limits(None, per(10, 10 * MINUTE)),
+            refusal_event: limits(per(10, 10 * MINUTE), None),
         }
     }
 }
@@ -312,6 +334,10 @@ impl Policy {
             Action::Refresh => self.refresh,
             Action::DeviceCodeCreation => self.device_code_creation,
             Action::UserCodeEntry => self.user_code_entry,
+            Action::ChallengeIssue => self.challenge_issue,
+            Action::DeviceTokenPoll => self.device_token_poll,
+            Action::StepUpRefusal => self.step_up_refusal,
+            Action::RefusalEvent => self.refusal_event,
         }
     }
 
@@ -451,15 +477,19 @@ mod tests {
         assert_ne!(address_id("2001:db8:1:2::1"), address_id("2001:db8:1:3::1"));
         assert_eq!(address_id("::ffff:198.51.100.1"), "198.51.100.1");
         assert_eq!(address_id("unknown"), "unknown");
-        assert_eq!(address_id(&"é".repeat(50)).len(), 64);
+        assert_eq!(address_id(&"é".repeat(50)), "unknown");
     }
 
     #[test]
     fn default_policy_covers_every_action() {
         let p = Policy::default();
         for action in Action::ALL {
-            assert!(p.limit(action, Scope::Address).is_some(), "{action:?}");
+            assert!(
+                p.limit(action, Scope::Address).is_some() || action == Action::StepUpRefusal,
+                "{action:?}"
+            );
         }
+        assert!(p.limit(Action::StepUpRefusal, Scope::Account).is_some());
         assert_eq!(p.limit(Action::DeviceCodeCreation, Scope::Account), None);
         // Partial configuration overrides only what it names.
         let custom: Policy = serde_json::from_str(
@@ -486,6 +516,17 @@ mod tests {
         // Keys needed for a 1 % chance at one code within its life.
         let keys = 0.01 / p_hit;
         assert!(keys > 1e7, "{keys}");
+    }
+
+    /// The per-address bound on passkey challenge rows promised in the module docs.
+    #[test]
+    fn challenge_rows_per_address_are_bounded() {
+        let limit = Policy::default()
+            .limit(Action::ChallengeIssue, Scope::Address)
+            .unwrap();
+        // A challenge lives 5 minutes and is kept 5 more after it expires.
+        assert_eq!(limit.max_attempts_within(2 * 5 * 60), 180);
+        assert!(hammer(limit, 0, 600_000, 10) <= 180);
     }
 
     #[test]

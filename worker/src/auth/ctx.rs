@@ -19,7 +19,7 @@ pub struct Ctx<'a> {
     pub store: Store,
     /// Read once per request, so one request sees one instant.
     pub now_ms: u64,
-    /// The client address as a rate-limit id (`address_id` of `CF-Connecting-IP`).
+    /// The client address as a rate-limit id, from the trusted source (`Config::client_address`).
     pub address: String,
     /// The request's `User-Agent`, cut, to label sessions.
     pub user_agent: Option<String>,

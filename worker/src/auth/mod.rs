@@ -19,11 +19,13 @@ pub mod routes;
 pub mod service;
 pub mod store;
 
+use worker::js_sys::Reflect;
+use worker::wasm_bindgen::JsValue;
 use worker::{Context, Env, Request, Response, Result};
 
 use orbit_protocol::ErrorCode;
+use orbit_shared::auth::client_address::AddressSource;
 use orbit_shared::auth::names::clip;
-use orbit_shared::auth::rate_limit::address_id;
 
 use crate::config::Config;
 use crate::http::now_ms;
@@ -46,10 +48,7 @@ pub async fn handle(
         .response();
     }
     let headers = req.headers();
-    let address = headers
-        .get("CF-Connecting-IP")?
-        .filter(|a| !a.trim().is_empty())
-        .unwrap_or_else(|| "unknown".to_string());
+    let address = client_address(&req, &config.client_address)?;
     let url = req.url()?;
     let now_ms = now_ms();
     let ctx = Ctx {
@@ -58,7 +57,7 @@ pub async fn handle(
         config,
         store: Store::new(env.d1("DB")?, now_ms),
         now_ms,
-        address: address_id(&address),
+        address,
         user_agent: headers.get("User-Agent")?.map(|ua| clip(&ua, 160)),
         authorization: headers.get("Authorization")?,
         origin: url.origin().ascii_serialization(),
@@ -69,4 +68,30 @@ pub async fn handle(
     };
     service::housekeeping::maybe_sweep(&ctx);
     answer
+}
+
+/// The rate-limit id of the request's client, from the configured source only.
+fn client_address(req: &Request, source: &AddressSource) -> Result<String> {
+    let header = match source.header() {
+        Some(name) => req.headers().get(name)?,
+        None => None,
+    };
+    let peer = match source {
+        AddressSource::Peer => peer_address(req),
+        _ => None,
+    };
+    Ok(source.client_id(header.as_deref(), peer.as_deref()))
+}
+
+/// workerd's `request.cf.clientIp` (`ip:port` of the TCP peer), present when workerd itself
+/// received the connection and nothing in front of it supplied a `cf` object. `wrangler dev`
+/// replaces `cf` with its own, so there it is absent (and the shared bucket is used).
+fn peer_address(req: &Request) -> Option<String> {
+    let cf = Reflect::get(req.inner(), &JsValue::from_str("cf")).ok()?;
+    if !cf.is_object() {
+        return None;
+    }
+    Reflect::get(&cf, &JsValue::from_str("clientIp"))
+        .ok()?
+        .as_string()
 }

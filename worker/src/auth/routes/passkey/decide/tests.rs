@@ -21,6 +21,7 @@ fn config(rp_id: &str, origins: &[&str]) -> Config {
         access_token_lifetime_s: 900,
         refresh_reuse_grace_s: 30,
         step_up_window_s: 300,
+        client_address: Default::default(),
     }
 }
 
