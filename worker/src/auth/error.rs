@@ -48,6 +48,14 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The same refusal, telling the client when to come back (`Retry-After`, seconds).
+    pub fn retry_after(self, seconds: String) -> Self {
+        ApiError {
+            retry_after: Some(seconds),
+            ..self
+        }
+    }
+
     /// A refusal with the code's own status.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::with_status(status_of(code), code, message)

@@ -35,7 +35,7 @@ use crate::auth::ctx::Ctx;
 use crate::auth::error::{ApiError, AuthResult};
 use crate::auth::service::audit::{self, Event};
 use crate::auth::service::caller::require_web;
-use crate::auth::service::limits::enforce;
+use crate::auth::service::limits::{self, enforce};
 use crate::auth::service::refresh::rotate;
 use crate::auth::service::sessions;
 use crate::auth::service::step_up::{require_fresh, Change};
@@ -202,8 +202,21 @@ pub async fn authorise(ctx: &Ctx<'_>, body: DeviceAuthoriseRequest) -> AuthResul
 }
 
 /// `POST /auth/device/token {deviceCode}`: one poll. Errors are RFC 8628's, shaped
-/// `{"error": "<code>"}` with status 400.
+/// `{"error": "<code>"}` with status 400. An address polling faster than the poll limit
+/// (`device_token_poll`) hears `slow_down` (RFC 8628 §3.5: the client adds 5 s to its interval),
+/// with `Retry-After`, before any grant is looked up.
 pub async fn token(ctx: &Ctx<'_>, body: DeviceTokenRequest) -> AuthResult<Response> {
+    let keys = limits::keys(
+        &ctx.config.rate_limits,
+        Action::DeviceTokenPoll,
+        Some(&ctx.address),
+        None,
+    );
+    if let Err(limited) = limits::spend(&ctx.store, &keys).await? {
+        audit::refused(ctx, Action::DeviceTokenPoll);
+        let slow_down: ApiError = PollError::SlowDown.into();
+        return Err(slow_down.retry_after(limited.retry_after_header()).into());
+    }
     let Some(device_code) = body.device_code.filter(|c| !c.is_empty()) else {
         return Err(PollError::InvalidRequest.into());
     };

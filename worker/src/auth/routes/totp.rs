@@ -85,6 +85,14 @@ pub async fn enroll_start(ctx: &Ctx<'_>, body: TotpEnrollStartRequest) -> AuthRe
         let invite_hash = admission(ctx, body.invite.as_deref()).await?;
         (random_id(16)?, name, true, invite_hash)
     };
+    // Each enrolment is a stored row, and strangers may start sign-ups: bounded like passkey
+    // challenges.
+    enforce(
+        ctx,
+        Action::ChallengeIssue,
+        (!new_account).then_some(user_id.as_str()),
+    )
+    .await?;
     let secret = TotpSecret::from_random(random_bytes()?);
     let sealed = seal(
         &key,

@@ -9,7 +9,9 @@
 use serde::Serialize;
 
 use orbit_protocol::auth::SecurityEventKind;
+use orbit_shared::auth::rate_limit::Action;
 
+use super::limits;
 use crate::auth::ctx::Ctx;
 use crate::auth::store::events::{insert, EventRow};
 use crate::auth::store::Store;
@@ -40,6 +42,25 @@ struct LogLine<'a> {
 /// Logs `kind` now and stores it after the answer. A failure to store is logged and otherwise
 /// ignored: an event must never turn a sign-in or a revocation into an error.
 pub fn record(ctx: &Ctx<'_>, kind: SecurityEventKind, event: Event<'_>) {
+    store_after(ctx, kind, event, false);
+}
+
+/// Records a request refused by the rate limit on `action`. The log line is always written;
+/// the row only within the refusal-event limit of the address, so a flood of refused requests
+/// cannot grow `security_events` without bound.
+pub fn refused(ctx: &Ctx<'_>, action: Action) {
+    store_after(
+        ctx,
+        SecurityEventKind::RateLimited,
+        Event {
+            detail: Some(action.as_str()),
+            ..Event::default()
+        },
+        true,
+    );
+}
+
+fn store_after(ctx: &Ctx<'_>, kind: SecurityEventKind, event: Event<'_>, throttled: bool) {
     let line = LogLine {
         security: kind.as_str(),
         at: ctx.now_ms,
@@ -63,9 +84,22 @@ pub fn record(ctx: &Ctx<'_>, kind: SecurityEventKind, event: Event<'_>) {
         detail: event.detail.map(str::to_string),
     };
     let now = ctx.now_ms;
+    let throttle = if throttled {
+        limits::keys(
+            &ctx.config.rate_limits,
+            Action::RefusalEvent,
+            Some(&ctx.address),
+            None,
+        )
+    } else {
+        Vec::new()
+    };
     ctx.background(move |env| async move {
         let stored = async {
             let store = Store::new(env.d1("DB")?, now);
+            if limits::spend(&store, &throttle).await?.is_err() {
+                return Ok(());
+            }
             insert(&store, &row).await
         };
         if let Err(e) = stored.await {

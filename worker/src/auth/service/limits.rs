@@ -8,15 +8,15 @@
 //! writes lost, the other slot stays spent: stricter, never looser). That matters precisely
 //! when someone fires many guesses in parallel.
 
-use orbit_protocol::auth::SecurityEventKind;
 use orbit_shared::auth::rate_limit::{
-    key, Action, Limit, RateDecision, RateLimited, RateState, Scope,
+    key, Action, Limit, Policy, RateDecision, RateLimited, RateState, Scope,
 };
 
-use super::audit::{self, Event};
+use super::audit;
 use crate::auth::ctx::Ctx;
 use crate::auth::error::AuthResult;
 use crate::auth::store::rate_limits::{read, write_all, Write};
+use crate::auth::store::{Store, StoreResult};
 
 /// How many times a check is retried after losing a race before it gives up (limited).
 const ATTEMPTS: usize = 4;
@@ -25,20 +25,46 @@ const ATTEMPTS: usize = 4;
 /// with 429 `rate_limited` and `Retry-After`. `account` is the user id, or for sign-in before the
 /// account is known the account name it asks for.
 pub async fn enforce(ctx: &Ctx<'_>, action: Action, account: Option<&str>) -> AuthResult<()> {
-    let policy = ctx.config.rate_limits.action(action);
-    let mut keys: Vec<(String, Limit)> = Vec::with_capacity(2);
-    if let Some(limit) = policy.per_address {
-        keys.push((key(action, Scope::Address, &ctx.address), limit));
+    let keys = keys(&ctx.config.rate_limits, action, Some(&ctx.address), account);
+    match spend(&ctx.store, &keys).await? {
+        Ok(()) => Ok(()),
+        Err(limited) => {
+            audit::refused(ctx, action);
+            Err(limited.into())
+        }
+    }
+}
+
+/// The keys of `action` for this address and account, with their limits (none configured:
+/// nothing to count).
+pub fn keys(
+    policy: &Policy,
+    action: Action,
+    address: Option<&str>,
+    account: Option<&str>,
+) -> Vec<(String, Limit)> {
+    let policy = policy.action(action);
+    let mut keys = Vec::with_capacity(2);
+    if let (Some(limit), Some(address)) = (policy.per_address, address) {
+        keys.push((key(action, Scope::Address, address), limit));
     }
     if let (Some(limit), Some(account)) = (policy.per_account, account) {
         keys.push((key(action, Scope::Account, account), limit));
     }
+    keys
+}
+
+/// Spends one slot of each key at the store's instant, or none if any key is out of them.
+pub async fn spend(
+    store: &Store,
+    keys: &[(String, Limit)],
+) -> StoreResult<Result<(), RateLimited>> {
     if keys.is_empty() {
-        return Ok(());
+        return Ok(Ok(()));
     }
     let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
     for _ in 0..ATTEMPTS {
-        let states = read(&ctx.store, &names).await?;
+        let states = read(store, &names).await?;
         let mut decision = RateDecision::Allowed;
         let mut writes = Vec::with_capacity(keys.len());
         for ((k, limit), old) in keys.iter().zip(states) {
@@ -46,7 +72,7 @@ pub async fn enforce(ctx: &Ctx<'_>, action: Action, account: Option<&str>) -> Au
                 RateState {
                     tat_ms: old.unwrap_or(0),
                 },
-                ctx.now_ms,
+                store.now_ms(),
             );
             decision = decision.and(d);
             writes.push(Write {
@@ -56,20 +82,12 @@ pub async fn enforce(ctx: &Ctx<'_>, action: Action, account: Option<&str>) -> Au
             });
         }
         if let Some(limited) = decision.error() {
-            audit::record(
-                ctx,
-                SecurityEventKind::RateLimited,
-                Event {
-                    detail: Some(action.as_str()),
-                    ..Event::default()
-                },
-            );
-            return Err(limited.into());
+            return Ok(Err(limited));
         }
-        if write_all(&ctx.store, &writes).await? {
-            return Ok(());
+        if write_all(store, &writes).await? {
+            return Ok(Ok(()));
         }
     }
     // Lost every race: someone is hammering this key right now.
-    Err(RateLimited { retry_after_s: 1 }.into())
+    Ok(Err(RateLimited { retry_after_s: 1 }))
 }

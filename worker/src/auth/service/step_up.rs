@@ -4,12 +4,14 @@
 //! caller ([`crate::upgrade::authenticate`]), so the check costs no round trip when it passes.
 
 use orbit_protocol::auth::SecurityEventKind;
+use orbit_shared::auth::rate_limit::Action;
 use orbit_shared::auth::step_up::{freshness, methods, Freshness};
 
 use crate::auth::ctx::Ctx;
 use crate::auth::error::{ApiError, AuthResult};
 use crate::auth::service::audit::{self, Event};
 use crate::auth::service::caller::WebUser;
+use crate::auth::service::limits::enforce;
 use crate::auth::store::accounts;
 
 /// What a sensitive change is, for the refusal's event.
@@ -36,12 +38,15 @@ impl Change {
 
 /// Passes when `me`'s session proved a way in within the window; otherwise 403
 /// `step_up_required` naming the ways this account can step up with (and a security event: a
-/// stolen token trying a sensitive change is worth seeing).
+/// stolen token trying a sensitive change is worth seeing). Refusals are themselves limited per
+/// account (`step_up_refusal`): past the limit the answer is 429, and the rows a stolen token
+/// can write by retrying stay bounded.
 pub async fn require_fresh(ctx: &Ctx<'_>, me: &WebUser, change: Change) -> AuthResult<()> {
     let window = ctx.config.step_up_window_s;
     if let Freshness::Fresh { .. } = freshness(ctx.now_ms, me.verified_at, window) {
         return Ok(());
     }
+    enforce(ctx, Action::StepUpRefusal, Some(&me.user_id)).await?;
     let ways = accounts::ways_in(&ctx.store, &me.user_id).await?;
     audit::record(
         ctx,

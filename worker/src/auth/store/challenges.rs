@@ -12,10 +12,9 @@ use orbit_shared::webauthn::base64url;
 
 use super::{first_row, int, opt_text, text, Store, StoreError, StoreResult};
 
-/// How long a challenge row is kept after it expires (so a late `verify` still hears
-/// `challenge_expired` rather than `challenge_unknown`), in ms. Older rows are deleted when
-/// challenges are issued.
-pub const RETENTION_MS: u64 = 60 * 60 * 1000;
+/// How many rows past their retention one issue deletes: more than it adds, so expired rows
+/// cannot pile up, and few enough that one request's work stays small.
+pub const DELETE_PER_ISSUE: u64 = 64;
 
 /// The ceremonies, as stored in `passkey_challenges.ceremony`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,17 +66,26 @@ pub struct NewChallenge<'a> {
     pub session_id: Option<&'a str>,
     /// ms.
     pub expires_at: u64,
+    /// How long the row is kept after it expires, in ms (so a late `verify` still hears
+    /// `challenge_expired` rather than `challenge_unknown`).
+    pub retention_ms: u64,
 }
 
-/// Stores a challenge, deleting those long expired.
+/// Stores a challenge, deleting (a bounded number of) those past their retention.
 pub async fn issue(store: &Store, c: &NewChallenge<'_>) -> StoreResult<()> {
     store
         .db
         .batch(vec![
             store
                 .db
-                .prepare("DELETE FROM passkey_challenges WHERE expires_at <= ?1")
-                .bind(&[int(store.now_ms.saturating_sub(RETENTION_MS))])?,
+                .prepare(
+                    "DELETE FROM passkey_challenges WHERE id IN \
+                     (SELECT id FROM passkey_challenges WHERE expires_at <= ?1 LIMIT ?2)",
+                )
+                .bind(&[
+                    int(store.now_ms.saturating_sub(c.retention_ms)),
+                    int(DELETE_PER_ISSUE),
+                ])?,
             store
                 .db
                 .prepare(

@@ -9,6 +9,7 @@ use wasm_bindgen::JsValue;
 
 use orbit_shared::auth::device_code::{Grant, GrantStatus};
 
+use super::housekeeping::GRANT_RETENTION_MS;
 use super::{int, opt_text, returned, text, Store, StoreResult};
 
 /// A grant to store.
@@ -23,9 +24,24 @@ pub struct NewGrant<'a> {
     pub platform: Option<&'a str>,
 }
 
-/// Stores a new pending grant; false if its user code clashes with another grant's.
+/// How many long-expired grants one insert deletes (more than it adds, so they cannot pile up
+/// between housekeeping sweeps).
+const DELETE_PER_INSERT: u64 = 64;
+
+/// Stores a new pending grant, deleting a bounded number of grants past their retention
+/// ([`GRANT_RETENTION_MS`]); false if its user code clashes with another grant's.
 pub async fn insert(store: &Store, g: &NewGrant<'_>) -> StoreResult<bool> {
-    Ok(store
+    let sweep = store
+        .db
+        .prepare(
+            "DELETE FROM device_grants WHERE device_code_hash IN \
+             (SELECT device_code_hash FROM device_grants WHERE expires_at <= ?1 LIMIT ?2)",
+        )
+        .bind(&[
+            int(store.now_ms.saturating_sub(GRANT_RETENTION_MS)),
+            int(DELETE_PER_INSERT),
+        ])?;
+    let insert = store
         .db
         .prepare(
             "INSERT INTO device_grants (device_code_hash, user_code, status, created_at, expires_at, \
@@ -42,10 +58,9 @@ pub async fn insert(store: &Store, g: &NewGrant<'_>) -> StoreResult<bool> {
             opt_text(g.requested_name),
             opt_text(g.hostname),
             opt_text(g.platform),
-        ])?
-        .first::<serde_json::Value>(None)
-        .await?
-        .is_some())
+        ])?;
+    let results = store.db.batch(vec![sweep, insert]).await?;
+    Ok(returned(results.get(1)))
 }
 
 /// A stored grant.

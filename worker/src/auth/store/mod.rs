@@ -62,6 +62,11 @@ impl Store {
         Store { db, now_ms }
     }
 
+    /// The instant the store's queries are made at (ms since the epoch).
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
     /// The binding itself, for the session check shared with the upgrade gate
     /// ([`crate::upgrade::authenticate`], over [`crate::db`]).
     pub fn d1(&self) -> &D1Database {

@@ -23,9 +23,19 @@ pub struct NewEnrollment<'a> {
     pub expires_at: u64,
 }
 
-/// Stores an enrolment.
+/// How many expired enrolments one insert deletes (more than it adds, so they cannot pile up).
+const DELETE_PER_INSERT: u64 = 64;
+
+/// Stores an enrolment, deleting a bounded number of expired ones.
 pub async fn insert_enrollment(store: &Store, e: &NewEnrollment<'_>) -> StoreResult<()> {
-    store
+    let sweep = store
+        .db
+        .prepare(
+            "DELETE FROM totp_enrollments WHERE id IN \
+             (SELECT id FROM totp_enrollments WHERE expires_at <= ?1 LIMIT ?2)",
+        )
+        .bind(&[int(store.now_ms), int(DELETE_PER_INSERT)])?;
+    let insert = store
         .db
         .prepare(
             "INSERT INTO totp_enrollments (id, user_id, new_account, name, invite_hash, secret_sealed, created_at, expires_at) \
@@ -40,9 +50,8 @@ pub async fn insert_enrollment(store: &Store, e: &NewEnrollment<'_>) -> StoreRes
             text(e.secret_sealed),
             int(store.now_ms),
             int(e.expires_at),
-        ])?
-        .run()
-        .await?;
+        ])?;
+    store.db.batch(vec![sweep, insert]).await?;
     Ok(())
 }
 

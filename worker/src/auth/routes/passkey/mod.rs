@@ -8,11 +8,13 @@
 //!
 //! **Challenges** ([`crate::auth::store::challenges`]). Every ceremony starts with an
 //! `…/options` call that draws 32 random bytes and stores them with the ceremony, an expiry
-//! (5 minutes) and, for registrations, the user the passkey is for. The answer carries a
+//! (5 minutes; the row is deleted once as long again has passed, by a later issue) and, for
+//! registrations, the user the passkey is for. The answer carries a
 //! `challengeId` that the matching `…/verify` call sends back; `verify` takes the challenge with
 //! one conditional update, so a challenge serves one attempt only — a failed attempt spends it
 //! too — and a challenge of the other ceremony, or a registration challenge of another user, is
-//! "unknown".
+//! "unknown". Issuing is rate-limited (`challenge_issue`, per address and, signed in, per
+//! account), so one address can only ever hold a bounded number of challenge rows.
 //!
 //! **New accounts** go through the same admission as TOTP sign-up
 //! ([`crate::auth::service::accounts`]: checked at `options`, atomically at `verify`): the user
@@ -38,11 +40,13 @@ pub mod step_up;
 
 use orbit_protocol::auth::SecurityEventKind;
 use orbit_protocol::ErrorCode;
+use orbit_shared::auth::rate_limit::Action;
 use orbit_shared::webauthn::WebauthnConfig;
 
 use crate::auth::ctx::Ctx;
 use crate::auth::error::{ApiError, AuthResult};
 use crate::auth::service::audit::{self, Event};
+use crate::auth::service::limits::enforce;
 use crate::auth::store::challenges::{self, Ceremony, NewChallenge, Taker};
 use crate::http::{random_bytes, random_id};
 
@@ -61,12 +65,15 @@ struct Subject<'a> {
     session_id: Option<&'a str>,
 }
 
-/// Draws and stores a challenge; returns its id and bytes.
+/// Draws and stores a challenge; returns its id and bytes. Each one is a row, mostly asked for
+/// by strangers, so issuing is rate-limited per address (and per account when signed in).
 async fn issue_challenge(
     ctx: &Ctx<'_>,
     ceremony: Ceremony,
     subject: Subject<'_>,
 ) -> AuthResult<(String, [u8; 32])> {
+    let account = subject.user_id.filter(|_| !subject.new_account);
+    enforce(ctx, Action::ChallengeIssue, account).await?;
     let challenge = random_bytes::<32>()?;
     let id = random_id(16)?;
     challenges::issue(
@@ -81,6 +88,8 @@ async fn issue_challenge(
             invite_hash: subject.invite_hash,
             session_id: subject.session_id,
             expires_at: ctx.now_ms + ctx.config.passkey_challenge_lifetime_s * 1000,
+            // As long again as its life: enough for a late answer to hear why.
+            retention_ms: ctx.config.passkey_challenge_lifetime_s * 1000,
         },
     )
     .await?;
