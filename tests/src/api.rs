@@ -93,6 +93,8 @@ pub struct Client {
     address: String,
     /// An `Origin` header to send (browsers send one; Orbit must ignore it for WebAuthn).
     origin: Option<String>,
+    /// More headers to send (a proxy's address header, spoofed ones).
+    extra: Vec<(String, String)>,
     http: reqwest::Client,
 }
 
@@ -109,6 +111,7 @@ impl Client {
             base: orbit.base_url(),
             address: rand_address(),
             origin: None,
+            extra: Vec::new(),
             http: reqwest::Client::new(),
         }
     }
@@ -129,6 +132,17 @@ impl Client {
         }
     }
 
+    /// The same client sending `name: value` as well (a later value of one name replaces
+    /// `CF-Connecting-IP`).
+    pub fn with_header(&self, name: &str, value: &str) -> Client {
+        let mut extra = self.extra.clone();
+        extra.push((name.to_string(), value.to_string()));
+        Client {
+            extra,
+            ..self.clone()
+        }
+    }
+
     /// Sends `method path` with an optional JSON body and bearer token.
     pub async fn call(
         &self,
@@ -138,11 +152,20 @@ impl Client {
         bearer: Option<&str>,
     ) -> Result<Answer> {
         let url = format!("{}{path}", self.base);
-        let mut request = self
-            .http
-            .request(method.clone(), &url)
-            .header("CF-Connecting-IP", &self.address)
-            .header("User-Agent", "orbit-tests");
+        let mut headers = reqwest::header::HeaderMap::new();
+        let mut set = |name: &str, value: &str| -> Result<()> {
+            headers.insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes())?,
+                reqwest::header::HeaderValue::from_str(value)?,
+            );
+            Ok(())
+        };
+        set("CF-Connecting-IP", &self.address)?;
+        set("User-Agent", "orbit-tests")?;
+        for (name, value) in &self.extra {
+            set(name, value)?;
+        }
+        let mut request = self.http.request(method.clone(), &url).headers(headers);
         if let Some(origin) = &self.origin {
             request = request.header("Origin", origin);
         }

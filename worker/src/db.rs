@@ -1,5 +1,7 @@
 //! Queries against the accounts database (D1). Schema: `migrations/`.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Result};
@@ -200,4 +202,55 @@ pub async fn revoke_anchor(
         .first::<Owner>(None)
         .await?;
     Ok(owner.map(|o| o.user_id))
+}
+
+/// The tables strangers can write to, as counted by [`row_counts`].
+const STRANGER_TABLES: [&str; 5] = [
+    "passkey_challenges",
+    "totp_enrollments",
+    "device_grants",
+    "rate_limits",
+    "security_events",
+];
+
+#[derive(Deserialize)]
+struct Count {
+    n: u64,
+}
+
+/// How many rows each table that unauthenticated requests write holds, by table name; with
+/// `address`, also `securityEventsOfAddress`; with `before` (ms), also
+/// `passkeyChallengesBefore` (those created at or before then). For the development API's
+/// `GET /__dev/rows`: tests watch these stay bounded and expire.
+pub async fn row_counts(
+    db: &D1Database,
+    address: Option<&str>,
+    before: Option<u64>,
+) -> Result<BTreeMap<String, u64>> {
+    let mut names: Vec<String> = STRANGER_TABLES.iter().map(|t| (*t).to_string()).collect();
+    let mut statements: Vec<_> = STRANGER_TABLES
+        .iter()
+        .map(|t| db.prepare(format!("SELECT COUNT(*) AS n FROM {t}")))
+        .collect();
+    if let Some(address) = address {
+        names.push("securityEventsOfAddress".into());
+        statements.push(
+            db.prepare("SELECT COUNT(*) AS n FROM security_events WHERE address = ?1")
+                .bind(&[JsValue::from_str(address)])?,
+        );
+    }
+    if let Some(before) = before {
+        names.push("passkeyChallengesBefore".into());
+        statements.push(
+            db.prepare("SELECT COUNT(*) AS n FROM passkey_challenges WHERE created_at <= ?1")
+                .bind(&[JsValue::from_f64(before as f64)])?,
+        );
+    }
+    let results = db.batch(statements).await?;
+    let mut counts = BTreeMap::new();
+    for (name, result) in names.into_iter().zip(results) {
+        let n = result.results::<Count>()?.first().map_or(0, |c| c.n);
+        counts.insert(name, n);
+    }
+    Ok(counts)
 }

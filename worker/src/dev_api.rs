@@ -79,12 +79,35 @@ fn deliberate_panic() -> ! {
     panic!("deliberate panic requested through /__dev/panic");
 }
 
+/// `GET /__dev/rows?address=…&before=…`: how many rows the tables strangers write to hold;
+/// with `address`, also the security events of that client address
+/// (`securityEventsOfAddress`); with `before` (ms), also the passkey challenges issued at or
+/// before then (`passkeyChallengesBefore`).
+async fn count_rows(req: &Request, env: &Env) -> Result<Response> {
+    let url = req.url()?;
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let before = match param("before").map(|b| b.parse::<u64>()) {
+        Some(Ok(ms)) => Some(ms),
+        Some(Err(_)) => return http::refusal(ErrorCode::BadRequest, "before: ms since the epoch"),
+        None => None,
+    };
+    let counts = db::row_counts(&env.d1("DB")?, param("address").as_deref(), before).await?;
+    http::json(&counts)
+}
+
 pub async fn handle(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
     if !config.dev_api {
         return http::refusal(ErrorCode::NotFound, "no such endpoint");
     }
     if req.path() == "/__dev/hub" {
         return probe_hub(&req, env).await;
+    }
+    if req.path() == "/__dev/rows" {
+        return count_rows(&req, env).await;
     }
     if req.method() != Method::Post {
         return http::refusal(ErrorCode::MethodNotAllowed, "use POST");

@@ -151,6 +151,8 @@ fn worker_vars() -> Result<Vec<(&'static str, String)>> {
         &mut limits.refresh,
         &mut limits.device_code_creation,
         &mut limits.user_code_entry,
+        &mut limits.challenge_issue,
+        &mut limits.device_token_poll,
     ] {
         action.per_address = None;
     }
