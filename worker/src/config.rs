@@ -89,6 +89,12 @@ impl Config {
             .or_else(|| public_url.as_deref().and_then(host_of))
             .or_else(|| allowed_origins.first().and_then(|o| host_of(o)))
             .unwrap_or_default();
+        let client_address_setting = read("ORBIT_CLIENT_ADDRESS");
+        if let Err(e) = AddressSource::parse(&client_address_setting) {
+            worker::console_error!(
+                "ORBIT_CLIENT_ADDRESS: {e}; every client shares one rate-limit bucket"
+            );
+        }
         let rp_name = Some(read("ORBIT_RP_NAME").trim().to_string())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "Orbit".to_string());
@@ -125,7 +131,7 @@ impl Config {
                 REUSE_GRACE_SECONDS,
             ),
             step_up_window_s: shortened(&read("ORBIT_STEP_UP_WINDOW"), step_up::WINDOW_SECONDS),
-            client_address: client_address(&read("ORBIT_CLIENT_ADDRESS")),
+            client_address: client_address(&client_address_setting),
         }
     }
 }
@@ -181,13 +187,10 @@ fn host_of(url: &str) -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
+/// The configured source; an unreadable setting trusts nothing (one shared bucket), never a
+/// header the client could write.
 fn client_address(setting: &str) -> AddressSource {
-    AddressSource::parse(setting).unwrap_or_else(|e| {
-        worker::console_error!(
-            "ORBIT_CLIENT_ADDRESS: {e}; every client shares one rate-limit bucket"
-        );
-        AddressSource::Untrusted
-    })
+    AddressSource::parse(setting).unwrap_or(AddressSource::Untrusted)
 }
 
 fn rate_limits(json: &str) -> Policy {
