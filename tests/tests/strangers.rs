@@ -275,6 +275,43 @@ async fn a_flood_of_challenge_requests_from_one_address_leaves_bounded_rows_that
     Ok(())
 }
 
+/// Sign-up starts by TOTP (each stores a sealed enrolment row; open to strangers while the
+/// first account is not made yet, or with open registration) count against the same
+/// challenge-issue limit: a flood from one address stores at most the burst.
+#[tokio::test]
+async fn a_flood_of_sign_up_starts_from_one_address_leaves_bounded_enrolment_rows() -> Result<()> {
+    const FLOOD: u64 = 40;
+    let orbit = proxy()?;
+    let api = Client::new(orbit);
+    let start = Instant::now();
+    let mut started = 0;
+    for i in 0..FLOOD {
+        let answer = spoofing(&api, i, Some("192.0.2.80"))
+            .post(
+                "/auth/totp/enroll/start",
+                json!({ "name": unique("flood") }),
+                None,
+            )
+            .await?;
+        if answer.status == 201 {
+            started += 1;
+        } else {
+            answer.limited(&format!("sign-up start {}", i + 1))?;
+        }
+    }
+    let bound = CHALLENGE_BURST + start.elapsed().as_secs() / 30 + 1;
+    assert!(
+        (CHALLENGE_BURST..=bound).contains(&started),
+        "{started} of {FLOOD} sign-ups started; the limit allows {CHALLENGE_BURST} to {bound}"
+    );
+    let stored = count(&rows(orbit, "").await?, "totp_enrollments")?;
+    assert!(
+        stored <= started,
+        "{stored} enrolment rows for {started} started"
+    );
+    Ok(())
+}
+
 /// A poller hammering `POST /auth/device/token` (with device codes it made up, each a D1
 /// lookup) hears RFC 8628's `slow_down`, with `Retry-After`, once past the per-address limit.
 #[tokio::test]
