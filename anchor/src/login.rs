@@ -75,6 +75,23 @@ pub enum LoginError {
     },
 }
 
+/// The line `anchor login` prints once paired: whose machine this now is. Someone who approved
+/// a code they were sent (RFC 8628 §5.4) gave *their* account away, so the owner of the terminal
+/// must see whose it became and can undo it. The name is Orbit's, and printed without control
+/// characters so it cannot rewrite the terminal.
+pub fn approved_by(account: Option<&str>) -> String {
+    let shown: Option<String> = account
+        .map(|a| a.chars().filter(|c| !c.is_control()).take(64).collect())
+        .filter(|a: &String| !a.trim().is_empty());
+    match shown {
+        Some(a) => format!(
+            "Approved for the Orbit account \"{a}\". If that is not your account, run `anchor logout` now."
+        ),
+        None => "Orbit did not say which account approved it: check the anchors in Orbit's settings."
+            .to_string(),
+    }
+}
+
 /// A thin client for the device endpoints.
 #[derive(Debug, Clone)]
 pub struct DeviceApi {
@@ -645,6 +662,7 @@ mod tests {
             refresh_token: "secret-rt".into(),
             expires_in: 900,
             refresh_expires_in: 1,
+            account: Some("alice".into()),
         };
         let shown = format!("{:?}", PollOutcome::Granted(grant.clone()));
         assert!(!shown.contains("secret"), "{shown}");
@@ -652,5 +670,18 @@ mod tests {
         assert_eq!(c.access_expires_at, 901_000);
         assert_eq!(c.orbit_url, "http://o");
         assert_eq!(c.refresh_token, "secret-rt");
+    }
+
+    #[test]
+    fn the_paired_line_names_the_account_and_cannot_rewrite_the_terminal() {
+        let line = approved_by(Some("alice"));
+        assert!(
+            line.contains("\"alice\"") && line.contains("anchor logout"),
+            "{line}"
+        );
+        let line = approved_by(Some("mallory\u{1b}[2K\rbob"));
+        assert!(!line.contains('\u{1b}') && !line.contains('\r'), "{line:?}");
+        assert!(approved_by(None).contains("did not say"));
+        assert!(approved_by(Some(" ")).contains("did not say"));
     }
 }

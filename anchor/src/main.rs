@@ -110,7 +110,7 @@ async fn login_cmd(cfg: &Config, args: &LoginArgs) -> Result<()> {
         code.verification_uri_complete
     );
     println!(
-        "and check that it shows the code {} (or go to {} and enter it).",
+        "Your code is {}: the page asks for its first 4 letters (or go to {} and enter it all).",
         code.user_code, code.verification_uri
     );
     println!(
@@ -125,12 +125,14 @@ async fn login_cmd(cfg: &Config, args: &LoginArgs) -> Result<()> {
         .await
         .context("pairing failed")?;
     let anchor_id = grant.anchor_id.clone();
+    let account = grant.account.clone();
     let creds = Credentials::from_grant(grant, api.base(), now_ms());
     credentials::save(&cfg.state_dir, &creds).context("saving the credentials")?;
     println!(
         "Paired as anchor {anchor_id}. Credentials saved to {}.",
         credentials::path(&cfg.state_dir).display()
     );
+    println!("{}", login::approved_by(account.as_deref()));
     Ok(())
 }
 

@@ -220,6 +220,8 @@ error_codes! {
     UserCodeUnknown = "user_code_unknown", Some(404);
     UserCodeExpired = "user_code_expired", Some(410);
     UserCodeUsed = "user_code_used", Some(409);
+    /// An approval from a link without the code's first characters, or with others.
+    UserCodeConfirmMismatch = "user_code_confirm_mismatch", Some(400);
 
     // --- Secrets at rest ----------------------------------------------------------------------
     SealedMalformed = "sealed_malformed", Some(500);

@@ -116,6 +116,11 @@ impl Client {
         }
     }
 
+    /// The address this client sends as `CF-Connecting-IP`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
     /// Another client with another address.
     pub fn elsewhere(&self) -> Client {
         Client {

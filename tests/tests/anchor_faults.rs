@@ -278,6 +278,35 @@ async fn logout_unpairs_the_anchor_in_orbit_and_deletes_its_credentials() -> Res
     Ok(())
 }
 
+/// RFC 8628 §5.4: whoever approves a code gives the machine their account. The owner of the
+/// terminal sees, once paired, which account approved it (this dev-API user has no name, so
+/// its id), and never a token.
+#[tokio::test]
+async fn anchor_login_prints_the_account_it_was_approved_for_and_no_secret() -> Result<()> {
+    require_private_netns()?;
+    let orbit = Orbit::shared()?;
+    let web = orbit.new_user().await?;
+    let paired = pair(orbit, &web.access_token, "whose").await?;
+    let out = &paired.login_output;
+    assert!(
+        out.contains(&format!(
+            "Approved for the Orbit account \"{}\".",
+            web.user_id
+        )),
+        "{out}"
+    );
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(
+        paired.state_dir().join("credentials.json"),
+    )?)?;
+    for secret in ["accessToken", "refreshToken"] {
+        let token = saved[secret]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no {secret} saved: {saved}"))?;
+        assert!(!out.contains(token), "{secret} printed:\n{out}");
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn run_without_codex_says_how_to_install_it() -> Result<()> {
     require_private_netns()?;

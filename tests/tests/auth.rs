@@ -1074,9 +1074,11 @@ async fn a_machine_is_paired_only_by_the_users_approval_and_revoking_it_closes_i
         code["verificationUri"],
         format!("{}/device", orbit.base_url())
     );
-    assert_eq!(
-        code["verificationUriComplete"],
-        format!("{}/device?code={user_code}", orbit.base_url())
+    let complete = code["verificationUriComplete"].as_str().unwrap_or_default();
+    assert!(
+        complete.starts_with(&format!("{}/device?link=", orbit.base_url()))
+            && !complete.contains(&user_code),
+        "the link names the grant, not its code: {code}"
     );
 
     // Before approval: pending, and polling faster than the interval is slowed down.
@@ -1735,6 +1737,206 @@ async fn user_code_guessing_through_lookup_stops_at_the_limit_and_a_live_code_is
         )
         .await?
         .rfc_error("authorization_pending", "the live pairing")?;
+    Ok(())
+}
+
+/// What the edge says about a request, as `wrangler dev` gives it: Miniflare's fixed stand-in for
+/// Cloudflare's `request.cf` (the harness turns off fetching the real one), with an empty AS
+/// organisation. On Cloudflare these are the requester's own country, city and network.
+const EDGE_COUNTRY: &str = "US";
+const EDGE_CITY: &str = "Austin";
+const EDGE_ASN: u64 = 395_747;
+
+/// RFC 8628 §5.4: a stranger asks for a code naming itself "Alice's MacBook", puts made-up
+/// places in its body and in the headers a proxy would set, and sends Alice the link. The
+/// approval page shows where the request really came from: what Cloudflare's edge recorded
+/// (`request.cf`) and the address it connected from, and when. Nothing the requester sends
+/// changes it.
+#[tokio::test]
+async fn a_pairing_request_shows_where_it_came_from_which_its_body_and_headers_cannot_set(
+) -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let stranger = api.elsewhere();
+    let response = reqwest::Client::new()
+        .post(format!("{}/auth/device/code", orbit.base_url()))
+        .header("CF-Connecting-IP", stranger.address())
+        .header("CF-IPCountry", "GB")
+        .header("CF-IPCity", "London")
+        .header("X-Forwarded-For", "198.51.100.9")
+        .header("X-Real-IP", "198.51.100.9")
+        .header("True-Client-IP", "198.51.100.9")
+        .json(&json!({
+            "name": "Alice's MacBook",
+            "hostname": "alices-macbook.local",
+            "platform": "macos",
+            "country": "GB",
+            "city": "London",
+            "asn": 64_500,
+            "asOrganization": "Alice's Home ISP",
+            "origin": {"country": "GB", "city": "London", "network": "Alice's Home ISP", "asn": 64_500, "address": "198.51.100.9"},
+            "cf": {"country": "GB", "asn": 64_500},
+        }))
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200, "{}", response.text().await?);
+    let asked: Value = response.json().await?;
+    let before_ms = now_secs().saturating_sub(1) * 1000;
+    let user_code = asked["userCode"].as_str().unwrap_or_default();
+    let seen = api
+        .post(
+            "/auth/device/lookup",
+            json!({"userCode": user_code}),
+            Some(&account.web.access),
+        )
+        .await?
+        .ok("lookup")?;
+    // What it says about itself is shown as what it says...
+    assert_eq!(seen["name"], "Alice's MacBook");
+    // ...and where it came from is what the edge and the connection said.
+    assert_eq!(
+        seen["origin"],
+        json!({
+            "country": EDGE_COUNTRY,
+            "city": EDGE_CITY,
+            "network": null,
+            "asn": EDGE_ASN,
+            "address": stranger.address(),
+        }),
+        "{seen}"
+    );
+    // When it asked, by Orbit's clock.
+    let asked_ms = seen["requestedAt"].as_u64().unwrap_or_default();
+    assert!(
+        asked_ms + 60_000 >= before_ms && asked_ms <= now_secs() * 1000 + 1000,
+        "requestedAt {asked_ms} vs {before_ms}: {seen}"
+    );
+    Ok(())
+}
+
+/// RFC 8628 §5.4: the link `anchor login` prints names the request by a token, not by its code,
+/// so a person who only clicked a link someone sent them holds no code. Orbit approves such a
+/// request only with the code's first four letters typed from the terminal that shows it: none
+/// or wrong ones are refused and the request stays open for its owner. The machine's token
+/// answer then says which account approved it.
+#[tokio::test]
+async fn a_code_opened_from_a_link_cannot_be_approved_without_typing_its_first_characters(
+) -> Result<()> {
+    let orbit = open()?;
+    let api = Client::new(orbit);
+    let account = sign_up(&api).await?;
+    let machine = api.elsewhere();
+    let asked = machine
+        .post("/auth/device/code", json!({"name": "box"}), None)
+        .await?
+        .ok("device code")?;
+    let user_code = asked["userCode"].as_str().unwrap_or_default().to_string();
+    let device_code = asked["deviceCode"].as_str().unwrap_or_default().to_string();
+    let complete = asked["verificationUriComplete"]
+        .as_str()
+        .unwrap_or_default();
+    let link = complete
+        .split_once("?link=")
+        .map(|(_, token)| token.to_string())
+        .ok_or_else(|| anyhow!("no ?link= in {complete}"))?;
+    assert!(!complete.contains(&user_code), "{complete}");
+
+    // Opened from the link: the page learns what asked and from where, and only the code's end.
+    let seen = api
+        .post(
+            "/auth/device/lookup",
+            json!({"link": link}),
+            Some(&account.web.access),
+        )
+        .await?
+        .ok("lookup by link")?;
+    assert_eq!(seen["userCode"], Value::Null, "{seen}");
+    assert_eq!(seen["codeEnd"], &user_code[5..], "{seen}");
+    assert_eq!(seen["name"], "box");
+    assert_eq!(seen["origin"]["address"], machine.address());
+
+    // Each try counts against the user-code-entry limit (5 per account per 10 minutes), so
+    // this account has room for two wrong ones besides the lookup and the approval.
+    let start = &user_code[..4];
+    for (confirm, what) in [
+        (Value::Null, "no confirmation"),
+        (
+            json!(&user_code[5..]),
+            "the code's end (shown by the page), not its start",
+        ),
+    ] {
+        let mut body = json!({"link": link, "approve": true});
+        if !confirm.is_null() {
+            body["confirm"] = confirm;
+        }
+        api.post("/auth/device/authorise", body, Some(&account.web.access))
+            .await?
+            .refused(400, "user_code_confirm_mismatch", what)?;
+    }
+    // Still open: the machine is waiting, nothing was approved.
+    machine
+        .post(
+            "/auth/device/token",
+            json!({"deviceCode": device_code}),
+            None,
+        )
+        .await?
+        .rfc_error("authorization_pending", "after refused confirmations")?;
+
+    // The first four letters, typed in any case: approved.
+    let approved = api
+        .post(
+            "/auth/device/authorise",
+            json!({"link": link, "approve": true, "confirm": format!(" {} ", start.to_lowercase())}),
+            Some(&account.web.access),
+        )
+        .await?
+        .ok("approval with the first letters")?;
+    assert_eq!(approved["status"], "approved");
+    // An approved grant is handed over on the next poll, however soon.
+    let creds = machine
+        .post(
+            "/auth/device/token",
+            json!({"deviceCode": device_code}),
+            None,
+        )
+        .await?
+        .ok("token after approval")?;
+    assert_eq!(
+        creds["account"],
+        account.name.as_str(),
+        "the account that approved it"
+    );
+
+    // Another account: a link Orbit never made names nothing, and denying from a link needs
+    // nothing typed (it only protects).
+    let someone = sign_up(&api.elsewhere()).await?;
+    api.post(
+        "/auth/device/lookup",
+        json!({"link": "AAAAAAAAAAAAAAAAAAAAAA"}),
+        Some(&someone.web.access),
+    )
+    .await?
+    .refused(404, "user_code_unknown", "an unknown link")?;
+    let other = machine
+        .post("/auth/device/code", json!({"name": "other"}), None)
+        .await?
+        .ok("second device code")?;
+    let other_link = other["verificationUriComplete"]
+        .as_str()
+        .and_then(|u| u.split_once("?link="))
+        .map(|(_, t)| t.to_string())
+        .unwrap_or_default();
+    let denied = api
+        .post(
+            "/auth/device/authorise",
+            json!({"link": other_link, "approve": false}),
+            Some(&someone.web.access),
+        )
+        .await?
+        .ok("denial by link")?;
+    assert_eq!(denied["status"], "denied");
     Ok(())
 }
 

@@ -569,7 +569,7 @@ export interface AnchorLogin {
   userCode: string;
   /** The device page (`…/device`). */
   verificationUri: string;
-  /** The device page with the code filled in (`…/device?code=XXXX-XXXX`). */
+  /** The device page naming the request by a token (`…/device?link=…`), not by its code. */
   verificationUriComplete: string;
   /** Resolves when `anchor login` exits successfully, once the code was approved (with the
    * anchor id it printed); rejects with its output if it fails or runs past `timeoutMs`. */
@@ -599,7 +599,7 @@ export async function anchorLogin(
     "`anchor login` to print its code",
     () => {
       const out = proc.output();
-      const code = /shows the code ([A-Z0-9]{4}-[A-Z0-9]{4}) \(or go to (\S+) and enter it\)/.exec(out);
+      const code = /Your code is ([A-Z0-9]{4}-[A-Z0-9]{4}): .*\(or go to (\S+) and enter it all\)/.exec(out);
       const complete = /^\s+(https?:\/\/\S+)\s*$/m.exec(out);
       if (code && complete) return { userCode: code[1]!, verificationUri: code[2]!, complete: complete[1]! };
       if (!proc.running()) throw new Error(`\`anchor login\` exited without a code:\n${out}`);

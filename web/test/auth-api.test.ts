@@ -79,13 +79,15 @@ describe("the /auth wrappers", () => {
 
   it("name the machine only when approving with a name", async () => {
     const sent = answering({ status: "denied" });
-    await api.device.authorise("BCDF-GHJK", true, "laptop");
-    await api.device.authorise("BCDF-GHJK", true);
-    await api.device.authorise("BCDF-GHJK", false);
+    await api.device.authorise({ userCode: "BCDF-GHJK" }, true, "laptop");
+    await api.device.authorise({ userCode: "BCDF-GHJK" }, true);
+    await api.device.authorise({ userCode: "BCDF-GHJK" }, false);
+    await api.device.authorise({ link: "t0k" }, true, undefined, "bcdf");
     expect(sent.map((s) => s.body)).toEqual([
       { userCode: "BCDF-GHJK", approve: true, name: "laptop" },
       { userCode: "BCDF-GHJK", approve: true },
       { userCode: "BCDF-GHJK", approve: false },
+      { link: "t0k", confirm: "bcdf", approve: true },
     ]);
   });
 
@@ -100,6 +102,6 @@ describe("the /auth wrappers", () => {
           }),
       ),
     );
-    await expect(api.device.lookup("BCDF-GHJK")).rejects.toMatchObject({ code: "rate_limited", retryAfter: 42 });
+    await expect(api.device.lookup({ userCode: "BCDF-GHJK" })).rejects.toMatchObject({ code: "rate_limited", retryAfter: 42 });
   });
 });

@@ -7,7 +7,9 @@ describe("routes", () => {
     const cases: [string, string, Route][] = [
       ["/", "", { name: "home" }],
       ["/signin", "", { name: "signin" }],
-      ["/device", "?code=bcdf-ghjk", { name: "device", code: "BCDF-GHJK" }],
+      ["/device", "?code=bcdf-ghjk", { name: "device", code: "BCDF-GHJK", link: "" }],
+      ["/device", "?link=Ab_-9", { name: "device", code: "", link: "Ab_-9" }],
+      ["/device", "", { name: "device", code: "", link: "" }],
       ["/settings", "", { name: "settings" }],
       ["/thread/a%201/t%2F2", "", { name: "thread", anchorId: "a 1", threadId: "t/2" }],
       ["/files/a1", "?path=%2Fhome%2Fada", { name: "files", anchorId: "a1", path: "/home/ada" }],

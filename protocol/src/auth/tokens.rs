@@ -47,6 +47,11 @@ pub struct AnchorCredentials {
     pub expires_in: u64,
     #[cfg_attr(feature = "typescript", ts(type = "number"))]
     pub refresh_expires_in: u64,
+    /// The account the anchor was paired with (its name, else its id), so the anchor can show
+    /// whose it became: only in the device token answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
+    pub account: Option<String>,
 }
 
 /// `POST /auth/refresh` and `POST /auth/device/refresh`.
@@ -59,7 +64,7 @@ pub struct RefreshRequest {
 
 crate::debug_without_secrets!(Credentials { session_id, expires_in, refresh_expires_in } secret { access_token, refresh_token });
 
-crate::debug_without_secrets!(AnchorCredentials { anchor_id, expires_in, refresh_expires_in } secret { access_token, refresh_token });
+crate::debug_without_secrets!(AnchorCredentials { anchor_id, expires_in, refresh_expires_in, account } secret { access_token, refresh_token });
 
 crate::debug_without_secrets!(RefreshRequest {  } secret { refresh_token });
 
@@ -75,6 +80,7 @@ mod tests {
             refresh_token: "ora_secret".into(),
             expires_in: 900,
             refresh_expires_in: 1,
+            account: Some("alice".into()),
         };
         let printed = format!("{creds:?}");
         assert!(

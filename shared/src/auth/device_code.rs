@@ -51,7 +51,7 @@ use orbit_protocol::ErrorCode;
 
 use super::hash::storage_hash;
 
-pub use orbit_protocol::auth::DeviceAuthorization;
+pub use orbit_protocol::auth::{DeviceAuthorization, CONFIRM_CHARS};
 
 /// Random bytes in a device code (256 bits).
 pub const DEVICE_CODE_BYTES: usize = 32;
@@ -82,6 +82,32 @@ pub fn device_code(random: [u8; DEVICE_CODE_BYTES]) -> String {
 /// The hash D1 stores and looks a device code up by.
 pub fn device_code_hash(device_code: &str) -> String {
     storage_hash(device_code)
+}
+
+/// Random bytes in a link token (128 bits).
+pub const LINK_TOKEN_BYTES: usize = 16;
+/// Length of a link token string.
+pub const LINK_TOKEN_LEN: usize = 22;
+
+/// A fresh link token, the grant's name in `verification_uri_complete` (`?link=`), from 16
+/// bytes of a CSPRNG. The link deliberately does not carry the user code: a page opened from it
+/// never learns the code's first characters, so approving needs the person to type them from
+/// the terminal that shows them (see [`confirm_answer`]).
+pub fn link_token(random: [u8; LINK_TOKEN_BYTES]) -> String {
+    URL_SAFE_NO_PAD.encode(random)
+}
+
+/// The hash D1 stores and looks a link token up by (it names a grant like the user code does).
+pub fn link_hash(link_token: &str) -> String {
+    storage_hash(link_token)
+}
+
+/// Whether `s` is shaped like a link token (22 base64url characters decoding to 16 bytes).
+pub fn is_well_formed_link_token(s: &str) -> bool {
+    s.len() == LINK_TOKEN_LEN
+        && URL_SAFE_NO_PAD
+            .decode(s)
+            .is_ok_and(|b| b.len() == LINK_TOKEN_BYTES)
 }
 
 /// Whether `s` is shaped like a device code (43 base64url characters decoding to 32 bytes).
@@ -140,6 +166,46 @@ impl UserCode {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The last four characters: shown with a link's request so the person can recognise the
+    /// code, while its first [`CONFIRM_CHARS`] stay for them to type.
+    pub fn end(&self) -> &str {
+        &self.0[USER_CODE_LEN - 4..]
+    }
+
+    /// Whether `typed` is the code's first [`CONFIRM_CHARS`] characters, typed in any case with
+    /// any dashes or spaces.
+    pub fn is_confirmed_by(&self, typed: &str) -> bool {
+        if typed.len() > MAX_USER_CODE_INPUT {
+            return false;
+        }
+        let kept: String = typed
+            .chars()
+            .filter(|c| *c != '-' && !c.is_whitespace())
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        kept == self.0[..CONFIRM_CHARS]
+    }
+}
+
+/// Whether an answer to a grant may go ahead, by how the page named the grant. A code the
+/// person typed is its own confirmation. A grant named by a link (`via_link`), where the
+/// person may only have clicked what someone sent them (RFC 8628 §5.4), is approved only with
+/// the code's first characters typed from the terminal ([`UserCode::is_confirmed_by`]).
+/// Denying needs nothing: it only protects.
+pub fn confirm_answer(
+    code: &UserCode,
+    via_link: bool,
+    approve: bool,
+    confirm: Option<&str>,
+) -> Result<(), UserCodeError> {
+    if !via_link || !approve {
+        return Ok(());
+    }
+    match confirm {
+        Some(typed) if code.is_confirmed_by(typed) => Ok(()),
+        _ => Err(UserCodeError::ConfirmMismatch),
+    }
 }
 
 impl fmt::Display for UserCode {
@@ -154,6 +220,7 @@ impl fmt::Display for UserCode {
 pub fn authorization(
     device_code: String,
     user_code: &UserCode,
+    link_token: &str,
     verification_uri: &str,
 ) -> DeviceAuthorization {
     let separator = if verification_uri.contains('?') {
@@ -165,7 +232,7 @@ pub fn authorization(
         device_code,
         user_code: user_code.to_string(),
         verification_uri: verification_uri.to_string(),
-        verification_uri_complete: format!("{verification_uri}{separator}code={user_code}"),
+        verification_uri_complete: format!("{verification_uri}{separator}link={link_token}"),
         expires_in: LIFETIME_SECONDS,
         interval: INTERVAL_SECONDS,
     }
@@ -340,6 +407,8 @@ pub enum UserCodeError {
     Expired,
     #[error("this code was already used")]
     AlreadyUsed,
+    #[error("type the first 4 characters of the code your terminal shows to approve it")]
+    ConfirmMismatch,
 }
 
 impl UserCodeError {
@@ -350,6 +419,7 @@ impl UserCodeError {
             UserCodeError::Unknown => ErrorCode::UserCodeUnknown,
             UserCodeError::Expired => ErrorCode::UserCodeExpired,
             UserCodeError::AlreadyUsed => ErrorCode::UserCodeUsed,
+            UserCodeError::ConfirmMismatch => ErrorCode::UserCodeConfirmMismatch,
         }
     }
 }
@@ -477,10 +547,10 @@ mod tests {
     #[test]
     fn authorization_answer() {
         let code = UserCode("BCDFGHJK".into());
-        let a = authorization("dc".into(), &code, "https://orbit.example/pair");
+        let a = authorization("dc".into(), &code, "LT", "https://orbit.example/pair");
         assert_eq!(
             a.verification_uri_complete,
-            "https://orbit.example/pair?code=BCDF-GHJK"
+            "https://orbit.example/pair?link=LT"
         );
         let json = serde_json::to_value(&a).unwrap();
         assert_eq!(
@@ -488,14 +558,69 @@ mod tests {
             serde_json::json!({
                 "deviceCode": "dc", "userCode": "BCDF-GHJK",
                 "verificationUri": "https://orbit.example/pair",
-                "verificationUriComplete": "https://orbit.example/pair?code=BCDF-GHJK",
+                "verificationUriComplete": "https://orbit.example/pair?link=LT",
                 "expiresIn": 600, "interval": 5
             })
         );
-        let b = authorization("dc".into(), &code, "https://o.example/?x=1");
+        let b = authorization("dc".into(), &code, "LT", "https://o.example/?x=1");
         assert_eq!(
             b.verification_uri_complete,
-            "https://o.example/?x=1&code=BCDF-GHJK"
+            "https://o.example/?x=1&link=LT"
+        );
+    }
+
+    #[test]
+    fn a_link_never_carries_the_user_code() {
+        let code = UserCode("BCDFGHJK".into());
+        let token = link_token([7; LINK_TOKEN_BYTES]);
+        assert!(is_well_formed_link_token(&token));
+        assert!(!is_well_formed_link_token(&token[1..]));
+        assert!(!is_well_formed_link_token("BCDF-GHJK"));
+        let a = authorization("dc".into(), &code, &token, "https://o.example/device");
+        assert!(!a.verification_uri_complete.contains("BCDF"));
+        assert_eq!(link_hash(&token), storage_hash(&token));
+        assert_eq!(code.end(), "GHJK");
+    }
+
+    #[test]
+    fn approving_a_linked_code_needs_its_first_characters() {
+        let code = UserCode("BCDFGHJK".into());
+        for typed in ["BCDF", "bcdf", " b-c d f ", "BCDF-"] {
+            assert_eq!(
+                confirm_answer(&code, true, true, Some(typed)),
+                Ok(()),
+                "{typed:?}"
+            );
+        }
+        for typed in [
+            "",
+            "BCD",
+            "BCDFG",
+            "GHJK",
+            "BCDG",
+            "BCDF-GHJK",
+            &"B".repeat(40),
+        ] {
+            assert_eq!(
+                confirm_answer(&code, true, true, Some(typed)),
+                Err(UserCodeError::ConfirmMismatch),
+                "{typed:?}"
+            );
+        }
+        assert_eq!(
+            confirm_answer(&code, true, true, None),
+            Err(UserCodeError::ConfirmMismatch)
+        );
+        // A typed code confirms itself; a denial needs nothing.
+        assert_eq!(confirm_answer(&code, false, true, None), Ok(()));
+        assert_eq!(confirm_answer(&code, true, false, None), Ok(()));
+        assert_eq!(
+            UserCodeError::ConfirmMismatch.code().as_str(),
+            "user_code_confirm_mismatch"
+        );
+        assert_eq!(
+            UserCodeError::ConfirmMismatch.code().http_status(),
+            Some(400)
         );
     }
 

@@ -20,6 +20,7 @@
 
 pub mod client_address;
 pub mod device_code;
+pub mod device_origin;
 pub mod hash;
 pub mod names;
 pub mod rate_limit;

@@ -3,7 +3,8 @@ import { writable, type Readable } from "svelte/store";
 
 export type Route =
   | { name: "signin" }
-  | { name: "device"; code: string }
+  // `link` is the token of `anchor login`'s link; `code` a code someone put in the URL.
+  | { name: "device"; code: string; link: string }
   | { name: "home" }
   | { name: "thread"; anchorId: string; threadId: string }
   | { name: "files"; anchorId: string; path: string }
@@ -20,7 +21,7 @@ export function parseRoute(pathname: string, search: string): Route {
     case "signin":
       return { name: "signin" };
     case "device":
-      return { name: "device", code: (q.get("code") ?? "").toUpperCase() };
+      return { name: "device", code: (q.get("code") ?? "").toUpperCase(), link: q.get("link") ?? "" };
     case "settings":
       return { name: "settings" };
     case "thread":
@@ -42,6 +43,7 @@ export function href(route: Route): string {
     case "signin":
       return "/signin";
     case "device":
+      if (route.link) return `/device?link=${e(route.link)}`;
       return route.code ? `/device?code=${e(route.code)}` : "/device";
     case "settings":
       return "/settings";

@@ -5,6 +5,8 @@ use std::future::Future;
 
 use worker::{Context, Env};
 
+use orbit_protocol::auth::DeviceOrigin;
+
 use crate::config::Config;
 
 use super::store::Store;
@@ -21,6 +23,8 @@ pub struct Ctx<'a> {
     pub now_ms: u64,
     /// The client address as a rate-limit id, from the trusted source (`Config::client_address`).
     pub address: String,
+    /// Where the request came from as the platform saw it (`request.cf`) and the address.
+    pub request_origin: DeviceOrigin,
     /// The request's `User-Agent`, cut, to label sessions.
     pub user_agent: Option<String>,
     /// `Authorization` header value, if any.

@@ -14,6 +14,7 @@
 //! two layers use and which know only [`store`].
 
 pub mod ctx;
+pub mod edge;
 pub mod error;
 pub mod routes;
 pub mod service;
@@ -50,6 +51,7 @@ pub async fn handle(
     let headers = req.headers();
     let address = client_address(&req, &config.client_address)?;
     let url = req.url()?;
+    let origin = edge::request_origin(&req, &address);
     let now_ms = now_ms();
     let ctx = Ctx {
         env,
@@ -58,6 +60,7 @@ pub async fn handle(
         store: Store::new(env.d1("DB")?, now_ms),
         now_ms,
         address,
+        request_origin: origin,
         user_agent: headers.get("User-Agent")?.map(|ua| clip(&ua, 160)),
         authorization: headers.get("Authorization")?,
         origin: url.origin().ascii_serialization(),

@@ -87,6 +87,8 @@ const WORDS: Partial<Record<ErrorCode | "network" | "unexpected", string>> = {
   user_code_unknown: "No machine is waiting with this code. Check it against the one your terminal shows.",
   user_code_expired: `This code has expired (codes last 10 minutes). ${DEVICE_AGAIN}`,
   user_code_used: `This code was used already: the machine was approved or denied with it. ${DEVICE_AGAIN}`,
+  user_code_confirm_mismatch:
+    "Those are not the first letters of this code. Type the first 4 letters your own terminal shows; if no terminal of yours shows one, deny it.",
 };
 
 /** Words for a code where a screen knows better (e.g. `invalid_code` with no name involved). */

@@ -103,10 +103,19 @@ export const account = {
   invite: () => authed<Invite>("POST", "/auth/invites", {}),
 };
 
+export type DeviceNamed = { userCode: string } | { link: string };
+
 export const device = {
-  lookup: (userCode: string) => authed<DeviceLookup>("POST", "/auth/device/lookup", { userCode }),
-  authorise: (userCode: string, approve: boolean, name?: string) =>
-    authed<DeviceAuthorised>("POST", "/auth/device/authorise", name ? { userCode, approve, name } : { userCode, approve }),
+  /** A grant named by the code the person typed, or by the token of `anchor login`'s link. */
+  lookup: (named: DeviceNamed) => authed<DeviceLookup>("POST", "/auth/device/lookup", named),
+  /** Approving a grant named by a link needs `confirm`: the code's first characters, typed. */
+  authorise: (named: DeviceNamed, approve: boolean, name?: string, confirm?: string) =>
+    authed<DeviceAuthorised>("POST", "/auth/device/authorise", {
+      ...named,
+      ...(confirm !== undefined ? { confirm } : {}),
+      approve,
+      ...(name ? { name } : {}),
+    }),
 };
 
 // Step-up: the signed-in session proves a way in again before a sensitive change.

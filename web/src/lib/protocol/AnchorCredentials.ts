@@ -8,4 +8,9 @@ export type AnchorCredentials = { anchorId: string,
 /**
  * JWT, `aud` "orbit-anchor", with an `aid` claim.
  */
-accessToken: string, refreshToken: string, expiresIn: number, refreshExpiresIn: number, };
+accessToken: string, refreshToken: string, expiresIn: number, refreshExpiresIn: number, 
+/**
+ * The account the anchor was paired with (its name, else its id), so the anchor can show
+ * whose it became: only in the device token answer.
+ */
+account?: string, };

@@ -3,4 +3,17 @@
 /**
  * `POST /auth/device/authorise` (signed in): approve (with an optional name) or deny.
  */
-export type DeviceAuthoriseRequest = { userCode: string, approve: boolean, name?: string, };
+export type DeviceAuthoriseRequest = { 
+/**
+ * The code the user typed. Empty when `link` names the grant instead.
+ */
+userCode: string, 
+/**
+ * The link token the page was opened with (see [`DeviceLookupRequest::link`]).
+ */
+link?: string, 
+/**
+ * With `link`, to approve: the code's first [`CONFIRM_CHARS`] characters, typed by the user
+ * from their terminal (case, spaces and dashes do not matter).
+ */
+confirm?: string, approve: boolean, name?: string, };

@@ -13,7 +13,9 @@ deviceCode: string,
  */
 userCode: string, verificationUri: string, 
 /**
- * `verification_uri?code=XXXX-XXXX`, for a QR code or a clickable link.
+ * `verification_uri?link=<token>`, for a QR code or a clickable link. The token names the
+ * grant without carrying the user code, so approving from the link needs the code's first
+ * characters typed from the terminal.
  */
 verificationUriComplete: string, expiresIn: number, 
 /**

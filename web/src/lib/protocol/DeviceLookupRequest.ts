@@ -3,4 +3,13 @@
 /**
  * `POST /auth/device/lookup` (signed in): which grant a user code names.
  */
-export type DeviceLookupRequest = { userCode: string, };
+export type DeviceLookupRequest = { 
+/**
+ * The code the user typed. Empty when `link` names the grant instead.
+ */
+userCode: string, 
+/**
+ * The token of a `verificationUriComplete` link (`?link=`): the page was opened from a
+ * link, so the answer withholds the code's first characters and an approval must type them.
+ */
+link?: string, };

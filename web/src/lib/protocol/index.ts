@@ -17,6 +17,7 @@ export type { DeviceAuthorization } from "./DeviceAuthorization";
 export type { DeviceCodeRequest } from "./DeviceCodeRequest";
 export type { DeviceLookup } from "./DeviceLookup";
 export type { DeviceLookupRequest } from "./DeviceLookupRequest";
+export type { DeviceOrigin } from "./DeviceOrigin";
 export type { DeviceTokenError } from "./DeviceTokenError";
 export type { DeviceTokenRequest } from "./DeviceTokenRequest";
 export type { ErrorCode } from "./ErrorCode";

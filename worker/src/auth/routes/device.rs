@@ -2,9 +2,12 @@
 //! refresh.
 //!
 //! 1. The anchor asks `POST /auth/device/code` and shows the user code (`XXXX-XXXX`) and the
-//!    verification URI (`<public URL>/device`, `?code=` filled in for a QR code or link).
-//! 2. The signed-in user enters the code in the web client: `POST /auth/device/lookup` shows what
-//!    asked to be paired, `POST /auth/device/authorise {userCode, approve, name?}` answers. On
+//!    verification URI (`<public URL>/device`; `?link=<token>` added for a QR code or link).
+//! 2. The signed-in user enters the code in the web client, or opens the link (`?link=`, a
+//!    token that names the grant without carrying the code): `POST /auth/device/lookup` shows
+//!    what asked to be paired and where from (`request.cf` and the address, recorded at step
+//!    1), `POST /auth/device/authorise {userCode | link, confirm?, approve, name?}` answers. An
+//!    approval by link must carry the code's first characters, typed from the terminal. On
 //!    approval the anchor row is created (named by the user, else by the anchor's request), and
 //!    the user's hub is told, so connected clients see the new anchor under that name.
 //! 3. The anchor polls `POST /auth/device/token {deviceCode}` every `interval` seconds and gets
@@ -23,8 +26,9 @@ use orbit_protocol::auth::{
 };
 use orbit_protocol::ErrorCode;
 use orbit_shared::auth::device_code::{
-    self, authorise as decide_answer, authorization, device_code_hash, poll, Grant, PollError,
-    PollOutcome, UserCode, UserCodeError, USER_CODE_RANDOM_BYTES,
+    self, authorise as decide_answer, authorization, confirm_answer, device_code_hash,
+    is_well_formed_link_token, link_hash, link_token, poll, Grant, PollError, PollOutcome,
+    UserCode, UserCodeError, USER_CODE_RANDOM_BYTES,
 };
 use orbit_shared::auth::names::{display_name, ANCHOR_NAME_MAX};
 use orbit_shared::auth::rate_limit::Action;
@@ -71,6 +75,7 @@ pub async fn code(ctx: &Ctx<'_>, body: DeviceCodeRequest) -> AuthResult<Response
             continue;
         };
         let device_code = device_code::device_code(random_bytes()?);
+        let link = link_token(random_bytes()?);
         let inserted = grants::insert(
             &ctx.store,
             &NewGrant {
@@ -80,11 +85,13 @@ pub async fn code(ctx: &Ctx<'_>, body: DeviceCodeRequest) -> AuthResult<Response
                 requested_name: requested_name.as_deref(),
                 hostname: hostname.as_deref(),
                 platform: platform.as_deref(),
+                origin: &ctx.request_origin,
+                link_hash: &link_hash(&link),
             },
         )
         .await?;
         if inserted {
-            let mut answer_body = authorization(device_code, &user_code, &verification_uri);
+            let mut answer_body = authorization(device_code, &user_code, &link, &verification_uri);
             answer_body.expires_in = lifetime;
             return answer(200, &answer_body);
         }
@@ -92,18 +99,49 @@ pub async fn code(ctx: &Ctx<'_>, body: DeviceCodeRequest) -> AuthResult<Response
     Err(ApiError::new(ErrorCode::TryAgain, "could not allocate a code; try again").into())
 }
 
-/// The grant of a user code typed by a signed-in user, after the user-code-entry limit; a
-/// refused code is a security event.
-async fn grant_by_user_code(
+/// How a page named a grant: by the code the user typed, or by the link token of
+/// `verification_uri_complete` (then the user may only have clicked what someone sent them).
+enum Named<'a> {
+    Typed(&'a str),
+    Link(&'a str),
+}
+
+impl<'a> Named<'a> {
+    fn new(user_code: &'a str, link: Option<&'a str>) -> Self {
+        match link {
+            Some(token) => Named::Link(token),
+            None => Named::Typed(user_code),
+        }
+    }
+
+    fn via_link(&self) -> bool {
+        matches!(self, Named::Link(_))
+    }
+}
+
+/// The grant a signed-in user named, after the user-code-entry limit; a refused code is a
+/// security event.
+async fn named_grant(
     ctx: &Ctx<'_>,
     user_id: &str,
-    input: &str,
+    named: &Named<'_>,
 ) -> AuthResult<(UserCode, GrantRow, Grant)> {
     enforce(ctx, Action::UserCodeEntry, Some(user_id)).await?;
     let found = async {
-        let code = UserCode::parse(input)?;
-        let row = grants::by_user_code(&ctx.store, code.as_str()).await?;
+        let row = match named {
+            Named::Typed(input) => {
+                let code = UserCode::parse(input)?;
+                grants::by_user_code(&ctx.store, code.as_str()).await?
+            }
+            Named::Link(token) if is_well_formed_link_token(token) => {
+                grants::by_link_hash(&ctx.store, &link_hash(token)).await?
+            }
+            Named::Link(_) => None,
+        };
         let Some((row, grant)) = row.and_then(|r| r.grant().map(|g| (r, g))) else {
+            return Err(UserCodeError::Unknown.into());
+        };
+        let Ok(code) = UserCode::parse(&row.user_code) else {
             return Err(UserCodeError::Unknown.into());
         };
         // The same checks an answer makes: expired, already answered or collected.
@@ -127,15 +165,47 @@ async fn grant_by_user_code(
     found
 }
 
-/// `POST /auth/device/lookup {userCode}` (signed in): what asked to be paired, before the user
-/// approves. Counts as a user-code entry.
+/// Records a refused confirmation like a refused code.
+fn confirmed(
+    ctx: &Ctx<'_>,
+    user_id: &str,
+    code: &UserCode,
+    named: &Named<'_>,
+    body: &DeviceAuthoriseRequest,
+) -> AuthResult<()> {
+    let checked = confirm_answer(
+        code,
+        named.via_link(),
+        body.approve,
+        body.confirm.as_deref(),
+    );
+    if let Err(e) = checked {
+        audit::record(
+            ctx,
+            SecurityEventKind::UserCodeRefused,
+            Event {
+                user_id: Some(user_id),
+                detail: Some(e.code().as_str()),
+                ..Event::default()
+            },
+        );
+    }
+    Ok(checked?)
+}
+
+/// `POST /auth/device/lookup {userCode | link}` (signed in): what asked to be paired and from
+/// where, before the user approves. Counts as a user-code entry. Named by a link, the answer
+/// holds only the code's end: its first characters are for the user to type.
 pub async fn lookup(ctx: &Ctx<'_>, body: DeviceLookupRequest) -> AuthResult<Response> {
     let me = require_web(ctx).await?;
-    let (code, row, grant) = grant_by_user_code(ctx, &me.user_id, &body.user_code).await?;
+    let named = Named::new(&body.user_code, body.link.as_deref());
+    let (code, row, grant) = named_grant(ctx, &me.user_id, &named).await?;
     answer(
         200,
         &DeviceLookup {
-            user_code: code.to_string(),
+            user_code: (!named.via_link()).then(|| code.to_string()),
+            code_end: code.end().to_string(),
+            origin: row.origin(),
             name: row.requested_name,
             hostname: row.hostname,
             platform: row.platform,
@@ -154,8 +224,10 @@ pub async fn authorise(ctx: &Ctx<'_>, body: DeviceAuthoriseRequest) -> AuthResul
     if body.approve {
         require_fresh(ctx, &me, Change::ApproveDevice).await?;
     }
-    let (_, row, grant) = grant_by_user_code(ctx, &me.user_id, &body.user_code).await?;
+    let named = Named::new(&body.user_code, body.link.as_deref());
+    let (code, row, grant) = named_grant(ctx, &me.user_id, &named).await?;
     decide_answer(&grant, ctx.now_s(), body.approve)?;
+    confirmed(ctx, &me.user_id, &code, &named, &body)?;
     if !body.approve {
         if !grants::deny(&ctx.store, &row.device_code_hash, &me.user_id).await? {
             return Err(UserCodeError::AlreadyUsed.into());
@@ -268,6 +340,7 @@ async fn collect(ctx: &Ctx<'_>, row: &GrantRow) -> AuthResult<Response> {
             refresh_token: credentials.refresh_token,
             expires_in: credentials.expires_in,
             refresh_expires_in: credentials.refresh_expires_in,
+            account: Some(collected.account_name.unwrap_or(collected.user_id)),
         },
     )
 }
@@ -284,6 +357,7 @@ pub async fn refresh(ctx: &Ctx<'_>, body: RefreshRequest) -> AuthResult<Response
             refresh_token: rotated.credentials.refresh_token,
             expires_in: rotated.credentials.expires_in,
             refresh_expires_in: rotated.credentials.refresh_expires_in,
+            account: None,
         },
     )
 }

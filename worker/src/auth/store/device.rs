@@ -7,6 +7,7 @@
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 
+use orbit_protocol::auth::DeviceOrigin;
 use orbit_shared::auth::device_code::{Grant, GrantStatus};
 
 use super::housekeeping::GRANT_RETENTION_MS;
@@ -22,6 +23,10 @@ pub struct NewGrant<'a> {
     pub requested_name: Option<&'a str>,
     pub hostname: Option<&'a str>,
     pub platform: Option<&'a str>,
+    /// Where the request came from (`request.cf` and the address), not what it says.
+    pub origin: &'a DeviceOrigin,
+    /// The hash of the grant's link token.
+    pub link_hash: &'a str,
 }
 
 /// How many long-expired grants one insert deletes (more than it adds, so they cannot pile up
@@ -45,7 +50,9 @@ pub async fn insert(store: &Store, g: &NewGrant<'_>) -> StoreResult<bool> {
         .db
         .prepare(
             "INSERT INTO device_grants (device_code_hash, user_code, status, created_at, expires_at, \
-             interval_s, requested_name, hostname, platform) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             interval_s, requested_name, hostname, platform, origin_country, origin_city, \
+             origin_network, origin_asn, origin_address, link_hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
              ON CONFLICT DO NOTHING RETURNING user_code",
         )
         .bind(&[
@@ -58,6 +65,12 @@ pub async fn insert(store: &Store, g: &NewGrant<'_>) -> StoreResult<bool> {
             opt_text(g.requested_name),
             opt_text(g.hostname),
             opt_text(g.platform),
+            opt_text(g.origin.country.as_deref()),
+            opt_text(g.origin.city.as_deref()),
+            opt_text(g.origin.network.as_deref()),
+            g.origin.asn.map_or(JsValue::NULL, |n| int(u64::from(n))),
+            opt_text(g.origin.address.as_deref()),
+            text(g.link_hash),
         ])?;
     let results = store.db.batch(vec![sweep, insert]).await?;
     Ok(returned(results.get(1)))
@@ -78,9 +91,27 @@ pub struct GrantRow {
     pub requested_name: Option<String>,
     pub hostname: Option<String>,
     pub platform: Option<String>,
+    /// Canonical (no dash).
+    pub user_code: String,
+    pub origin_country: Option<String>,
+    pub origin_city: Option<String>,
+    pub origin_network: Option<String>,
+    pub origin_asn: Option<u32>,
+    pub origin_address: Option<String>,
 }
 
 impl GrantRow {
+    /// Where the request came from, as recorded when the code was asked for.
+    pub fn origin(&self) -> DeviceOrigin {
+        DeviceOrigin {
+            country: self.origin_country.clone(),
+            city: self.origin_city.clone(),
+            network: self.origin_network.clone(),
+            asn: self.origin_asn,
+            address: self.origin_address.clone(),
+        }
+    }
+
     /// The state machine's view (seconds); `None` for a status Orbit never writes.
     pub fn grant(&self) -> Option<Grant> {
         Some(Grant {
@@ -93,7 +124,8 @@ impl GrantRow {
 }
 
 const GRANT_COLUMNS: &str = "device_code_hash, status, expires_at, last_poll_at, interval_s, \
-     created_at, requested_name, hostname, platform";
+     created_at, requested_name, hostname, platform, user_code, origin_country, origin_city, \
+     origin_network, origin_asn, origin_address";
 
 /// The grant of a (canonical) user code.
 pub async fn by_user_code(store: &Store, user_code: &str) -> StoreResult<Option<GrantRow>> {
@@ -103,6 +135,18 @@ pub async fn by_user_code(store: &Store, user_code: &str) -> StoreResult<Option<
             "SELECT {GRANT_COLUMNS} FROM device_grants WHERE user_code = ?1"
         ))
         .bind(&[text(user_code)])?
+        .first::<GrantRow>(None)
+        .await?)
+}
+
+/// The grant a link token's hash names.
+pub async fn by_link_hash(store: &Store, hash: &str) -> StoreResult<Option<GrantRow>> {
+    Ok(store
+        .db
+        .prepare(format!(
+            "SELECT {GRANT_COLUMNS} FROM device_grants WHERE link_hash = ?1"
+        ))
+        .bind(&[text(hash)])?
         .first::<GrantRow>(None)
         .await?)
 }
@@ -207,11 +251,13 @@ pub async fn record_poll(store: &Store, row: &GrantRow, next: &Grant) -> StoreRe
         .is_some())
 }
 
-/// Who collected an approved grant.
+/// Who collected an approved grant: the account's name (none for development-API users) too,
+/// for the anchor to show whose it became.
 #[derive(Debug, Deserialize)]
 pub struct Collected {
     pub user_id: String,
     pub anchor_id: String,
+    pub account_name: Option<String>,
 }
 
 /// Consumes an approved grant, once.
@@ -220,7 +266,8 @@ pub async fn collect(store: &Store, device_code_hash: &str) -> StoreResult<Optio
         .db
         .prepare(
             "UPDATE device_grants SET status = 'consumed', last_poll_at = ?2 \
-             WHERE device_code_hash = ?1 AND status = 'approved' RETURNING user_id, anchor_id",
+             WHERE device_code_hash = ?1 AND status = 'approved' \
+             RETURNING user_id, anchor_id, (SELECT name FROM users WHERE id = device_grants.user_id) AS account_name",
         )
         .bind(&[text(device_code_hash), int(store.now_ms)])?
         .first::<Collected>(None)
