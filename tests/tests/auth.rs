@@ -1815,6 +1815,54 @@ async fn a_pairing_request_shows_where_it_came_from_which_its_body_and_headers_c
     Ok(())
 }
 
+static UNTRUSTED_CF: SharedOrbit = OnceLock::new();
+
+/// Where `request.cf` is not Cloudflare's (Miniflare here, or a self-hosted workerd), a client
+/// can write it: Miniflare takes a request's `MF-CF-Blob` header as its `cf`. With
+/// `ORBIT_TRUST_REQUEST_CF=false` Orbit records the country and network as unknown instead of
+/// showing what the requester wrote; the default (Cloudflare) Orbit shows the written one,
+/// which is what the setting is for.
+#[tokio::test]
+async fn where_request_cf_is_not_cloudflares_a_requester_cannot_write_the_origin_shown(
+) -> Result<()> {
+    let forged = r#"{"country":"GB","city":"London","asn":64500,"asOrganization":"Alice's Home ISP","clientAcceptEncoding":""}"#;
+    let untrusting = Orbit::shared_in(
+        &UNTRUSTED_CF,
+        &[
+            ("ORBIT_OPEN_REGISTRATION", "true"),
+            ("ORBIT_TRUST_REQUEST_CF", "false"),
+        ],
+    )?;
+    for (orbit, trusted) in [(open()?, true), (untrusting, false)] {
+        let api = Client::new(orbit);
+        let account = sign_up(&api).await?;
+        let response = reqwest::Client::new()
+            .post(format!("{}/auth/device/code", orbit.base_url()))
+            .header("CF-Connecting-IP", api.address())
+            .header("MF-CF-Blob", forged)
+            .json(&json!({"name": "Alice's MacBook"}))
+            .send()
+            .await?;
+        assert_eq!(response.status(), 200);
+        let asked: Value = response.json().await?;
+        let seen = api
+            .post(
+                "/auth/device/lookup",
+                json!({"userCode": asked["userCode"]}),
+                Some(&account.web.access),
+            )
+            .await?
+            .ok("lookup")?;
+        let shown = if trusted {
+            json!({"country": "GB", "city": "London", "network": "Alice's Home ISP", "asn": 64_500, "address": api.address()})
+        } else {
+            json!({"country": null, "city": null, "network": null, "asn": null, "address": api.address()})
+        };
+        assert_eq!(seen["origin"], shown, "trusting request.cf: {trusted}");
+    }
+    Ok(())
+}
+
 /// RFC 8628 §5.4: the link `anchor login` prints names the request by a token, not by its code,
 /// so a person who only clicked a link someone sent them holds no code. Orbit approves such a
 /// request only with the code's first four letters typed from the terminal that shows it: none

@@ -66,6 +66,11 @@ pub struct Config {
     /// `header:<Name>` self-hosted; `none`). An unreadable value is logged and means `none`
     /// (one shared bucket): never a bucket the client chooses.
     pub client_address: AddressSource,
+    /// Whether `request.cf` is Cloudflare's (`ORBIT_TRUST_REQUEST_CF`, default true; `false`
+    /// where it is not: under Miniflare (`wrangler dev`) or a workerd set up to read it from a
+    /// header, a client's `MF-CF-Blob` header sets it). When false, a pairing request's country
+    /// and network are recorded as unknown rather than as the requester says.
+    pub trust_request_cf: bool,
 }
 
 impl Config {
@@ -132,6 +137,13 @@ impl Config {
             ),
             step_up_window_s: shortened(&read("ORBIT_STEP_UP_WINDOW"), step_up::WINDOW_SECONDS),
             client_address: client_address(&client_address_setting),
+            trust_request_cf: !matches!(
+                read("ORBIT_TRUST_REQUEST_CF")
+                    .trim()
+                    .to_ascii_lowercase()
+                    .as_str(),
+                "false" | "0" | "no"
+            ),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Cloudflare's view of a request's connection (`request.cf`), read field by field from the
-//! JavaScript object so that a value of an unexpected type is "unknown", never a panic. The
-//! edge fills it in; no header or body field of the request can. Under `wrangler dev` it is
-//! Miniflare's fixed placeholder, and it may be absent on other runtimes.
+//! JavaScript object so that a value of an unexpected type is "unknown", never a panic. On
+//! Cloudflare the edge fills it in; no header or body field of the request can. Elsewhere it
+//! may be absent, or, under Miniflare (`wrangler dev`), a fixed placeholder that a client's
+//! `MF-CF-Blob` header replaces: there `ORBIT_TRUST_REQUEST_CF=false` makes it unknown.
 
 use js_sys::Reflect;
 use wasm_bindgen::JsValue;
@@ -9,9 +10,13 @@ use worker::Request;
 
 use orbit_shared::auth::device_origin::{origin, DeviceOrigin, Edge};
 
-/// Where `req` came from; `address` is the rate-limit address id.
-pub fn request_origin(req: &Request, address: &str) -> DeviceOrigin {
-    let cf = field(req.inner(), "cf").filter(JsValue::is_object);
+/// Where `req` came from; `address` is the rate-limit address id. `trust_cf`: whether
+/// `request.cf` is Cloudflare's (else only the address is kept).
+pub fn request_origin(req: &Request, address: &str, trust_cf: bool) -> DeviceOrigin {
+    let cf = trust_cf
+        .then(|| field(req.inner(), "cf"))
+        .flatten()
+        .filter(JsValue::is_object);
     let text = |name: &str| cf.as_ref().and_then(|cf| field(cf, name)?.as_string());
     let (country, city, network) = (text("country"), text("city"), text("asOrganization"));
     let asn = cf.as_ref().and_then(|cf| field(cf, "asn")?.as_f64());

@@ -51,7 +51,7 @@ pub async fn handle(
     let headers = req.headers();
     let address = client_address(&req, &config.client_address)?;
     let url = req.url()?;
-    let origin = edge::request_origin(&req, &address);
+    let origin = edge::request_origin(&req, &address, config.trust_request_cf);
     let now_ms = now_ms();
     let ctx = Ctx {
         env,

@@ -22,6 +22,7 @@ fn config(rp_id: &str, origins: &[&str]) -> Config {
         refresh_reuse_grace_s: 30,
         step_up_window_s: 300,
         client_address: Default::default(),
+        trust_request_cf: true,
     }
 }
 
