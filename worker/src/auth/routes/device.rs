@@ -43,6 +43,7 @@ use crate::auth::service::limits::{self, enforce};
 use crate::auth::service::refresh::rotate;
 use crate::auth::service::sessions;
 use crate::auth::service::step_up::{require_fresh, Change};
+use crate::auth::store::accounts;
 use crate::auth::store::device::{self as grants, GrantRow, NewGrant};
 use crate::http::{random_bytes, random_id};
 use crate::hub;
@@ -322,6 +323,13 @@ async fn collect(ctx: &Ctx<'_>, row: &GrantRow) -> AuthResult<Response> {
     };
     let (session, credentials) =
         sessions::open(ctx, &collected.user_id, Some(&collected.anchor_id)).await?;
+    // The grant is spent: a failed read of the name must not cost the anchor its credentials,
+    // so it falls back to the id.
+    let account = accounts::name_of(&ctx.store, &collected.user_id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| collected.user_id.clone());
     audit::record(
         ctx,
         SecurityEventKind::DevicePaired,
@@ -340,7 +348,7 @@ async fn collect(ctx: &Ctx<'_>, row: &GrantRow) -> AuthResult<Response> {
             refresh_token: credentials.refresh_token,
             expires_in: credentials.expires_in,
             refresh_expires_in: credentials.refresh_expires_in,
-            account: Some(collected.account_name.unwrap_or(collected.user_id)),
+            account: Some(account),
         },
     )
 }

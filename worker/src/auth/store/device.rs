@@ -251,13 +251,11 @@ pub async fn record_poll(store: &Store, row: &GrantRow, next: &Grant) -> StoreRe
         .is_some())
 }
 
-/// Who collected an approved grant: the account's name (none for development-API users) too,
-/// for the anchor to show whose it became.
+/// Who collected an approved grant.
 #[derive(Debug, Deserialize)]
 pub struct Collected {
     pub user_id: String,
     pub anchor_id: String,
-    pub account_name: Option<String>,
 }
 
 /// Consumes an approved grant, once.
@@ -266,8 +264,7 @@ pub async fn collect(store: &Store, device_code_hash: &str) -> StoreResult<Optio
         .db
         .prepare(
             "UPDATE device_grants SET status = 'consumed', last_poll_at = ?2 \
-             WHERE device_code_hash = ?1 AND status = 'approved' \
-             RETURNING user_id, anchor_id, (SELECT name FROM users WHERE id = device_grants.user_id) AS account_name",
+             WHERE device_code_hash = ?1 AND status = 'approved' RETURNING user_id, anchor_id",
         )
         .bind(&[text(device_code_hash), int(store.now_ms)])?
         .first::<Collected>(None)
