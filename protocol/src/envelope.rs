@@ -6,11 +6,13 @@
 //! `{id, method, params}`, notification `{method, params}`, response `{id, result}` or
 //! `{id, error}`. [`peek`] reads, in a single pass and without copying, the top-level `type`,
 //! `id`, `method` and `seq`, whether there is a `result` or an `error`, and inside `params` the
-//! `threadId`, `anchorId`, `requestId` and `thread.id`, and `result.thread.id` of a response.
+//! `threadId`, `anchorId`, `requestId` and `thread.id`, and `result.thread.id` of a response,
+//! and where a top-level `origin` sits.
 //! Everything else is skipped (but validated: the frame must be well-formed JSON).
 //!
 //! Orbit rewrites a message only where it must, by splicing the text at the byte offsets the
-//! peek found ([`Edit`]): the request id (return addresses), the sender's `seq` (Orbit owns it),
+//! peek found ([`Edit`]): the request id (return addresses), the sender's `seq` and `origin`
+//! (Orbit owns them: `origin` names the anchor a frame came from, see [`crate::origin`]),
 //! `params.anchorId` (Orbit's routing hint, not codex's) and `params.requestId` of
 //! `serverRequest/resolved`. The rest of the frame goes on as the same bytes.
 //!
@@ -117,6 +119,7 @@ pub struct Envelope<'a> {
     id: Option<&'a RawValue>,
     method: Option<Cow<'a, str>>,
     seq: Option<Member>,
+    origin: Option<Member>,
     thread_id: Option<Cow<'a, str>>,
     anchor_id: Option<Cow<'a, str>>,
     anchor_id_member: Option<Member>,
@@ -207,6 +210,7 @@ struct Top<'a> {
     result: Option<Outcome<'a>>,
     error: bool,
     seq: Option<Member>,
+    origin: Option<Member>,
 }
 
 #[derive(Default)]
@@ -265,6 +269,7 @@ impl<'a> Top<'a> {
             id: self.id,
             method: self.method,
             seq: self.seq,
+            origin: self.origin,
             thread_id: params
                 .thread_id
                 .and_then(string_value)
@@ -330,12 +335,18 @@ impl<'a> Envelope<'a> {
         self.seq.is_some()
     }
 
+    /// Whether the sender put a top-level `origin` in (Orbit owns that field too).
+    pub fn has_origin(&self) -> bool {
+        self.origin.is_some()
+    }
+
     /// Starts a rewrite of this frame.
     pub fn edit(&self) -> Edit<'a, '_> {
         Edit {
             envelope: self,
             replace: Vec::new(),
             seq_front: None,
+            origin_front: None,
         }
     }
 }
@@ -347,6 +358,8 @@ pub struct Edit<'a, 'e> {
     /// Byte ranges and what replaces them (empty to delete).
     replace: Vec<(Span, String)>,
     seq_front: Option<u64>,
+    /// The JSON text of Orbit's `origin`, put in front (after `seq`).
+    origin_front: Option<String>,
 }
 
 impl Edit<'_, '_> {
@@ -392,22 +405,46 @@ impl Edit<'_, '_> {
         self
     }
 
+    /// Removes the sender's top-level `origin`, if there is one.
+    pub fn remove_origin(&mut self) -> &mut Self {
+        if let Some(member) = self.envelope.origin {
+            let span = self.member_span(member);
+            self.replace.push((span, String::new()));
+        }
+        self
+    }
+
+    /// Puts Orbit's `"origin":…` (`origin_json`, a JSON object's text) at the front of the
+    /// object, after `seq` if there is one.
+    pub fn prepend_origin(&mut self, origin_json: &str) -> &mut Self {
+        self.origin_front = Some(origin_json.to_string());
+        self
+    }
+
     /// Whether anything will change.
     pub fn is_empty(&self) -> bool {
-        self.replace.is_empty() && self.seq_front.is_none()
+        self.replace.is_empty() && self.seq_front.is_none() && self.origin_front.is_none()
     }
 
     /// The rewritten text.
     pub fn finish(mut self) -> String {
         let text = self.envelope.text;
-        let mut out = String::with_capacity(text.len() + 32);
+        let origin_len = self.origin_front.as_ref().map_or(0, |o| o.len() + 10);
+        let mut out = String::with_capacity(text.len() + 32 + origin_len);
         let mut at = 0;
-        if let Some(n) = self.seq_front {
+        if self.seq_front.is_some() || self.origin_front.is_some() {
             let open = text.find('{').unwrap_or(0) + 1;
             out.push_str(&text[..open]);
-            out.push_str("\"seq\":");
-            out.push_str(&n.to_string());
-            // Every JSON-RPC message has a member after it; an empty object gets none.
+            let mut front = Vec::with_capacity(2);
+            if let Some(n) = self.seq_front {
+                front.push(format!("\"seq\":{n}"));
+            }
+            if let Some(origin) = self.origin_front.take() {
+                front.push(format!("\"origin\":{origin}"));
+            }
+            out.push_str(&front.join(","));
+            // Every JSON-RPC message has a member after them; an empty object gets none.
+            // (A member the edit deletes wholly, with its comma, leaves a valid rest.)
             if !text[open..].trim_start().starts_with('}') {
                 out.push(',');
             }
@@ -575,7 +612,7 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let tracked = matches!(
                 key.name(),
-                "type" | "id" | "method" | "params" | "result" | "error" | "seq"
+                "type" | "id" | "method" | "params" | "result" | "error" | "seq" | "origin"
             );
             if tracked && matches!(key, Key::Owned(_)) {
                 return Err(de::Error::custom(ESCAPED));
@@ -618,6 +655,12 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
                     let raw = map.next_value::<&RawValue>()?;
                     let value = span_in(self.base, raw.get());
                     once(&mut top.seq, Member { start, value })?;
+                }
+                "origin" => {
+                    let start = member_start(self.base, &key)?;
+                    let raw = map.next_value::<&RawValue>()?;
+                    let value = span_in(self.base, raw.get());
+                    once(&mut top.origin, Member { start, value })?;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;

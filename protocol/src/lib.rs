@@ -37,6 +37,7 @@ pub mod dev;
 pub mod envelope;
 pub mod error_code;
 pub mod limits;
+pub mod origin;
 pub mod request_id;
 pub mod rpc;
 #[cfg(feature = "typescript")]

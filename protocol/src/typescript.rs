@@ -10,6 +10,7 @@ use ts_rs::{Config, ExportError, TS};
 use crate::auth::*;
 use crate::control::Control;
 use crate::error_code::ErrorCode;
+use crate::origin::Origin;
 
 /// ts-rs's settings for Orbit: 64-bit integers are JSON numbers (every one Orbit sends is
 /// below 2^53: milliseconds, sequence numbers, lifetimes).
@@ -26,6 +27,7 @@ pub fn export_all(out_dir: &Path) -> Result<(), ExportError> {
     export!(
         Control,
         ErrorCode,
+        Origin,
         ApiErrorBody,
         DeviceTokenError,
         Credentials,

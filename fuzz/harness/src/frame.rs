@@ -187,20 +187,47 @@ fn control(text: &str) {
 }
 
 fn request_ids(text: &str) {
-    // A forged id decodes only to what Orbit could have encoded.
-    if let Some((conn, original)) = parse_client_request_id(text) {
-        assert!(!conn.is_empty());
+    // A forged id decodes only to what Orbit could have encoded, and for one anchor at most:
+    // every anchor id the text could hold is tried.
+    let id: Option<String> = serde_json::from_str(text).ok();
+    let candidates: Vec<String> = id
+        .as_deref()
+        .and_then(|id| id.split_once(':'))
+        .and_then(|(_, rest)| rest.split_once(':'))
+        .map(|(_, rest)| {
+            rest.match_indices(':')
+                .map(|(at, _)| rest[..at].to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut readers = 0;
+    for anchor in &candidates {
+        let Some(address) = parse_client_request_id(text, anchor) else {
+            continue;
+        };
+        readers += 1;
+        assert!(!address.conn.is_empty());
         assert!(
-            serde_json::from_str::<Value>(&original).is_ok_and(|v| v.is_string() || v.is_number()),
-            "{original:?}"
+            serde_json::from_str::<Value>(&address.original)
+                .is_ok_and(|v| v.is_string() || v.is_number()),
+            "{address:?}"
         );
-        let again = client_request_id(&conn, &original);
+        let again = client_request_id(
+            &address.conn,
+            anchor,
+            address.binds_thread,
+            &address.original,
+        );
         assert_eq!(
-            parse_client_request_id(&again),
-            Some((conn, original)),
+            parse_client_request_id(&again, anchor),
+            Some(address),
             "{text:?}"
         );
     }
+    assert!(
+        readers <= 1,
+        "{text:?} reads as an address of {readers} anchors"
+    );
     if let Some(key) = parse_server_request_key(text) {
         assert!(server_request_number(&key).is_some(), "{key:?}");
     }
@@ -212,8 +239,14 @@ fn request_ids(text: &str) {
         .collect::<String>();
     if !conn.is_empty() {
         let original = Value::String(text.to_string()).to_string();
-        let id = client_request_id(&conn, &original);
-        assert_eq!(parse_client_request_id(&id), Some((conn, original)));
+        let anchor = text.chars().rev().take(12).collect::<String>();
+        let marked = text.len().is_multiple_of(2);
+        let id = client_request_id(&conn, &anchor, marked, &original);
+        let address = parse_client_request_id(&id, &anchor);
+        assert_eq!(
+            address.map(|a| (a.conn, a.original, a.binds_thread)),
+            (!anchor.is_empty()).then_some((conn, original, marked))
+        );
     }
     let n = text.len() as u64;
     let key = server_request_key(n);

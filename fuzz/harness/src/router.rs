@@ -118,7 +118,16 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
             pick: u.arbitrary()?,
             thread: maybe_thread(u)?,
         },
-        42 => Op::ForgedResponse(slot(u, ANCHORS)?),
+        42 => {
+            if u.arbitrary()? {
+                Op::StolenResponse {
+                    anchor: slot(u, ANCHORS)?,
+                    pick: u.arbitrary()?,
+                }
+            } else {
+                Op::ForgedResponse(slot(u, ANCHORS)?)
+            }
+        }
         43 => Op::Garbage {
             from_anchor: u.arbitrary()?,
             slot: slot(u, CLIENTS)?,

@@ -185,6 +185,49 @@ fn seq_is_replaced_wherever_the_sender_put_it() {
 }
 
 #[test]
+fn origin_is_replaced_wherever_the_sender_put_it_and_follows_seq() {
+    let stamp = r#"{"anchorId":"a1","name":"Laptop"}"#;
+    for text in [
+        r#"{"origin":{"anchorId":"a2"},"method":"m","params":{"threadId":"t"}}"#,
+        r#"{"method":"m","origin":"me","params":{"threadId":"t"},"seq":4}"#,
+        r#"{"method":"m","params":{"threadId":"t"},"origin":null}"#,
+        r#"{"method":"m","params":{"threadId":"t"}}"#,
+    ] {
+        assert_eq!(peek(text).unwrap().has_origin(), text.contains("origin"));
+        let out = edit(text, |e| {
+            e.remove_seq()
+                .remove_origin()
+                .prepend_seq(9)
+                .prepend_origin(stamp);
+        });
+        assert!(
+            out.starts_with(r#"{"seq":9,"origin":{"anchorId":"a1","name":"Laptop"},"#),
+            "{out}"
+        );
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            v,
+            json!({"seq": 9, "origin": {"anchorId": "a1", "name": "Laptop"},
+                   "method": "m", "params": {"threadId": "t"}})
+        );
+        let without_seq = edit(text, |e| {
+            e.remove_seq().remove_origin().prepend_origin(stamp);
+        });
+        assert!(
+            without_seq.starts_with(r#"{"origin":{"anchorId":"a1","name":"Laptop"},"m"#),
+            "{without_seq}"
+        );
+    }
+    assert_eq!(
+        peek(r#"{"method":"m","origin":1,"origin":2}"#)
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidMessage,
+        "two origins are refused like two seqs"
+    );
+}
+
+#[test]
 fn ids_and_request_ids_are_spliced() {
     assert_eq!(
         edit(r#"{"id":"orbit:c:1","result":{"ok":true}}"#, |e| {
@@ -324,7 +367,8 @@ proptest! {
 
         // Every edit keeps the text valid JSON and equals the same edit made on the tree.
         let mut e = env.edit();
-        e.set_id("\"new\"").remove_anchor_id().remove_seq().set_request_id("7").prepend_seq(3);
+        e.set_id("\"new\"").remove_anchor_id().remove_seq().set_request_id("7").prepend_seq(3)
+            .remove_origin().prepend_origin(r#"{"anchorId":"a"}"#);
         let out = e.finish();
         let got: Value = serde_json::from_str(&out).map_err(|err| TestCaseError::fail(format!("{err}: {out}")))?;
         let mut want = v.clone();
@@ -332,6 +376,8 @@ proptest! {
         if obj.contains_key("id") { obj.insert("id".into(), json!("new")); }
         obj.remove("seq");
         obj.insert("seq".into(), json!(3));
+        obj.remove("origin");
+        obj.insert("origin".into(), json!({"anchorId": "a"}));
         if let Some(Value::Object(p)) = obj.get_mut("params") {
             p.remove("anchorId");
             if p.contains_key("requestId") { p.insert("requestId".into(), json!(7)); }
@@ -344,16 +390,18 @@ proptest! {
     fn never_panics_on_any_text(s in ".{0,256}") {
         if let Ok(env) = peek(&s) {
             let mut e = env.edit();
-            e.set_id("1").remove_anchor_id().remove_seq().set_request_id("2").prepend_seq(1);
+            e.set_id("1").remove_anchor_id().remove_seq().set_request_id("2").prepend_seq(1)
+                .remove_origin().prepend_origin("{}");
             let _ = e.finish();
         }
     }
 
     #[test]
-    fn never_panics_on_json_like_text(s in r#"\{("(type|id|method|params|result|error|seq|threadId|anchorId|thread)"|[:,\[\]{}0-9 "a-z.-])*\}?"#) {
+    fn never_panics_on_json_like_text(s in r#"\{("(type|id|method|params|result|error|seq|origin|threadId|anchorId|thread)"|[:,\[\]{}0-9 "a-z.-])*\}?"#) {
         if let Ok(env) = peek(&s) {
             let mut e = env.edit();
-            e.set_id("1").remove_anchor_id().remove_seq().set_request_id("2").prepend_seq(1);
+            e.set_id("1").remove_anchor_id().remove_seq().set_request_id("2").prepend_seq(1)
+                .remove_origin().prepend_origin("{}");
             let out = e.finish();
             if serde_json::from_str::<Value>(&s).is_ok() {
                 prop_assert!(serde_json::from_str::<Value>(&out).is_ok(), "{} -> {}", s, out);

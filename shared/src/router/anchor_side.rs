@@ -7,10 +7,10 @@ use serde_json::Value;
 
 use orbit_protocol::control::{Control, PONG_FRAME};
 use orbit_protocol::envelope::{Envelope, RpcKind};
-use orbit_protocol::request_id::{parse_client_request_id, server_request_key};
+use orbit_protocol::request_id::{is_return_address, parse_client_request_id, server_request_key};
 use orbit_protocol::ErrorCode;
 
-use super::{id_json, send, send_error, Action, Router, StoreOp, CLOSE_REPLACED};
+use super::{id_json, send, send_error, Action, Alert, AlertKind, Router, StoreOp, CLOSE_REPLACED};
 use crate::router::records::{Peer, PendingRequest};
 
 /// Codex's notification that a server request was settled.
@@ -150,13 +150,15 @@ impl Router {
     ) {
         match msg.rpc_kind() {
             Some(RpcKind::Response) => self.anchor_response(conn, anchor_id, msg, out),
-            Some(RpcKind::Request) => self.server_request(anchor_id, msg, now_ms, out),
-            Some(RpcKind::Notification) => self.anchor_notification(anchor_id, msg, out),
+            Some(RpcKind::Request) => self.server_request(conn, anchor_id, msg, now_ms, out),
+            Some(RpcKind::Notification) => self.anchor_notification(conn, anchor_id, msg, out),
             None => {}
         }
     }
 
-    /// Rule 3: a response reaches exactly the client that asked, with its own id back.
+    /// Rule 3: a response reaches exactly the client that asked, with its own id back, and only
+    /// when it comes from the anchor the request was routed to. The answer to a request that
+    /// creates or resumes a thread binds that thread to the answering anchor.
     fn anchor_response(
         &mut self,
         conn: &str,
@@ -165,9 +167,15 @@ impl Router {
         out: &mut Vec<Action>,
     ) {
         let Some(id) = id_json(msg) else { return };
-        let Some((client, original)) = parse_client_request_id(id) else {
+        let Some(address) = parse_client_request_id(id, anchor_id) else {
             if self.answer_refused(anchor_id, id, msg, out) {
                 return;
+            }
+            if is_return_address(id) {
+                out.push(Action::Alert(Alert {
+                    anchor_id: anchor_id.to_string(),
+                    kind: AlertKind::ForeignResponse { id: id.to_string() },
+                }));
             }
             send_error(
                 out,
@@ -177,23 +185,25 @@ impl Router {
             );
             return;
         };
-        if let Some(thread_id) = msg.result_thread_id() {
+        if let (true, Some(thread_id)) = (address.binds_thread, msg.result_thread_id()) {
             self.bind_thread(thread_id, anchor_id, out);
         }
-        if self.peer(&client) != Some(&Peer::Client) {
+        if self.peer(&address.conn) != Some(&Peer::Client) {
             // The client left; the answer has nowhere to go.
             return;
         }
         let mut edit = msg.edit();
-        edit.set_id(&original);
-        send(out, &client, edit.finish().into());
+        edit.set_id(&address.original);
+        send(out, &address.conn, edit.finish().into());
     }
 
     /// Rule 4: a server request is numbered, remembered until answered, and delivered to the
     /// thread's subscribers (or every client when it has no thread). It is recorded before it
-    /// is delivered: a client must never hold a request Orbit could forget.
+    /// is delivered: a client must never hold a request Orbit could forget. It names the anchor
+    /// that asks (`origin`), and one for a thread bound to another anchor is refused.
     fn server_request(
         &mut self,
+        conn: &str,
         anchor_id: &str,
         msg: &Envelope<'_>,
         now_ms: u64,
@@ -204,17 +214,24 @@ impl Router {
         let key = server_request_key(number);
         let key_json = Value::String(key.clone()).to_string();
         let thread_id = msg.thread_id().map(str::to_string);
+        if let Some(thread_id) = &thread_id {
+            if self.refuse_foreign(conn, anchor_id, thread_id, msg, out) {
+                return;
+            }
+        }
+        let origin = self.origin(anchor_id);
         let with_id = |seq: Option<u64>| {
             let mut edit = msg.edit();
-            edit.set_id(&key_json).remove_seq();
+            edit.set_id(&key_json).remove_seq().remove_origin();
             if let Some(seq) = seq {
                 edit.prepend_seq(seq);
             }
+            edit.prepend_origin(&origin);
             Some(edit.finish())
         };
         let (seq, delivered) = match &thread_id {
             Some(thread_id) => {
-                match self.fan_out_thread(thread_id, anchor_id, |seq| with_id(Some(seq)), out) {
+                match self.fan_out_thread(thread_id, |seq| with_id(Some(seq)), out) {
                     Some((seq, text)) => (Some(seq), text),
                     None => return,
                 }
@@ -286,7 +303,6 @@ impl Router {
             return;
         }
         let key = request.key.clone();
-        let anchor_id = request.anchor_id.clone();
         let thread_id = request.thread_id.clone();
         self.settle(number, out);
         let note = |seq: Option<u64>| {
@@ -309,7 +325,7 @@ impl Router {
         };
         match &thread_id {
             Some(thread_id) => {
-                self.fan_out_thread(thread_id, &anchor_id, |seq| note(Some(seq)), out);
+                self.fan_out_thread(thread_id, |seq| note(Some(seq)), out);
             }
             None => {
                 if let Some(text) = note(None) {
@@ -340,9 +356,49 @@ impl Router {
         }
     }
 
+    /// Drops a frame of `anchor_id` for a thread bound to another anchor, tells the sender and
+    /// raises an [`Alert`]. False when the thread is the sender's, or bound to no anchor yet.
+    fn refuse_foreign(
+        &mut self,
+        conn: &str,
+        anchor_id: &str,
+        thread_id: &str,
+        msg: &Envelope<'_>,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let Some(bound) = self.bound_elsewhere(thread_id, anchor_id) else {
+            return false;
+        };
+        send_error(
+            out,
+            conn,
+            ErrorCode::ThreadAnchorMismatch,
+            &format!(
+                "thread {thread_id} is bound to another anchor; {} dropped",
+                msg.method()
+            ),
+        );
+        out.push(Action::Alert(Alert {
+            anchor_id: anchor_id.to_string(),
+            kind: AlertKind::ForeignThread {
+                method: msg.method().to_string(),
+                thread_id: thread_id.to_string(),
+                bound,
+            },
+        }));
+        true
+    }
+
     /// Rules 5 and 7: a thread's notifications are numbered, logged and sent to its
-    /// subscribers; others go to every client.
-    fn anchor_notification(&mut self, anchor_id: &str, msg: &Envelope<'_>, out: &mut Vec<Action>) {
+    /// subscribers; others go to every client. Each names its anchor (`origin`); one for a
+    /// thread bound to another anchor is refused.
+    fn anchor_notification(
+        &mut self,
+        conn: &str,
+        anchor_id: &str,
+        msg: &Envelope<'_>,
+        out: &mut Vec<Action>,
+    ) {
         let mut settled_key = None;
         if msg.method() == CODEX_EXITED {
             self.codex_exited(anchor_id, out);
@@ -358,20 +414,28 @@ impl Router {
                 }
             }
         }
+        if let Some(thread_id) = msg.thread_id() {
+            // What the anchor settled of its own stays settled; only the delivery is refused.
+            if self.refuse_foreign(conn, anchor_id, thread_id, msg, out) {
+                return;
+            }
+        }
+        let origin = self.origin(anchor_id);
         let numbered = |seq: Option<u64>| {
             let mut edit = msg.edit();
-            edit.remove_seq();
+            edit.remove_seq().remove_origin();
             if let Some(key) = &settled_key {
                 edit.set_request_id(key);
             }
             if let Some(seq) = seq {
                 edit.prepend_seq(seq);
             }
+            edit.prepend_origin(&origin);
             Some(edit.finish())
         };
         match msg.thread_id() {
             Some(thread_id) => {
-                self.fan_out_thread(thread_id, anchor_id, |seq| numbered(Some(seq)), out);
+                self.fan_out_thread(thread_id, |seq| numbered(Some(seq)), out);
             }
             None => {
                 if let Some(text) = numbered(None) {

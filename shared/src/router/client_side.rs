@@ -4,7 +4,7 @@
 use orbit_protocol::control::{Control, PONG_FRAME};
 use orbit_protocol::envelope::{Envelope, RpcKind};
 use orbit_protocol::request_id::{
-    client_request_id, parse_server_request_key, server_request_number,
+    binds_thread, client_request_id, parse_server_request_key, server_request_number,
 };
 use orbit_protocol::rpc::error_response;
 use orbit_protocol::ErrorCode;
@@ -206,7 +206,12 @@ impl Router {
         };
         let mut edit = msg.edit();
         if let Some(id) = id_json(msg) {
-            edit.set_id(&client_request_id(conn, id));
+            edit.set_id(&client_request_id(
+                conn,
+                &anchor_id,
+                binds_thread(msg.method()),
+                id,
+            ));
         }
         // `anchorId` is Orbit's routing hint, not part of codex's protocol.
         edit.remove_anchor_id();

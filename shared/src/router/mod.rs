@@ -10,6 +10,7 @@
 //! [`Peer`], kept in the socket attachment) or written out through [`StoreOp`]s, and
 //! [`Router::restore`] rebuilds the router from a [`Snapshot`] of both.
 
+pub mod alert;
 mod anchor_side;
 mod batch;
 pub mod budget;
@@ -32,6 +33,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+pub use alert::{Alert, AlertKind};
 pub use batch::{is_batched, lost_seqs, Step, WriteBatch, BATCH_MAX_WRITES};
 pub use paired::{asks_for_anchor_list, refresh_cause, PairedRefresh, RefreshCause};
 pub use records::{
@@ -42,6 +44,7 @@ pub use records::{
 use orbit_protocol::control::{AnchorInfo, Control, SocketRole};
 use orbit_protocol::envelope::{peek, Envelope, Kind, PeekError};
 use orbit_protocol::limits;
+use orbit_protocol::origin::Origin;
 use orbit_protocol::request_id::server_request_number;
 use orbit_protocol::ErrorCode;
 
@@ -110,6 +113,9 @@ pub enum Action {
     /// Tell an anchor (`orbit.ack`) that its frames up to `up_to` are handled and durable. A
     /// send, kept apart so that a batch sends only the latest one per connection.
     Ack { to: ConnId, up_to: u64 },
+    /// Log a frame refused as a security event (nothing else to do: the router has already
+    /// dropped it and told its sender).
+    Alert(Alert),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -463,20 +469,48 @@ impl Router {
         }
     }
 
-    /// Numbers a thread frame, logs it and delivers it to the thread's subscribers.
+    /// The `origin` Orbit stamps on frames of `anchor_id`, as JSON text: the anchor's id and
+    /// the name clients list it by (as [`Router::anchor_list`] names it).
+    fn origin(&self, anchor_id: &str) -> String {
+        let record = self.anchors.get(anchor_id);
+        let name = self
+            .paired
+            .as_ref()
+            .and_then(|p| p.get(anchor_id))
+            .or_else(|| record.and_then(|r| r.name.as_ref()))
+            .or_else(|| record.and_then(|r| r.hostname.as_ref()))
+            .map_or(anchor_id, String::as_str);
+        Origin {
+            anchor_id: anchor_id.to_string(),
+            name: name.to_string(),
+        }
+        .to_json()
+    }
+
+    /// The anchor `thread_id` is bound to, when that is another anchor than `anchor_id`.
+    fn bound_elsewhere(&self, thread_id: &str, anchor_id: &str) -> Option<String> {
+        self.threads
+            .get(thread_id)
+            .and_then(|t| t.anchor_id.as_deref())
+            .filter(|bound| *bound != anchor_id)
+            .map(str::to_string)
+    }
+
+    /// Numbers a thread frame, logs it and delivers it to the thread's subscribers. It binds
+    /// nothing: a thread is bound by a client's request or the answer to one, never by what an
+    /// anchor sends on its own.
     fn fan_out_thread(
         &mut self,
         thread_id: &str,
-        anchor_id: &str,
         numbered: impl FnOnce(u64) -> Option<String>,
         out: &mut Vec<Action>,
     ) -> Option<(u64, Arc<str>)> {
         let seq = self.threads.get(thread_id).map_or(0, |t| t.last_seq) + 1;
         let text: Arc<str> = numbered(seq)?.into();
-        self.bind_thread(thread_id, anchor_id, out);
-        if let Some(thread) = self.threads.get_mut(thread_id) {
-            thread.last_seq = seq;
-        }
+        self.threads
+            .entry(thread_id.to_string())
+            .or_default()
+            .last_seq = seq;
         out.push(Action::Store(StoreOp::AppendLog {
             thread_id: thread_id.to_string(),
             seq,

@@ -17,7 +17,12 @@
 //! * (e) each server request key reaches its anchor at most once, and never after codex said
 //!   it was resolved;
 //! * (f) the router never panics, never appends a `seq` twice and never addresses a socket that
-//!   is not open.
+//!   is not open;
+//! * (g) a thread is bound only by a client's request naming an anchor or by the answer to a
+//!   `thread/start` routed to an anchor; an anchor's frames for a thread bound to the other
+//!   anchor reach no client, are not logged, and get the sender `orbit.error` and an alert;
+//!   every frame an anchor sends clients carries Orbit's `origin` naming that anchor (whatever
+//!   `origin` the anchor wrote); an answer is accepted only from the anchor its request went to.
 
 // A broken invariant is reported by panicking: that is what both drivers catch.
 #![allow(clippy::panic)]
@@ -107,6 +112,11 @@ pub enum Op {
         thread: Option<usize>,
     },
     ForgedResponse(usize),
+    /// The anchor answers a request that was routed to the other anchor, with its very id.
+    StolenResponse {
+        anchor: usize,
+        pick: usize,
+    },
     Garbage {
         from_anchor: bool,
         slot: usize,
@@ -478,10 +488,16 @@ impl Harness {
                 }
                 let route = self.route(target);
                 if let Ok(to) = route {
+                    let prefix = if *thread_start {
+                        "orbit-thread"
+                    } else {
+                        "orbit"
+                    };
+                    let address = format!("{prefix}:{conn}:{}:{id_text}", anchor_name(to));
                     self.expected_forwards.push(Forward {
                         nonce,
                         to: anchor_name(to),
-                        frame: json!({"id": format!("orbit:{conn}:{id_text}"), "method": method, "params": params}),
+                        frame: json!({"id": address, "method": method, "params": params}),
                     });
                 }
                 if let Some(c) = self.conns.get_mut(&conn) {
@@ -565,7 +581,10 @@ impl Harness {
                     result = Value::Null;
                 } else if let Some(t) = thread {
                     result["thread"] = json!({"id": thread_name(*t)});
-                    self.bindings.insert(thread_name(*t), *anchor);
+                    // Only the answer to a request that starts a thread binds it.
+                    if id.as_str().is_some_and(|i| i.starts_with("orbit-thread:")) {
+                        self.bindings.insert(thread_name(*t), *anchor);
+                    }
                 }
                 self.anchor_send(&conn, &json!({"id": id, "result": result}));
                 let got = self.drain();
@@ -590,18 +609,19 @@ impl Harness {
                 }
                 if *with_seq {
                     frame["seq"] = json!(999);
+                    frame["origin"] = json!({"anchorId": "forged"});
                 }
                 self.anchor_sent
                     .insert(nonce, (anchor_name(*anchor), frame.clone()));
                 let before = thread.map(|t| self.latest_seq(&thread_name(t)));
-                if let Some(t) = thread {
-                    self.bindings.insert(thread_name(*t), *anchor);
-                }
+                let foreign = self.foreign(*anchor, *thread);
                 self.anchor_send(&conn, &frame);
-                self.drain();
+                let got = self.drain();
                 if let (Some(t), Some(before)) = (thread, before) {
-                    assert_eq!(self.latest_seq(&thread_name(*t)), before + 1);
+                    let after = if foreign { before } else { before + 1 };
+                    assert_eq!(self.latest_seq(&thread_name(*t)), after);
                 }
+                self.check_refused(foreign, &conn, nonce, &got);
             }
             Op::ServerRequest { anchor, thread, id } => {
                 let Some(conn) = self.anchors[*anchor].clone() else {
@@ -617,9 +637,7 @@ impl Harness {
                 self.anchor_sent
                     .insert(nonce, (anchor_name(*anchor), frame.clone()));
                 self.anchor_srv[*anchor].push(original.clone());
-                if let Some(t) = thread {
-                    self.bindings.insert(thread_name(*t), *anchor);
-                }
+                let foreign = self.foreign(*anchor, *thread);
                 self.anchor_send(&conn, &frame);
                 // The key Orbit gave it, read from what it stored.
                 let made: Vec<String> = self
@@ -637,6 +655,12 @@ impl Harness {
                         r.key.clone()
                     })
                     .collect();
+                if foreign {
+                    assert!(made.is_empty(), "a refused request is not stored: {made:?}");
+                    let got = self.drain();
+                    self.check_refused(true, &conn, nonce, &got);
+                    return;
+                }
                 assert_eq!(
                     made.len(),
                     1,
@@ -703,9 +727,7 @@ impl Harness {
                 }
                 self.anchor_sent
                     .insert(nonce, (anchor_name(*anchor), frame.clone()));
-                if let Some(t) = thread {
-                    self.bindings.insert(thread_name(*t), *anchor);
-                }
+                let foreign = self.foreign(*anchor, *thread);
                 let rewritable = self.sim.store.pending.values().any(|r| {
                     r.anchor_id == anchor_name(*anchor)
                         && serde_json::from_str::<Value>(&r.original_id).ok()
@@ -721,6 +743,7 @@ impl Harness {
                         assert_eq!(rewritten, rewritable, "resolved notification {f}");
                     }
                 }
+                self.check_refused(foreign, &conn, nonce, &got);
             }
             Op::ForgedResponse(anchor) => {
                 let Some(conn) = self.anchors[*anchor].clone() else {
@@ -730,6 +753,24 @@ impl Harness {
                 let got = self.drain();
                 assert_eq!(got.len(), 1, "{got:?}");
                 assert_eq!(got[&conn][0]["code"], "unknown_response_id");
+            }
+            Op::StolenResponse { anchor, pick } => {
+                let Some(conn) = self.anchors[*anchor].clone() else {
+                    return;
+                };
+                let other = (*anchor + 1) % ANCHORS;
+                let open = &self.anchor_open[other];
+                if open.is_empty() {
+                    return;
+                }
+                // The other anchor's request stays open: it may still answer it.
+                let id = open[pick % open.len()].clone();
+                self.anchor_send(&conn, &json!({"id": id, "result": {"stolen": true}}));
+                let got = self.drain();
+                assert_eq!(got.len(), 1, "only the thief hears of it: {got:?}");
+                assert_eq!(got[&conn][0]["code"], "unknown_response_id");
+                let alerts = std::mem::take(&mut self.sim.alerts);
+                assert_eq!(alerts.len(), 1, "an alert is raised: {alerts:?}");
             }
             Op::Garbage {
                 from_anchor,
@@ -758,6 +799,46 @@ impl Harness {
             }
             Op::Hibernate => self.sim.hibernate(),
         }
+    }
+
+    /// Whether `thread` is bound to the other anchor than `anchor` (rule (g) then drops it).
+    fn foreign(&self, anchor: usize, thread: Option<usize>) -> bool {
+        thread
+            .and_then(|t| self.bindings.get(&thread_name(t)))
+            .is_some_and(|bound| *bound != anchor)
+    }
+
+    /// After an anchor frame (with `nonce` in its params): when `foreign`, no client got it and
+    /// its sender got `thread_anchor_mismatch` with an alert raised; otherwise no alert.
+    fn check_refused(
+        &mut self,
+        foreign: bool,
+        conn: &str,
+        nonce: u64,
+        got: &BTreeMap<String, Vec<Value>>,
+    ) {
+        let alerts = std::mem::take(&mut self.sim.alerts);
+        if !foreign {
+            assert!(
+                alerts.is_empty(),
+                "alert for an anchor's own frame: {alerts:?}"
+            );
+            return;
+        }
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        for (c, frames) in got {
+            assert!(
+                !frames.iter().any(|f| f["params"]["n"] == json!(nonce)),
+                "{c} got a frame for another anchor's thread: {frames:?}"
+            );
+        }
+        let refusals: Vec<&Value> = got
+            .get(conn)
+            .into_iter()
+            .flatten()
+            .filter(|f| f["code"] == "thread_anchor_mismatch")
+            .collect();
+        assert_eq!(refusals.len(), 1, "{got:?}");
     }
 
     fn answer(&mut self, conn: &str, key: &str, times: usize, with_seq: bool) {
@@ -872,13 +953,20 @@ impl Harness {
         let Some((anchor_id, sent)) = self.anchor_sent.get(&nonce).cloned() else {
             panic!("client {conn} got a message no anchor sent: {v}");
         };
+        assert_eq!(
+            v["origin"],
+            json!({"anchorId": anchor_id, "name": anchor_id}),
+            "client {conn} got a frame without its anchor's origin: {v}"
+        );
         let mut expected = sent.clone();
         let mut seen = v.clone();
         if let Some(map) = expected.as_object_mut() {
             map.remove("seq");
+            map.remove("origin");
         }
         if let Some(map) = seen.as_object_mut() {
             map.remove("seq");
+            map.remove("origin");
         }
         if v.get("id").is_some() {
             // A server request: Orbit's key instead of the anchor's id.
@@ -1064,11 +1152,12 @@ impl Harness {
             *n -= 1;
         }
         if let Some(answered) = v["result"]["for"].as_str() {
-            assert_eq!(
-                answered,
-                format!("orbit:{conn}:{id}"),
-                "{conn} got another's response"
-            );
+            let mine = answered
+                .strip_prefix("orbit:")
+                .or_else(|| answered.strip_prefix("orbit-thread:"))
+                .and_then(|rest| rest.strip_prefix(&format!("{conn}:")))
+                .is_some_and(|rest| rest.ends_with(&format!(":{id}")));
+            assert!(mine, "{conn} got another's response: {answered}");
         } else if v.get("result") == Some(&Value::Null) {
             // An anchor's null result: nothing names the request, the count above still holds.
         } else {

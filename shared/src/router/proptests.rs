@@ -45,6 +45,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         2 => (0..ANCHORS, any::<usize>(), prop::option::weighted(0.7, 0..THREADS))
             .prop_map(|(anchor, pick, thread)| Op::Resolved { anchor, pick, thread }),
         1 => (0..ANCHORS).prop_map(Op::ForgedResponse),
+        1 => (0..ANCHORS, any::<usize>()).prop_map(|(anchor, pick)| Op::StolenResponse { anchor, pick }),
         1 => (any::<bool>(), 0..CLIENTS, 0..GARBAGE.len())
             .prop_map(|(from_anchor, slot, kind)| Op::Garbage { from_anchor, slot, kind }),
         2 => Just(Op::Hibernate),

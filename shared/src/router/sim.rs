@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::{
-    budget, Action, AnchorRecord, ConnId, LogReadError, PairedAnchor, Peer, PendingRequest,
+    budget, Action, Alert, AnchorRecord, ConnId, LogReadError, PairedAnchor, Peer, PendingRequest,
     ReplayLog, Router, RouterConfig, Snapshot, StoreOp, ThreadRecord,
 };
 
@@ -207,6 +207,8 @@ pub struct Sim {
     pub written_after_sent: Vec<StoreOp>,
     /// The paired-anchor list the adapter supplies (again after every wake-up).
     pub paired: Option<Vec<PairedAnchor>>,
+    /// Security events the router raised, in order (the hub logs them).
+    pub alerts: Vec<Alert>,
     config: RouterConfig,
 }
 
@@ -228,6 +230,7 @@ impl Sim {
             misaddressed: Vec::new(),
             written_after_sent: Vec::new(),
             paired: None,
+            alerts: Vec::new(),
             config,
         }
     }
@@ -239,6 +242,7 @@ impl Sim {
                 Action::Store(op) if sent => self.written_after_sent.push(op.clone()),
                 Action::Store(_) => {}
                 Action::Send { .. } | Action::Close { .. } | Action::Ack { .. } => sent = true,
+                Action::Alert(_) => {}
             }
             match action {
                 Action::Send { to, text } => {
@@ -256,6 +260,7 @@ impl Sim {
                         self.misaddressed.push(to);
                     }
                 }
+                Action::Alert(alert) => self.alerts.push(alert),
                 Action::Close { conn, code, .. } => {
                     self.open.remove(&conn);
                     self.closed.insert(conn, code);

@@ -81,6 +81,34 @@ fn subscribe(sim: &mut Sim, conn: &str, thread: &str, since: Option<u64>) -> Vec
     sim.take(conn)
 }
 
+/// The `origin` Orbit stamps on an anchor's frames, for an anchor with no other name than its
+/// id (no hello name, no paired list).
+fn origin(anchor_id: &str) -> Value {
+    json!({"anchorId": anchor_id, "name": anchor_id})
+}
+
+/// `frame` as clients get it from `anchor_id`: stamped with its origin.
+fn stamped(mut frame: Value, anchor_id: &str) -> Value {
+    frame["origin"] = origin(anchor_id);
+    frame
+}
+
+/// Binds `thread` to `anchor_id` the way the web client does: client `c1` starts it there and
+/// the anchor (socket `anchor_conn`) answers with the new thread's id. Inboxes end empty.
+fn started_on(sim: &mut Sim, anchor_conn: &str, anchor_id: &str, thread: &str) {
+    sim.send_json(
+        "c1",
+        json!({"id": "start", "method": "thread/start", "params": {"anchorId": anchor_id}}),
+    );
+    let forwarded = sim.take(anchor_conn);
+    assert_eq!(forwarded.len(), 1, "{forwarded:?}");
+    sim.send_json(
+        anchor_conn,
+        json!({"id": forwarded[0]["id"], "result": {"thread": {"id": thread}}}),
+    );
+    sim.clear_inboxes();
+}
+
 fn seqs(frames: &[Value]) -> Vec<u64> {
     frames.iter().filter_map(|f| f["seq"].as_u64()).collect()
 }
@@ -146,7 +174,7 @@ fn request_with_no_anchor_at_all_gets_anchor_not_found() {
 #[test]
 fn request_on_a_thread_whose_anchor_left_gets_anchor_offline_not_another_anchor() {
     let mut sim = two_anchors();
-    sim.send_json("a1", notify("t1", 1));
+    started_on(&mut sim, "a1", "anchor-1", "t1");
     sim.close("a1");
     sim.clear_inboxes();
     sim.send_json(
@@ -184,7 +212,7 @@ fn request_without_target_gets_anchor_offline_when_the_paired_anchor_is_offline(
 #[test]
 fn request_naming_another_anchor_than_the_threads_gets_thread_anchor_mismatch() {
     let mut sim = two_anchors();
-    sim.send_json("a1", notify("t1", 1));
+    started_on(&mut sim, "a1", "anchor-1", "t1");
     sim.clear_inboxes();
     sim.send_json(
         "c1",
@@ -206,7 +234,7 @@ fn anchor_id_is_stripped_before_forwarding() {
     assert_eq!(
         forwarded,
         vec![
-            json!({"id": "orbit:c1:7", "method": "turn/start", "params": {"threadId": "t1", "input": [1]}})
+            json!({"id": "orbit:c1:anchor-2:7", "method": "turn/start", "params": {"threadId": "t1", "input": [1]}})
         ]
     );
     assert!(sim.take("a1").is_empty());
@@ -216,7 +244,7 @@ fn anchor_id_is_stripped_before_forwarding() {
 #[test]
 fn requests_are_never_sent_to_two_anchors() {
     let mut sim = two_anchors();
-    sim.send_json("a1", notify("t1", 1));
+    started_on(&mut sim, "a1", "anchor-1", "t1");
     sim.clear_inboxes();
     sim.send_json(
         "c1",
@@ -228,8 +256,8 @@ fn requests_are_never_sent_to_two_anchors() {
     );
     sim.send_json("c1", json!({"id": 3, "method": "m", "params": {}}));
     let ids = |frames: Vec<Value>| frames.iter().map(|f| f["id"].clone()).collect::<Vec<_>>();
-    assert_eq!(ids(sim.take("a1")), vec![json!("orbit:c1:2")]);
-    assert_eq!(ids(sim.take("a2")), vec![json!("orbit:c1:1")]);
+    assert_eq!(ids(sim.take("a1")), vec![json!("orbit:c1:anchor-1:2")]);
+    assert_eq!(ids(sim.take("a2")), vec![json!("orbit:c1:anchor-2:1")]);
     assert_rpc_error(&sim.take("c1"), json!(3), "anchor_required");
 }
 
@@ -264,10 +292,9 @@ fn client_notification_with_a_target_is_forwarded_without_an_id() {
 }
 
 #[test]
-fn request_with_only_a_thread_id_goes_to_the_anchor_that_emitted_the_thread() {
+fn request_with_only_a_thread_id_goes_to_the_anchor_that_started_the_thread() {
     let mut sim = two_anchors();
-    sim.send_json("a2", notify("t1", 1));
-    sim.clear_inboxes();
+    started_on(&mut sim, "a2", "anchor-2", "t1");
     sim.send_json(
         "c1",
         json!({"id": 1, "method": "turn/start", "params": {"threadId": "t1"}}),
@@ -458,7 +485,8 @@ fn server_request_with_a_thread_goes_only_to_that_threads_subscribers() {
     let key = key_of(&got);
     assert_eq!(
         got[0],
-        json!({"id": key, "seq": 1, "method": "item/commandExecution/requestApproval",
+        json!({"id": key, "seq": 1, "origin": origin("anchor-1"),
+               "method": "item/commandExecution/requestApproval",
                "params": {"command": "ls", "threadId": "t1"}})
     );
     assert!(sim.take("c2").is_empty());
@@ -475,10 +503,8 @@ fn server_request_without_a_thread_goes_to_every_client() {
     let key = key_of(&c1);
     assert_eq!(
         c1,
-        vec![
-            json!({"id": key, "method": "item/commandExecution/requestApproval",
-                    "params": {"command": "ls"}})
-        ]
+        vec![json!({"id": key, "origin": origin("anchor-1"),
+                   "method": "item/commandExecution/requestApproval", "params": {"command": "ls"}})]
     );
 }
 
@@ -572,7 +598,10 @@ fn codex_resolving_an_unanswered_request_settles_it_and_is_rewritten() {
         let got = sim.take(conn);
         assert_eq!(
             got,
-            vec![json!({"method": "serverRequest/resolved", "params": {"requestId": key}})]
+            vec![stamped(
+                json!({"method": "serverRequest/resolved", "params": {"requestId": key}}),
+                "anchor-1"
+            )]
         );
     }
     sim.send_json("c1", json!({"id": key, "result": {}}));
@@ -615,7 +644,7 @@ fn resolved_notification_for_an_unknown_request_passes_through_unchanged() {
     let mut sim = one_anchor();
     let frame = json!({"method": "serverRequest/resolved", "params": {"requestId": 77}});
     sim.send_json("a1", frame.clone());
-    assert_eq!(sim.take("c1"), vec![frame]);
+    assert_eq!(sim.take("c1"), vec![stamped(frame, "anchor-1")]);
 }
 
 #[test]
@@ -687,6 +716,7 @@ fn action_kinds(actions: &[super::Action]) -> Vec<&'static str> {
             super::Action::Send { .. } => "send",
             super::Action::Close { .. } => "close",
             super::Action::Ack { .. } => "ack",
+            super::Action::Alert(_) => "alert",
         })
         .collect()
 }
@@ -797,7 +827,8 @@ fn thread_notification_reaches_only_the_threads_subscribers() {
     assert_eq!(
         sim.take("c1"),
         vec![
-            json!({"seq": 1, "method": "item/agentMessage/delta", "params": {"threadId": "t1", "n": 1}})
+            json!({"seq": 1, "origin": origin("anchor-1"), "method": "item/agentMessage/delta",
+                   "params": {"threadId": "t1", "n": 1}})
         ]
     );
     assert!(sim.take("c2").is_empty());
@@ -810,6 +841,7 @@ fn thread_less_notification_reaches_every_client_unnumbered() {
     subscribe(&mut sim, "c1", "t1", None);
     let frame = json!({"method": "account/rateLimits/updated", "params": {"x": 1}});
     sim.send_json("a1", frame.clone());
+    let frame = stamped(frame, "anchor-1");
     assert_eq!(sim.take("c1"), vec![frame.clone()]);
     assert_eq!(sim.take("c2"), vec![frame]);
     assert!(sim.take("a1").is_empty());
@@ -818,6 +850,7 @@ fn thread_less_notification_reaches_every_client_unnumbered() {
 #[test]
 fn thread_started_with_params_thread_id_is_a_thread_frame() {
     let mut sim = two_anchors();
+    started_on(&mut sim, "a2", "anchor-2", "t7");
     subscribe(&mut sim, "c1", "t7", None);
     sim.send_json(
         "a2",
@@ -1555,7 +1588,7 @@ fn hibernation_preserves_subscriptions() {
 #[test]
 fn hibernation_preserves_thread_bindings() {
     let mut sim = two_anchors();
-    sim.send_json("a2", notify("t1", 1));
+    started_on(&mut sim, "a2", "anchor-2", "t1");
     sim.send_json(
         "c1",
         json!({"id": 1, "method": "thread/resume", "params": {"threadId": "t2", "anchorId": "anchor-1"}}),
@@ -1709,7 +1742,7 @@ fn scripted_session(sim: &mut Sim, nap: fn(&mut Sim)) -> Vec<(String, Vec<Value>
         Box::new(|s| {
             s.send_json(
                 "a2",
-                json!({"id": "orbit:c1:1", "result": {"thread": {"id": "t1"}}}),
+                json!({"id": "orbit-thread:c1:anchor-2:1", "result": {"thread": {"id": "t1"}}}),
             )
         }),
         Box::new(|s| s.send_json("a2", notify("t1", 1))),
@@ -1745,12 +1778,12 @@ fn scripted_session(sim: &mut Sim, nap: fn(&mut Sim)) -> Vec<(String, Vec<Value>
                 json!({"method": "serverRequest/resolved", "params": {"threadId": "t1", "requestId": 0}}),
             )
         }),
-        Box::new(|s| s.send_json("a2", json!({"id": "orbit:c2:1", "result": "c2"}))),
+        Box::new(|s| s.send_json("a2", json!({"id": "orbit:c2:anchor-2:1", "result": "c2"}))),
         Box::new(|s| s.close("a2")),
         Box::new(|s| s.send_json("c1", json!({"id": "orbit-srv:1", "result": {}}))),
         Box::new(|s| s.connect_anchor("a2b", "anchor-2")),
         Box::new(|s| s.send_json("c1", json!({"id": "orbit-srv:1", "result": {}}))),
-        Box::new(|s| s.send_json("a2b", json!({"id": "orbit:c1:5", "result": "c1"}))),
+        Box::new(|s| s.send_json("a2b", json!({"id": "orbit:c1:anchor-2:5", "result": "c1"}))),
         Box::new(|s| s.connect_client("c3")),
         Box::new(|s| {
             s.send_json(
@@ -1819,7 +1852,7 @@ fn a_client_request_is_read_once_and_only_its_id_and_routing_hint_change() {
     assert_eq!(
         forwarded,
         [
-            r#"{"id":"orbit:c1:7","method":"turn/start","params":{"threadId":"t1","input":[{"type":"text","text":"hi \"there\""}]}}"#
+            r#"{"id":"orbit:c1:anchor-1:7","method":"turn/start","params":{"threadId":"t1","input":[{"type":"text","text":"hi \"there\""}]}}"#
         ]
     );
 }
@@ -1833,15 +1866,22 @@ fn a_notification_and_its_answer_are_read_once_each() {
     orbit_protocol::count::reset();
     sim.send("a1", note);
     assert_eq!(orbit_protocol::count::full_parses(), 1);
-    // Numbered by splicing `seq` in front: the rest is the anchor's own bytes.
-    assert_eq!(sim.take_raw("c1"), [format!("{{\"seq\":1,{}", &note[1..])]);
+    // Numbered and stamped by splicing `seq` and `origin` in front: the rest is the anchor's
+    // own bytes.
+    assert_eq!(
+        sim.take_raw("c1"),
+        [format!(
+            "{{\"seq\":1,\"origin\":{{\"anchorId\":\"anchor-1\",\"name\":\"anchor-1\"}},{}",
+            &note[1..]
+        )]
+    );
 
     sim.send(
         "c1",
         r#"{"id":1,"method":"thread/read","params":{"threadId":"t1"}}"#,
     );
     sim.clear_inboxes();
-    let answer = r#"{"id":"orbit:c1:1","result":{"thread":{"id":"t1","items":[1,2,3]}}}"#;
+    let answer = r#"{"id":"orbit:c1:anchor-1:1","result":{"thread":{"id":"t1","items":[1,2,3]}}}"#;
     orbit_protocol::count::reset();
     sim.send("a1", answer);
     assert_eq!(orbit_protocol::count::full_parses(), 1);
@@ -2191,4 +2231,304 @@ fn a_restarted_anchor_process_withdraws_its_old_codexs_approvals_so_a_stale_answ
         refused[0]["error"]["data"]["code"], "already_resolved",
         "{refused:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 13 item 1: a rogue sibling anchor of the same user is not trusted like the real one.
+// A thread is bound by a client's request or by the answer to a request that starts, resumes
+// or forks it, never by what an anchor sends on its own; frames for another anchor's thread are
+// dropped; answers are accepted only from the anchor the request went to; and every frame an
+// anchor sends clients names that anchor.
+// ---------------------------------------------------------------------------------------------
+
+fn turn_started(thread: &str) -> Value {
+    json!({"method": "turn/started", "params": {"threadId": thread, "turn": {"id": "evil"}}})
+}
+
+/// Asserts the last event raised exactly one alert, of `anchor_id`, and clears the list.
+fn assert_one_alert(sim: &mut Sim, anchor_id: &str) -> super::AlertKind {
+    assert_eq!(sim.alerts.len(), 1, "{:?}", sim.alerts);
+    let alert = sim.alerts.remove(0);
+    assert_eq!(alert.anchor_id, anchor_id);
+    alert.kind
+}
+
+#[test]
+fn a_rogue_sibling_anchor_cannot_take_over_another_anchors_thread_with_turn_started() {
+    let mut sim = two_anchors();
+    started_on(&mut sim, "a1", "anchor-1", "t1");
+    subscribe(&mut sim, "c1", "t1", None);
+    sim.send_json("a2", turn_started("t1"));
+    assert!(sim.take("c1").is_empty(), "never shown as t1's");
+    assert!(!sim.history.contains_key("t1"), "never logged for replay");
+    assert_orbit_error(&sim.take("a2"), "thread_anchor_mismatch");
+    assert_eq!(
+        assert_one_alert(&mut sim, "anchor-2"),
+        super::AlertKind::ForeignThread {
+            method: "turn/started".into(),
+            thread_id: "t1".into(),
+            bound: "anchor-1".into(),
+        }
+    );
+    // The next prompt still goes to the anchor the thread lives on.
+    sim.send_json(
+        "c2",
+        json!({"id": 1, "method": "turn/start", "params": {"threadId": "t1", "input": []}}),
+    );
+    assert_eq!(sim.take("a1").len(), 1);
+    assert!(sim.take("a2").is_empty());
+    // And the real anchor's own traffic flows as before.
+    sim.send_json("a1", notify("t1", 1));
+    assert_eq!(seqs(&sim.take("c1")), vec![1]);
+    assert!(sim.alerts.is_empty());
+}
+
+#[test]
+fn a_rogue_sibling_anchors_server_request_on_another_anchors_thread_is_dropped_and_never_pending() {
+    let mut sim = two_anchors();
+    started_on(&mut sim, "a1", "anchor-1", "t1");
+    subscribe(&mut sim, "c1", "t1", None);
+    sim.send_json(
+        "a2",
+        json!({"id": 0, "method": "item/tool/requestUserInput",
+               "params": {"threadId": "t1", "questions": [{"question": "password?"}]}}),
+    );
+    assert!(sim.take("c1").is_empty());
+    assert!(sim.store.pending.is_empty(), "nothing to answer later");
+    assert_orbit_error(&sim.take("a2"), "thread_anchor_mismatch");
+    assert_one_alert(&mut sim, "anchor-2");
+    // A client subscribing afresh is not shown it either.
+    sim.connect_client("c3");
+    sim.clear_inboxes();
+    let got = subscribe(&mut sim, "c3", "t1", None);
+    assert_eq!(got.len(), 1, "only orbit.subscribed: {got:?}");
+}
+
+#[test]
+fn a_rogue_sibling_anchor_cannot_answer_a_request_routed_to_another_anchor() {
+    let mut sim = two_anchors();
+    sim.send_json(
+        "c1",
+        json!({"id": 5, "method": "thread/start", "params": {"anchorId": "anchor-1"}}),
+    );
+    let forwarded = sim.take("a1");
+    let address = forwarded[0]["id"].clone();
+    // anchor-2 learnt c1's connection id from a request of its own, and forges the answer.
+    sim.send_json(
+        "a2",
+        json!({"id": address, "result": {"thread": {"id": "t1"}}}),
+    );
+    assert!(sim.take("c1").is_empty(), "the forged answer never arrives");
+    assert_orbit_error(&sim.take("a2"), "unknown_response_id");
+    assert!(matches!(
+        assert_one_alert(&mut sim, "anchor-2"),
+        super::AlertKind::ForeignResponse { .. }
+    ));
+    // Nor does it bind the thread it named.
+    sim.send_json(
+        "c2",
+        json!({"id": 1, "method": "turn/start", "params": {"threadId": "t1"}}),
+    );
+    assert_rpc_error(&sim.take("c2"), json!(1), "anchor_required");
+    // The real answer still goes home, and binds.
+    sim.send_json(
+        "a1",
+        json!({"id": address, "result": {"thread": {"id": "t1"}}}),
+    );
+    assert_eq!(
+        sim.take("c1"),
+        vec![json!({"id": 5, "result": {"thread": {"id": "t1"}}})]
+    );
+    sim.send_json(
+        "c2",
+        json!({"id": 2, "method": "turn/start", "params": {"threadId": "t1"}}),
+    );
+    assert_eq!(sim.take("a1").len(), 1);
+    assert!(sim.alerts.is_empty());
+}
+
+#[test]
+fn an_answer_naming_a_thread_binds_it_only_for_a_request_that_starts_or_resumes_one() {
+    let mut sim = two_anchors();
+    started_on(&mut sim, "a1", "anchor-1", "t1");
+    // The user asks anchor-2 something unrelated; it answers naming t1 (and a new t9).
+    for (id, thread) in [(1, "t1"), (2, "t9")] {
+        sim.send_json(
+            "c1",
+            json!({"id": id, "method": "model/list", "params": {"anchorId": "anchor-2"}}),
+        );
+        let forwarded = sim.take("a2");
+        sim.send_json(
+            "a2",
+            json!({"id": forwarded[0]["id"], "result": {"thread": {"id": thread}}}),
+        );
+        assert_eq!(sim.take("c1").len(), 1, "the answer itself goes home");
+    }
+    sim.send_json(
+        "c1",
+        json!({"id": 3, "method": "turn/start", "params": {"threadId": "t1"}}),
+    );
+    assert_eq!(sim.take("a1").len(), 1, "t1 still lives on anchor-1");
+    sim.send_json(
+        "c1",
+        json!({"id": 4, "method": "turn/start", "params": {"threadId": "t9"}}),
+    );
+    assert_rpc_error(&sim.take("c1"), json!(4), "anchor_required");
+    assert!(!sim.store.bindings.contains_key("t9"));
+}
+
+#[test]
+fn a_thread_moves_to_another_anchor_by_the_answer_to_a_resume_sent_there() {
+    let mut sim = two_anchors();
+    started_on(&mut sim, "a1", "anchor-1", "t1");
+    // The user resumes the thread on the other machine (by its rollout's path: no threadId).
+    sim.send_json(
+        "c1",
+        json!({"id": 7, "method": "thread/resume",
+               "params": {"anchorId": "anchor-2", "path": "/r/t1.jsonl"}}),
+    );
+    let forwarded = sim.take("a2");
+    assert_eq!(forwarded.len(), 1);
+    sim.send_json(
+        "a2",
+        json!({"id": forwarded[0]["id"], "result": {"thread": {"id": "t1"}}}),
+    );
+    assert_eq!(sim.take("c1").len(), 1);
+    assert_eq!(sim.store.bindings["t1"], "anchor-2");
+    sim.send_json(
+        "c2",
+        json!({"id": 1, "method": "turn/start", "params": {"threadId": "t1"}}),
+    );
+    assert_eq!(sim.take("a2").len(), 1);
+    // The old anchor's late traffic for it is now the foreign one.
+    subscribe(&mut sim, "c1", "t1", None);
+    sim.send_json("a1", notify("t1", 1));
+    assert!(sim.take("c1").is_empty());
+    assert_orbit_error(&sim.take("a1"), "thread_anchor_mismatch");
+    assert_one_alert(&mut sim, "anchor-1");
+}
+
+#[test]
+fn an_unbound_threads_frames_are_delivered_stamped_but_bind_it_to_nobody() {
+    let mut sim = two_anchors();
+    subscribe(&mut sim, "c1", "t5", None);
+    sim.send_json("a2", notify("t5", 1));
+    assert_eq!(
+        sim.take("c1"),
+        vec![
+            json!({"seq": 1, "origin": origin("anchor-2"), "method": "item/agentMessage/delta",
+                   "params": {"threadId": "t5", "n": 1}})
+        ]
+    );
+    sim.send_json(
+        "c1",
+        json!({"id": 1, "method": "turn/start", "params": {"threadId": "t5"}}),
+    );
+    assert_rpc_error(&sim.take("c1"), json!(1), "anchor_required");
+    assert!(sim.alerts.is_empty());
+}
+
+#[test]
+fn bindings_survive_hibernation_and_a_reconnect_so_a_rogue_is_still_refused() {
+    let mut sim = two_anchors();
+    started_on(&mut sim, "a1", "anchor-1", "t1");
+    subscribe(&mut sim, "c1", "t1", None);
+    sim.send_json("a1", notify("t1", 1));
+    sim.hibernate();
+    sim.connect_anchor("a1b", "anchor-1");
+    sim.hibernate();
+    sim.clear_inboxes();
+    sim.send_json("a2", turn_started("t1"));
+    assert!(sim.take("c1").is_empty());
+    assert_one_alert(&mut sim, "anchor-2");
+    sim.send_json("a1b", notify("t1", 2));
+    assert_eq!(seqs(&sim.take("c1")), vec![2]);
+}
+
+#[test]
+fn a_thread_numbered_but_never_bound_keeps_its_numbering_across_hibernation() {
+    let mut sim = one_anchor();
+    subscribe(&mut sim, "c1", "t5", None);
+    sim.send_json("a1", notify("t5", 1));
+    sim.send_json("a1", notify("t5", 2));
+    sim.hibernate();
+    sim.send_json("a1", notify("t5", 3));
+    assert_eq!(seqs(&sim.take("c1")), vec![1, 2, 3]);
+    assert!(sim.duplicate_seqs.is_empty());
+}
+
+#[test]
+fn server_requests_reach_clients_stamped_with_the_asking_anchor() {
+    let mut sim = two_anchors();
+    sim.set_paired(&[("anchor-1", "Laptop"), ("anchor-2", "Build box")]);
+    sim.clear_inboxes();
+    started_on(&mut sim, "a1", "anchor-1", "t1");
+    subscribe(&mut sim, "c1", "t1", None);
+    // A thread-less question from each anchor, one with an origin of its own making.
+    sim.send_json("a1", approval(json!(0), None));
+    let mut forged = approval(json!(0), None);
+    forged["origin"] = json!({"anchorId": "anchor-1", "name": "Laptop"});
+    sim.send_json("a2", forged);
+    sim.send_json("a1", approval(json!(1), Some("t1")));
+    sim.send_json(
+        "a2",
+        json!({"method": "account/updated", "params": {"origin": "kept: not Orbit's field"}}),
+    );
+    let got = sim.take("c1");
+    let origins: Vec<&Value> = got.iter().map(|f| &f["origin"]).collect();
+    assert_eq!(
+        origins,
+        vec![
+            &json!({"anchorId": "anchor-1", "name": "Laptop"}),
+            &json!({"anchorId": "anchor-2", "name": "Build box"}),
+            &json!({"anchorId": "anchor-1", "name": "Laptop"}),
+            &json!({"anchorId": "anchor-2", "name": "Build box"}),
+        ],
+        "{got:?}"
+    );
+    assert_eq!(got[3]["params"]["origin"], "kept: not Orbit's field");
+    for frame in &got {
+        let text = frame.to_string();
+        assert_eq!(text.matches("\"origin\":{").count(), 1, "{text}");
+    }
+    // The stamp is part of what is stored, so a late subscriber sees it too.
+    sim.connect_client("c3");
+    let late: Vec<Value> = sim
+        .take("c3")
+        .into_iter()
+        .filter(|f| f["type"].is_null())
+        .collect();
+    assert_eq!(late.len(), 2, "the two open thread-less requests: {late:?}");
+    assert_eq!(late[1]["origin"]["name"], "Build box");
+}
+
+#[test]
+fn an_answer_goes_only_to_the_anchor_that_asked_and_a_sibling_cannot_settle_it() {
+    let mut sim = two_anchors();
+    sim.send_json("a1", approval(json!(4), None));
+    let key = key_of(&sim.take("c1"));
+    sim.take("c2");
+    // anchor-2 claims codex settled anchor-1's request (same raw id), then answers for it.
+    sim.send_json(
+        "a2",
+        json!({"method": "serverRequest/resolved", "params": {"requestId": 4}}),
+    );
+    let seen = sim.take("c1");
+    assert_eq!(seen[0]["params"]["requestId"], 4, "not rewritten to {key}");
+    sim.send_json("a2", json!({"id": 4, "error": {"code": 1, "message": "x"}}));
+    assert_orbit_error(&sim.take("a2"), "unknown_response_id");
+    // Two clients race to answer: the first goes to anchor-1 only, the second is refused.
+    sim.send_json("c2", json!({"id": key, "result": {"decision": "accept"}}));
+    sim.send_json("c1", json!({"id": key, "result": {"decision": "decline"}}));
+    assert_eq!(
+        sim.take("a1"),
+        vec![json!({"id": 4, "result": {"decision": "accept"}})]
+    );
+    assert!(sim.take("a2").is_empty());
+    let c1: Vec<Value> = sim
+        .take("c1")
+        .into_iter()
+        .filter(|f| f["type"].is_null())
+        .collect();
+    assert_rpc_error(&c1, key, "already_resolved");
 }

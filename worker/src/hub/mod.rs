@@ -204,6 +204,7 @@ impl Live {
                 }
             }
             Action::Store(op) => self.store.apply(&op)?,
+            Action::Alert(alert) => worker::console_warn!("security: {alert}"),
         }
         Ok(())
     }

@@ -319,10 +319,13 @@ impl Store {
         }
         let threads = self
             .log_rows::<ThreadRow>(
-                "SELECT t.thread AS thread, t.anchor AS anchor, \
-                 MAX(COALESCE((SELECT high FROM seqs s WHERE s.thread = t.thread), 0), \
-                     COALESCE((SELECT MAX(seq) FROM log l WHERE l.thread = t.thread), 0)) \
-                 AS last FROM threads t",
+                // Threads bound to an anchor and threads only numbered (an anchor's traffic
+                // binds no thread) alike.
+                "SELECT k.thread AS thread, \
+                 (SELECT anchor FROM threads t WHERE t.thread = k.thread) AS anchor, \
+                 MAX(COALESCE((SELECT high FROM seqs s WHERE s.thread = k.thread), 0), \
+                     COALESCE((SELECT MAX(seq) FROM log l WHERE l.thread = k.thread), 0)) \
+                 AS last FROM (SELECT thread FROM threads UNION SELECT thread FROM seqs) k",
                 vec![],
             )?
             .into_iter()

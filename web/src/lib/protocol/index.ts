@@ -22,6 +22,7 @@ export type { DeviceTokenError } from "./DeviceTokenError";
 export type { DeviceTokenRequest } from "./DeviceTokenRequest";
 export type { ErrorCode } from "./ErrorCode";
 export type { Invite } from "./Invite";
+export type { Origin } from "./Origin";
 export type { PasskeyAdded } from "./PasskeyAdded";
 export type { PasskeyInfo } from "./PasskeyInfo";
 export type { PasskeyList } from "./PasskeyList";
