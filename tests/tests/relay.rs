@@ -487,7 +487,7 @@ async fn rule2_request_reaches_exactly_one_anchor_with_a_rewritten_id() -> Resul
     let web = orbit.new_user().await?;
     let s1 = orbit.pair_anchor(&web.user_id, "one").await?;
     let s2 = orbit.pair_anchor(&web.user_id, "two").await?;
-    let id2 = s2.anchor()?.to_string();
+    let (id1, id2) = (s1.anchor()?.to_string(), s2.anchor()?.to_string());
     let mut a1 = orbit.anchor(&s1).await?;
     let mut a2 = orbit.anchor(&s2).await?;
     let (mut client, _, _) = orbit.client(&web).await?;
@@ -514,11 +514,17 @@ async fn rule2_request_reaches_exactly_one_anchor_with_a_rewritten_id() -> Resul
     );
     a1.expect_nothing_pending().await?;
 
-    // A thread belongs to the anchor that emits its traffic: anchor one emits on `t`, so a
-    // request about `t` without anchorId goes to anchor one, even with two online.
+    // A thread belongs to the anchor a client named for it: resumed on anchor one, a request
+    // about it without anchorId goes to anchor one, even with two online.
     let thread = unique("bound");
-    a1.send_json(&thread_note(&thread, 1)).await?;
-    a1.expect_nothing_pending().await?;
+    client
+        .send_json(&request(
+            json!(20),
+            "thread/resume",
+            json!({"threadId": thread, "anchorId": id1}),
+        ))
+        .await?;
+    assert_eq!(a1.recv_json().await?["method"], "thread/resume");
     client
         .send_json(&request(
             json!(2),
@@ -624,8 +630,13 @@ async fn rule2_unroutable_requests_get_each_error_code() -> Result<()> {
 
     // A thread bound to one anchor, a request naming the other.
     let thread = unique("mine");
-    a1.send_json(&thread_note(&thread, 1)).await?;
-    a1.expect_nothing_pending().await?;
+    c.send_json(&request(
+        json!(40),
+        "thread/resume",
+        json!({"threadId": thread, "anchorId": id1}),
+    ))
+    .await?;
+    assert_eq!(a1.recv_json().await?["method"], "thread/resume");
     c.send_json(&request(
         json!(5),
         "turn/start",
@@ -1194,5 +1205,221 @@ async fn rule8_frame_beyond_the_runtime_limit_closes_only_that_socket_with_1009(
         .send_json(&request(json!(4), "thread/list", json!({})))
         .await?;
     assert_eq!(rig.anchor.recv_json().await?["method"], "thread/list");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 13 item 1: a rogue sibling anchor (a second, phished or compromised machine of the same
+// user, with a real token) is not trusted like the anchor a thread lives on.
+// ---------------------------------------------------------------------------------------------
+
+/// A user with a real anchor and a rogue one, both paired and connected (the rogue announces
+/// itself under the real one's name), and a client whose queue is empty.
+struct Siblings {
+    client: Ws,
+    real: Ws,
+    rogue: Ws,
+    real_id: String,
+    rogue_id: String,
+}
+
+async fn siblings(orbit: &Orbit) -> Result<Siblings> {
+    let web = orbit.new_user().await?;
+    let real_session = orbit.pair_anchor(&web.user_id, "real laptop").await?;
+    let rogue_session = orbit.pair_anchor(&web.user_id, "rogue box").await?;
+    let (real_id, rogue_id) = (
+        real_session.anchor()?.to_string(),
+        rogue_session.anchor()?.to_string(),
+    );
+    let mut real = orbit.anchor(&real_session).await?;
+    real.send_control(&anchor_hello(&real_id, "real laptop"))
+        .await?;
+    let mut rogue = orbit.anchor(&rogue_session).await?;
+    rogue
+        .send_control(&anchor_hello(&rogue_id, "real laptop"))
+        .await?;
+    real.expect_nothing_pending().await?;
+    rogue.expect_nothing_pending().await?;
+    let (client, _, _) = orbit.client(&web).await?;
+    Ok(Siblings {
+        client,
+        real,
+        rogue,
+        real_id,
+        rogue_id,
+    })
+}
+
+/// The client starts a thread on the real anchor, which answers with `thread`.
+async fn start_on_real(s: &mut Siblings, thread: &str) -> Result<()> {
+    s.client
+        .send_json(&request(
+            json!("start"),
+            "thread/start",
+            json!({"anchorId": s.real_id, "cwd": "/"}),
+        ))
+        .await?;
+    let start = s.real.recv_json().await?;
+    s.real
+        .send_json(&json!({"id": start["id"], "result": {"thread": {"id": thread}}}))
+        .await?;
+    let answer = s.client.recv_json().await?;
+    assert_eq!(answer["id"], "start", "{answer}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rogue_sibling_anchor_cannot_take_over_another_anchors_thread_with_turn_started(
+) -> Result<()> {
+    let orbit = orbit()?;
+    let mut s = siblings(orbit).await?;
+    let thread = unique("victim");
+    start_on_real(&mut s, &thread).await?;
+    s.client.subscribe(&thread, None).await?;
+
+    // The rogue claims the thread: its turn/started is refused, never shown as the thread's.
+    s.rogue
+        .send_json(&json!({"method": "turn/started",
+                           "params": {"threadId": thread, "turn": {"id": "evil", "items": []}}}))
+        .await?;
+    let refused = s.rogue.recv_json().await?;
+    assert_eq!(refused["type"], "orbit.error", "{refused}");
+    assert_eq!(refused["code"], "thread_anchor_mismatch", "{refused}");
+    s.client.expect_nothing_pending().await?;
+
+    // The user's next prompt still goes to the machine the thread lives on.
+    s.client
+        .send_json(&request(
+            json!(2),
+            "turn/start",
+            json!({"threadId": thread, "input": [{"type": "text", "text": "hi"}]}),
+        ))
+        .await?;
+    let turn = s.real.recv_json().await?;
+    assert_eq!(turn["method"], "turn/start", "{turn}");
+    s.rogue.expect_nothing_pending().await?;
+
+    // The real anchor's traffic flows, stamped with its id.
+    s.real.send_json(&thread_note(&thread, 1)).await?;
+    let note = s.client.recv_json().await?;
+    assert_eq!(note["params"]["threadId"], thread.as_str(), "{note}");
+    assert_eq!(note["origin"]["anchorId"], s.real_id.as_str(), "{note}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rogue_sibling_anchor_cannot_answer_a_request_routed_to_another_anchor() -> Result<()> {
+    let orbit = orbit()?;
+    let mut s = siblings(orbit).await?;
+
+    // A request to the real anchor; the rogue answers it first, with its very return address
+    // (as a rogue that learnt the client's connection id from a request of its own would).
+    s.client
+        .send_json(&request(
+            json!(8),
+            "thread/start",
+            json!({"anchorId": s.real_id, "cwd": "/"}),
+        ))
+        .await?;
+    let start = s.real.recv_json().await?;
+    let stolen = unique("stolen");
+    s.rogue
+        .send_json(&json!({"id": start["id"], "result": {"thread": {"id": stolen}}}))
+        .await?;
+    let refused = s.rogue.recv_json().await?;
+    assert_eq!(refused["type"], "orbit.error", "{refused}");
+    assert_eq!(refused["code"], "unknown_response_id", "{refused}");
+    s.client.expect_nothing_pending().await?;
+
+    // The real answer goes home, and the thread is the real anchor's.
+    let thread = unique("real");
+    s.real
+        .send_json(&json!({"id": start["id"], "result": {"thread": {"id": thread}}}))
+        .await?;
+    let answer = s.client.recv_json().await?;
+    assert_eq!(answer["id"], 8, "{answer}");
+    assert_eq!(
+        answer["result"]["thread"]["id"],
+        thread.as_str(),
+        "{answer}"
+    );
+
+    // An answer to the real anchor's approval reaches the real anchor only; the rogue cannot
+    // settle it by answering codex's id itself.
+    s.client.subscribe(&thread, None).await?;
+    s.real
+        .send_json(&request(
+            json!(42),
+            "item/commandExecution/requestApproval",
+            json!({"threadId": thread, "itemId": "i1", "command": "make"}),
+        ))
+        .await?;
+    let prompt = s.client.recv_json().await?;
+    s.rogue
+        .send_json(&json!({"id": 42, "result": {"decision": "accept"}}))
+        .await?;
+    assert_eq!(
+        s.rogue.recv_json().await?["code"],
+        "unknown_response_id",
+        "a server request is answered by clients, not by a sibling"
+    );
+    s.client
+        .send_json(&json!({"id": prompt["id"], "result": {"decision": "decline"}}))
+        .await?;
+    let forwarded = s.real.recv_json().await?;
+    assert_eq!(
+        forwarded,
+        json!({"id": 42, "result": {"decision": "decline"}})
+    );
+    s.rogue.expect_nothing_pending().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn server_requests_reach_clients_stamped_with_the_asking_anchor() -> Result<()> {
+    let orbit = orbit()?;
+    let mut s = siblings(orbit).await?;
+
+    // A thread-less question from each; the rogue's claims to come from the real anchor.
+    s.real
+        .send_json(&request(
+            json!("q1"),
+            "item/tool/requestUserInput",
+            json!({"questions": [{"id": "q", "question": "Continue?"}]}),
+        ))
+        .await?;
+    let mut forged = request(
+        json!("q2"),
+        "item/tool/requestUserInput",
+        json!({"questions": [{"id": "q", "question": "Your password?"}]}),
+    );
+    forged["origin"] = json!({"anchorId": s.real_id, "name": "real laptop"});
+    s.rogue.send_json(&forged).await?;
+    s.rogue
+        .send_json(&json!({"method": "account/updated", "params": {}}))
+        .await?;
+
+    let asked = s.client.recv_json().await?;
+    assert_eq!(
+        asked["origin"],
+        json!({"anchorId": s.real_id, "name": "real laptop"}),
+        "{asked}"
+    );
+    let phish = s.client.recv_json().await?;
+    assert_eq!(
+        phish["params"]["questions"][0]["question"],
+        "Your password?"
+    );
+    // Named by the id from its token and the name the user paired it under, whatever it says.
+    assert_eq!(
+        phish["origin"],
+        json!({"anchorId": s.rogue_id, "name": "rogue box"}),
+        "{phish}"
+    );
+    let text = phish.to_string();
+    assert_eq!(text.matches("\"origin\"").count(), 1, "{text}");
+    let note = s.client.recv_json().await?;
+    assert_eq!(note["method"], "account/updated", "{note}");
+    assert_eq!(note["origin"]["anchorId"], s.rogue_id.as_str(), "{note}");
     Ok(())
 }
