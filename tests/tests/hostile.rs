@@ -375,6 +375,10 @@ async fn anchor_answering_ids_it_never_received_reaches_no_client() -> Result<()
         json!(format!("orbit:{other_conn}")),
         json!(format!("orbit:{other_conn}:{{}}")),
         json!(format!("orbit:{other_conn}:true")),
+        // A real client's address, but not one made for this anchor (the form before the
+        // anchor was part of it): a request this anchor was never sent.
+        json!(format!("orbit:{other_conn}:1")),
+        json!(format!("orbit:{other_conn}:another-anchor:1")),
     ] {
         rig.anchor
             .send_json(&json!({"id": id, "result": {"stolen": true}}))
@@ -384,7 +388,9 @@ async fn anchor_answering_ids_it_never_received_reaches_no_client() -> Result<()
     }
     // A return address of a connection that is not open (made up, or gone): dropped.
     rig.anchor
-        .send_json(&json!({"id": format!("orbit:{}:1", random_hex(8)), "result": {}}))
+        .send_json(
+            &json!({"id": format!("orbit:{}:{}:1", random_hex(8), rig.anchor_id), "result": {}}),
+        )
         .await?;
     rig.anchor.expect_nothing_pending().await?;
     rig.client.expect_nothing_pending().await?;
