@@ -71,6 +71,8 @@ test("a command needs approval: accepted, it runs and its output shows; declined
   const approval = page.getByRole("group", { name: "Run this command?" });
   await approval.waitFor({ timeout: 60_000 });
   await approval.locator("code", { hasText: "echo approved-$((40+2))" }).waitFor();
+  // Orbit names the machine that asks: the name the anchor was paired under.
+  await approval.getByText("Asked by e2e-cmd", { exact: true }).waitFor();
   await approval.getByText(/Keys, while this box has focus/).waitFor();
   await axeScan(page);
   await screenshots(page, "thread-approval");

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 
 import { Prompts } from "../src/lib/state/approvals";
 import { applyPresence } from "../src/lib/state/anchors";
-import { settledText } from "../src/lib/thread/prompts";
+import { promptAsker, settledText } from "../src/lib/thread/prompts";
 
 const approval = (n: number, turnId = "u1") => ({
   id: `orbit-srv:${n}`,
@@ -11,6 +11,25 @@ const approval = (n: number, turnId = "u1") => ({
 });
 
 describe("prompts", () => {
+  it("name the machine that asks, as Orbit stamped it, never a name the prompt gives itself", () => {
+    const p = new Prompts();
+    const asked = p.add({
+      id: "orbit-srv:7",
+      method: "item/tool/requestUserInput",
+      params: { threadId: "t1", questions: [{ id: "q", question: "Your password?" }], origin: "laptop" },
+      origin: { anchorId: "a-rogue", name: "Build box" },
+    });
+    expect(asked?.origin).toEqual({ anchorId: "a-rogue", name: "Build box" });
+    expect(asked && promptAsker(asked)).toBe("Asked by Build box");
+    // A prompt without Orbit's stamp (logged before Orbit stamped them) names nobody.
+    const old = p.add(approval(8));
+    expect(old?.origin).toBeNull();
+    expect(old && promptAsker(old)).toBeNull();
+    for (const bad of ["Laptop", { name: "Laptop" }, { anchorId: 3, name: "x" }, null]) {
+      expect(p.add({ ...approval(9), id: `orbit-srv:bad-${JSON.stringify(bad)}`, origin: bad })?.origin).toBeNull();
+    }
+  });
+
   it("shows a prompt once however often it is delivered", () => {
     const p = new Prompts();
     expect(p.add(approval(0))).not.toBeNull();

@@ -48,6 +48,7 @@ describe("prompts in the thread view", () => {
     method: "item/commandExecution/requestApproval",
     params: itemId ? { threadId: "t", itemId } : { threadId: "t" },
     threadId: "t",
+    origin: null,
     answering: undefined,
     settled,
     settledAt,

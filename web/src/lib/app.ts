@@ -31,7 +31,8 @@ function publishPrompts(): void {
 function message(msg: RpcMessage): void {
   const now = Date.now();
   if (typeof msg.id === "string" && msg.method) {
-    if (prompts.add({ id: msg.id, method: msg.method, params: msg.params ?? {}, seq: msg.seq })) publishPrompts();
+    if (prompts.add({ id: msg.id, method: msg.method, params: msg.params ?? {}, seq: msg.seq, origin: msg.origin }))
+      publishPrompts();
     return;
   }
   if (typeof msg.id === "string" && msg.error) {

@@ -7,6 +7,7 @@ import { ApiError } from "../api/http";
 import { accessToken, endSession } from "../auth/session";
 import type { Control } from "../protocol/Control";
 import type { ErrorCode } from "../protocol/ErrorCode";
+import type { Origin } from "../protocol/Origin";
 import { backoffDelay } from "./backoff";
 import { SeqTracker } from "./threads";
 
@@ -30,6 +31,8 @@ export interface RpcMessage {
   error?: { code: number; message: string; data?: { code?: ErrorCode } };
   /** Orbit's number of a thread frame. */
   seq?: number;
+  /** The anchor that sent it, as Orbit names it (never the anchor's own say). */
+  origin?: Origin;
 }
 
 /** A request that did not get an answer, or got an error. */

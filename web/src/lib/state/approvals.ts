@@ -2,12 +2,16 @@
 // questions. One prompt everywhere: the first answer from any device settles it, and every other
 // device's copy goes away saying so. No I/O: unit-tested.
 
+import type { Origin } from "../protocol/Origin";
+
 /** A server request as Orbit delivers it (its id is Orbit's `orbit-srv:N`). */
 export interface ServerRequest {
   id: string;
   method: string;
   params: Record<string, unknown>;
   seq?: number;
+  /** The anchor that asks, as Orbit stamped it. */
+  origin?: unknown;
 }
 
 export type Settlement = "answered-here" | "answered-elsewhere" | "withdrawn";
@@ -17,6 +21,8 @@ export interface Prompt {
   method: string;
   params: Record<string, unknown>;
   threadId: string | null;
+  /** The machine that asks (Orbit's stamp), so a prompt never hides who wants an answer. */
+  origin: Origin | null;
   /** The answer this device sent and is waiting on, if any. */
   answering: unknown;
   settled: Settlement | null;
@@ -36,6 +42,14 @@ export const PROMPT_METHODS = new Set([
   "execCommandApproval",
 ]);
 
+/** Orbit's `origin` stamp, if the frame carries a well-formed one. */
+export function originOf(value: unknown): Origin | null {
+  if (typeof value !== "object" || value === null) return null;
+  const { anchorId, name } = value as Record<string, unknown>;
+  if (typeof anchorId !== "string" || typeof name !== "string" || !anchorId) return null;
+  return { anchorId, name: name || anchorId };
+}
+
 export class Prompts {
   private readonly byId = new Map<string, Prompt>();
 
@@ -50,6 +64,7 @@ export class Prompts {
       method: request.method,
       params: request.params,
       threadId,
+      origin: originOf(request.origin),
       answering: undefined,
       settled: null,
       settledAt: null,

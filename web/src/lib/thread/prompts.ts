@@ -55,6 +55,15 @@ export function settledText(settled: Settlement, by: string | null = null): stri
   }
 }
 
+/**
+ * Which machine asks, as Orbit names it: every anchor of the account can send prompts, and one
+ * that asks for a secret must not pass for the machine the thread runs on. Null when Orbit did
+ * not say (a prompt logged before Orbit stamped them).
+ */
+export function promptAsker(p: Prompt): string | null {
+  return p.origin ? `Asked by ${p.origin.name}` : null;
+}
+
 /** A short name of what a prompt asks, for headings and announcements. */
 export function promptTitle(p: Prompt): string {
   switch (p.method) {
