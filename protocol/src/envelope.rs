@@ -435,14 +435,17 @@ impl Edit<'_, '_> {
         if self.seq_front.is_some() || self.origin_front.is_some() {
             let open = text.find('{').unwrap_or(0) + 1;
             out.push_str(&text[..open]);
-            let mut front = Vec::with_capacity(2);
             if let Some(n) = self.seq_front {
-                front.push(format!("\"seq\":{n}"));
+                out.push_str("\"seq\":");
+                out.push_str(&n.to_string());
             }
             if let Some(origin) = self.origin_front.take() {
-                front.push(format!("\"origin\":{origin}"));
+                if self.seq_front.is_some() {
+                    out.push(',');
+                }
+                out.push_str("\"origin\":");
+                out.push_str(&origin);
             }
-            out.push_str(&front.join(","));
             // Every JSON-RPC message has a member after them; an empty object gets none.
             // (A member the edit deletes wholly, with its comma, leaves a valid rest.)
             if !text[open..].trim_start().starts_with('}') {

@@ -120,6 +120,7 @@ impl Router {
                 record.platform = hello.platform;
                 record.version = hello.version;
                 record.codex_version = hello.codex_version;
+                self.origins.remove(anchor_id);
                 record.last_seen_at = Some(now_ms);
                 out.push(Action::Store(StoreOp::SaveAnchor(record.clone())));
                 if restarted {

@@ -150,6 +150,9 @@ pub struct Router {
     next_server_request: u64,
     /// How each client's device names itself (from its User-Agent), for `orbit.answered`.
     devices: BTreeMap<ConnId, String>,
+    /// Each anchor's `origin` stamp, made once rather than per frame; emptied whenever a name
+    /// can change (a hello, a new paired list).
+    origins: HashMap<String, Arc<str>>,
 }
 
 impl Router {
@@ -167,6 +170,7 @@ impl Router {
             pending: BTreeMap::new(),
             next_server_request: 0,
             devices: BTreeMap::new(),
+            origins: HashMap::new(),
         }
     }
 
@@ -226,6 +230,7 @@ impl Router {
     /// (revoked) drop out of `orbit.anchors`.
     pub fn set_paired_anchors(&mut self, paired: Vec<PairedAnchor>) {
         self.paired = Some(paired.into_iter().map(|p| (p.anchor_id, p.name)).collect());
+        self.origins.clear();
     }
 
     /// Replaces the paired list as [`Router::set_paired_anchors`] does, and when that changes
@@ -471,7 +476,16 @@ impl Router {
 
     /// The `origin` Orbit stamps on frames of `anchor_id`, as JSON text: the anchor's id and
     /// the name clients list it by (as [`Router::anchor_list`] names it).
-    fn origin(&self, anchor_id: &str) -> String {
+    fn origin(&mut self, anchor_id: &str) -> Arc<str> {
+        if let Some(origin) = self.origins.get(anchor_id) {
+            return origin.clone();
+        }
+        let origin: Arc<str> = self.make_origin(anchor_id).into();
+        self.origins.insert(anchor_id.to_string(), origin.clone());
+        origin
+    }
+
+    fn make_origin(&self, anchor_id: &str) -> String {
         let record = self.anchors.get(anchor_id);
         let name = self
             .paired

@@ -2503,6 +2503,33 @@ fn server_requests_reach_clients_stamped_with_the_asking_anchor() {
 }
 
 #[test]
+fn the_stamp_names_an_anchor_as_the_anchor_list_does_and_follows_a_rename() {
+    let mut sim = one_anchor();
+    let name = |sim: &mut Sim| {
+        sim.send_json("a1", json!({"method": "account/updated", "params": {}}));
+        let got = sim.take("c1");
+        sim.take("c2");
+        got[0]["origin"]["name"].clone()
+    };
+    assert_eq!(name(&mut sim), "anchor-1", "no name yet: its id");
+    sim.send_json(
+        "a1",
+        json!({"type": "anchor.hello", "name": "says-laptop", "hostname": "h"}),
+    );
+    sim.clear_inboxes();
+    assert_eq!(name(&mut sim), "says-laptop", "the name it announced");
+    sim.set_paired(&[("anchor-1", "Build box")]);
+    sim.clear_inboxes();
+    assert_eq!(name(&mut sim), "Build box", "the user's name wins");
+    sim.set_paired(&[("anchor-1", "Renamed")]);
+    sim.clear_inboxes();
+    assert_eq!(name(&mut sim), "Renamed");
+    sim.hibernate();
+    sim.clear_inboxes();
+    assert_eq!(name(&mut sim), "Renamed");
+}
+
+#[test]
 fn an_answer_goes_only_to_the_anchor_that_asked_and_a_sibling_cannot_settle_it() {
     let mut sim = two_anchors();
     sim.send_json("a1", approval(json!(4), None));
