@@ -288,6 +288,17 @@ pub(crate) mod test_support {
 mod tests {
     use super::*;
 
+    /// Every helper that takes a `path`.
+    const PATH_TAKING_HELPERS: [&str; 7] = [
+        "anchor.listDirs",
+        "anchor.file.read",
+        "anchor.image.read",
+        "anchor.git.status",
+        "anchor.git.diff",
+        "anchor.git.log",
+        "anchor.git.branches",
+    ];
+
     #[test]
     fn every_helper_method_has_the_prefix() {
         assert!(HELPER_METHODS.iter().all(|m| m.starts_with(HELPER_PREFIX)));
@@ -404,15 +415,7 @@ mod tests {
             "proj/ssh",
             "proj/aws",
         ];
-        for method in [
-            "anchor.listDirs",
-            "anchor.file.read",
-            "anchor.image.read",
-            "anchor.git.status",
-            "anchor.git.diff",
-            "anchor.git.log",
-            "anchor.git.branches",
-        ] {
+        for method in PATH_TAKING_HELPERS {
             for path in denied {
                 let e = handle(&c, method, &json!({"path": path}))
                     .await
@@ -460,15 +463,7 @@ mod tests {
             "to-file".to_string(),
             format!("{}/inside/../../", root.display()),
         ];
-        for method in [
-            "anchor.listDirs",
-            "anchor.file.read",
-            "anchor.image.read",
-            "anchor.git.status",
-            "anchor.git.diff",
-            "anchor.git.log",
-            "anchor.git.branches",
-        ] {
+        for method in PATH_TAKING_HELPERS {
             for path in &escapes {
                 let e = handle(&c, method, &json!({"path": path}))
                     .await
