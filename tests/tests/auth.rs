@@ -2227,3 +2227,23 @@ async fn a_huge_announced_body_is_refused_at_once_without_waiting_for_it() -> Re
     assert!(answer.contains("body_too_large"), "answer: {answer}");
     Ok(())
 }
+
+/// A body sent in chunks announces no length: the Worker reads it only as far as the limit,
+/// then refuses it. The body never ends, so a Worker that read it whole before checking would
+/// never answer.
+#[tokio::test]
+async fn an_endless_chunked_body_is_refused_once_past_the_limit() -> Result<()> {
+    let orbit = open()?;
+    let head =
+        "POST /auth/totp/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         CF-Connecting-IP: 198.51.100.8\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let piece = format!("{{\"name\":\"{}", "a".repeat(4096));
+    let mut body = Vec::new();
+    for _ in 0..16 {
+        body.extend_from_slice(format!("{:x}\r\n{piece}\r\n", piece.len()).as_bytes());
+    }
+    let answer = raw_exchange(orbit, head, &body, Duration::from_secs(20)).await?;
+    assert!(answer.starts_with("HTTP/1.1 413"), "answer: {answer}");
+    assert!(answer.contains("body_too_large"), "answer: {answer}");
+    Ok(())
+}
