@@ -764,14 +764,18 @@ impl<'de> Visitor<'de> for ResultSeed {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Outcome<'de>, A::Error> {
         let mut outcome = Outcome::default();
-        let mut seen_thread = false;
+        let mut thread = None;
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            if key.name() == "thread" && !std::mem::replace(&mut seen_thread, true) {
-                outcome.thread_id = map.next_value_seed(ThreadSeed)?;
+            if key.name() == "thread" {
+                if matches!(key, Key::Owned(_)) {
+                    return Err(de::Error::custom(ESCAPED));
+                }
+                once(&mut thread, map.next_value_seed(ThreadSeed)?)?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
+        outcome.thread_id = thread.flatten();
         Ok(outcome)
     }
 
@@ -819,15 +823,20 @@ impl<'de> Visitor<'de> for ThreadSeed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        // Routing reads `id`: a second copy, or an escaped name, could be read differently by
+        // the anchor or codex, as at the top level.
         let mut id = None;
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            if key.name() == "id" && id.is_none() {
-                id = string_value(map.next_value::<&RawValue>()?);
+            if key.name() == "id" {
+                if matches!(key, Key::Owned(_)) {
+                    return Err(de::Error::custom(ESCAPED));
+                }
+                once(&mut id, map.next_value::<&RawValue>()?)?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(id)
+        Ok(id.and_then(string_value))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {

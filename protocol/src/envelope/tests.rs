@@ -76,6 +76,11 @@ fn a_routing_member_twice_is_refused_so_no_two_readers_can_disagree() {
         r#"{"method":"m","params":{"anchorId":"a","anchorId":"b"}}"#,
         r#"{"method":"m","params":{}, "params":{}}"#,
         r#"{"method":"m","seq":1,"seq":2}"#,
+        r#"{"method":"m","params":{"thread":{"id":"a","id":"b"}}}"#,
+        r#"{"method":"m","params":{"thread":{"id":1,"id":"b"}}}"#,
+        r#"{"method":"m","params":{"thread":{"id":"a"},"thread":{"id":"b"}}}"#,
+        r#"{"id":1,"result":{"thread":{"id":"a","id":"b"}}}"#,
+        r#"{"id":1,"result":{"thread":{"id":"a"},"thread":{"id":"b"}}}"#,
     ] {
         assert_eq!(kind(text), Err(ErrorCode::InvalidMessage), "{text}");
     }
@@ -104,6 +109,13 @@ fn a_routing_member_with_an_escaped_name_is_refused() {
         kind(r#"{"method":"m","params":{"anchor\u0049d":"a"}}"#),
         Err(ErrorCode::InvalidMessage)
     );
+    for text in [
+        r#"{"method":"m","params":{"thread":{"\u0069d":"a"}}}"#,
+        r#"{"id":1,"result":{"thread":{"\u0069d":"a"}}}"#,
+        r#"{"id":1,"result":{"\u0074hread":{"id":"a"}}}"#,
+    ] {
+        assert_eq!(kind(text), Err(ErrorCode::InvalidMessage), "{text}");
+    }
     // Other members may be escaped at will.
     assert_eq!(
         kind(r#"{"method":"m","params":{"\u0078":1}}"#),
