@@ -372,6 +372,10 @@ fn validate(frame: &Control) -> Result<(), ControlError> {
             {
                 return Err(bad("anchor.hello", "a field is longer than allowed"));
             }
+            // Numbers start at 1: a first frame numbered 0 would count as handled already.
+            if hello.next_frame == Some(0) {
+                return Err(bad("anchor.hello", "nextFrame starts at 1"));
+            }
         }
         _ => {}
     }
@@ -404,6 +408,17 @@ mod tests {
             r#"{"type":"anchor.hello","anchorId":"a","name":"n","hostname":"h","platform":"linux","version":"1","capabilities":["x"],"codexVersion":"0.169.0"}"#,
         );
         assert!(matches!(hello, Ok(Control::AnchorHello(h)) if h.name.as_deref() == Some("n")));
+    }
+
+    #[test]
+    fn a_hello_numbering_from_zero_is_refused_rather_than_losing_its_first_frame() {
+        let hello = |next: &str| {
+            Control::parse_inbound(&format!(r#"{{"type":"anchor.hello","nextFrame":{next}}}"#))
+                .map_err(|e| e.code())
+        };
+        assert_eq!(hello("0"), Err(ErrorCode::BadFrame));
+        assert_eq!(hello("-1"), Err(ErrorCode::BadFrame));
+        assert!(matches!(hello("1"), Ok(Control::AnchorHello(h)) if h.next_frame == Some(1)));
     }
 
     #[test]
