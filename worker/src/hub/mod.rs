@@ -182,22 +182,20 @@ impl Live {
         }
     }
 
+    /// Sends `text` on `to`'s socket, if it is still open; a failure is logged (its close
+    /// event follows).
+    fn send(&self, to: &str, text: &str) {
+        if let Some(ws) = self.sockets.get(to) {
+            if let Err(e) = ws.send_with_str(text) {
+                worker::console_error!("send to {to} failed: {e}");
+            }
+        }
+    }
+
     fn act(&mut self, action: Action) -> Result<(), StoreError> {
         match action {
-            Action::Send { to, text } => {
-                if let Some(ws) = self.sockets.get(&to) {
-                    if let Err(e) = ws.send_with_str(&*text) {
-                        worker::console_error!("send to {to} failed: {e}");
-                    }
-                }
-            }
-            Action::Ack { to, up_to } => {
-                if let Some(ws) = self.sockets.get(&to) {
-                    if let Err(e) = ws.send_with_str(Control::Ack { up_to }.to_text()) {
-                        worker::console_error!("acknowledging to {to} failed: {e}");
-                    }
-                }
-            }
+            Action::Send { to, text } => self.send(&to, &text),
+            Action::Ack { to, up_to } => self.send(&to, &Control::Ack { up_to }.to_text()),
             Action::Close { conn, code, reason } => {
                 if let Some(ws) = self.sockets.remove(&conn) {
                     let _ = ws.close(Some(code), Some(reason));
