@@ -95,7 +95,7 @@ impl Target {
     pub fn describe(&self) -> String {
         let what = match &self.backend {
             Backend::Harness(orbit) => format!(
-                "Orbit started by the test harness (wrangler dev, fresh state in {})",
+                "Orbit started by the test harness (workerd through Miniflare, fresh state in {})",
                 orbit.state_dir().display()
             ),
             Backend::Baseline(_, persist) => format!(
@@ -103,10 +103,11 @@ impl Target {
             ),
             Backend::External => "an already-running Orbit".to_string(),
         };
-        let via = if self.direct {
-            "directly (bypassing wrangler's dev proxy)"
-        } else {
-            "through wrangler's dev port"
+        let via = match (&self.backend, self.direct) {
+            (_, true) => "directly (bypassing wrangler's dev proxy)",
+            // The harness runs no dev proxy (tests/workerd/serve.mjs says why).
+            (Backend::Harness(_), false) => "on workerd's own port",
+            _ => "through wrangler's dev port",
         };
         format!("{what} at {} {via}", self.base)
     }

@@ -92,7 +92,7 @@ pub async fn pair(orbit: &Orbit, web_token: &str, name: &str) -> Result<Paired> 
     .await
     .context("waiting for `anchor login` to print the code")??;
 
-    let http = reqwest::Client::new();
+    let http = crate::api::http_client();
     let approved = http
         .post(format!("{}/auth/device/authorise", orbit.base_url()))
         .bearer_auth(web_token)

@@ -1,12 +1,13 @@
-//! Harness for Orbit's end-to-end tests: the built Worker under `wrangler dev`, and WebSocket
+//! Harness for Orbit's end-to-end tests: the built Worker under local workerd, and WebSocket
 //! clients that talk to it.
 //!
-//! * [`Orbit`] starts `worker/build/index.js` under local workerd (`wrangler dev`) on free
-//!   ports, with fresh D1 and Durable Object state in a temporary directory, a random JWT
-//!   secret and the development API on, and waits until `/health` answers. Dropping it kills
-//!   the whole wrangler process group (wrangler runs two workerd children). A small shell
-//!   watchdog kills that group too if the test process itself dies, so no workerd is left
-//!   behind.
+//! * [`Orbit`] starts `worker/build/index.js` under workerd on a free port, through
+//!   Miniflare's API (`tests/workerd/serve.mjs`, configured from `wrangler.toml` as `wrangler
+//!   dev` would be), with fresh D1 and Durable Object state in a temporary directory, a random
+//!   JWT secret and the development API on, and waits until `/health` answers. Dropping it
+//!   kills the whole process group (node and its workerd child). A small shell watchdog kills
+//!   that group too if the test process itself dies, so no workerd is left behind.
+//!   Not `wrangler dev`: its dev proxy loses a request now and then (see `serve.mjs`).
 //! * [`Orbit::shared`] is one instance per test binary, for tests that need no private one:
 //!   each test creates its own users, so they cannot see each other.
 //! * [`Ws`] ([`ws`](crate::Ws)) is a WebSocket client whose every wait is bounded: a frame
@@ -68,7 +69,7 @@ pub const PORT_PLACEHOLDER: &str = "{port}";
 /// machine running the tests may be busy compiling.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long wrangler may take to answer `/health`.
+/// How long workerd may take to answer `/health`.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// How long wrangler may take to apply the D1 migrations.
@@ -346,7 +347,7 @@ impl Upgrade {
     }
 }
 
-/// A running Orbit: the built Worker under `wrangler dev`.
+/// A running Orbit: the built Worker under workerd (`tests/workerd/serve.mjs`).
 #[derive(Debug)]
 pub struct Orbit {
     port: u16,
@@ -427,8 +428,7 @@ impl Orbit {
                 build.display()
             );
         }
-        // wrangler.toml's [assets] names the built web client; wrangler refuses to start
-        // without it.
+        // wrangler.toml's [assets] names the built web client; the Worker serves it.
         let web = repo_root().join("web/dist");
         if !web.join("index.html").is_file() {
             bail!(
@@ -436,10 +436,8 @@ impl Orbit {
                 web.display()
             );
         }
-        // Run private copies, so a rebuild of worker/build or web/dist while tests run neither
-        // reloads nor breaks this Orbit: wrangler watches its entry point and the assets
-        // directory, and a reload answers requests in flight with 503 ("Your worker restarted
-        // mid-request"). A restart reuses the copies.
+        // Run private copies, so a rebuild of worker/build or web/dist while tests run cannot
+        // change this Orbit between its restarts, which reuse the copies.
         let copy = state.path().join("build");
         if !copy.join("index.js").is_file() {
             copy_dir(&build, &copy)?;
@@ -509,8 +507,8 @@ impl Orbit {
         Ok(())
     }
 
-    /// Starts `wrangler dev` and waits for `/health`. Retries with other ports if the chosen
-    /// ones were taken in the meantime.
+    /// Starts workerd and waits for `/health`. Retries with another port if the chosen one
+    /// was taken in the meantime.
     fn boot(&mut self) -> Result<()> {
         let mut last_error = None;
         for _attempt in 0..3 {
@@ -520,23 +518,28 @@ impl Orbit {
                 Err(BootError::Fatal(e)) => return Err(e),
             }
         }
-        Err(last_error.unwrap_or_else(|| anyhow!("wrangler did not start")))
+        Err(last_error.unwrap_or_else(|| anyhow!("workerd did not start")))
     }
 
     fn boot_once(&mut self, fixed_port: Option<u16>) -> std::result::Result<(), BootError> {
-        let (free, inspector) = free_ports().map_err(BootError::Fatal)?;
-        let port = fixed_port.unwrap_or(free);
+        let port = match fixed_port {
+            Some(port) => port,
+            None => free_port().map_err(BootError::Fatal)?,
+        };
         self.starts += 1;
         let mut args: Vec<String> = vec![
-            "dev".into(),
+            repo_root()
+                .join("tests/workerd/serve.mjs")
+                .display()
+                .to_string(),
+            "--config".into(),
+            repo_root().join("wrangler.toml").display().to_string(),
+            "--script".into(),
             self.state
                 .path()
                 .join("build/index.js")
                 .display()
                 .to_string(),
-            // With an entry point given, wrangler would look for its configuration next to it.
-            "--config".into(),
-            repo_root().join("wrangler.toml").display().to_string(),
             // The rest of wrangler.toml's [assets] holds; only the directory is the copy.
             "--assets".into(),
             self.state.path().join("web").display().to_string(),
@@ -544,11 +547,8 @@ impl Orbit {
             "127.0.0.1".into(),
             "--port".into(),
             port.to_string(),
-            "--inspector-port".into(),
-            inspector.to_string(),
             "--persist-to".into(),
             self.persist_dir().display().to_string(),
-            "--show-interactive-dev-session=false".into(),
             "--var".into(),
             format!("ORBIT_JWT_SECRET:{}", self.secret),
             "--var".into(),
@@ -558,7 +558,7 @@ impl Orbit {
             "--var".into(),
             format!("ORBIT_SEAL_KEY:{}", self.seal_key()),
         ];
-        // wrangler keeps the last of two --var of one name: these override the ones above.
+        // The last of two --var of one name wins: these override the ones above.
         for (name, value) in &self.vars {
             let value = value.replace(PORT_PLACEHOLDER, &port.to_string());
             args.push("--var".into());
@@ -567,16 +567,21 @@ impl Orbit {
         let log = self
             .state
             .path()
-            .join(format!("wrangler-{}.log", self.starts));
-        let wrangler = Orbit::wrangler().map_err(BootError::Fatal)?;
-        let mut group = Group::spawn(&wrangler, &args, &repo_root(), &log, self.cleanup_path())
-            .map_err(BootError::Fatal)?;
+            .join(format!("workerd-{}.log", self.starts));
+        let mut group = Group::spawn(
+            Path::new("node"),
+            &args,
+            &repo_root(),
+            &log,
+            self.cleanup_path(),
+        )
+        .map_err(BootError::Fatal)?;
         let started = Instant::now();
         loop {
             if let Some(status) = group.exited() {
                 let output = group.output();
                 let error =
-                    anyhow!("wrangler dev exited ({status}) before it was ready:\n{output}");
+                    anyhow!("workerd (serve.mjs) exited ({status}) before it was ready:\n{output}");
                 return Err(
                     if output.contains("EADDRINUSE") || output.contains("Address already in use") {
                         BootError::PortTaken(error)
@@ -592,7 +597,7 @@ impl Orbit {
                 let output = group.output();
                 group.stop();
                 return Err(BootError::Fatal(anyhow!(
-                    "wrangler dev did not answer GET /health within {STARTUP_TIMEOUT:?}:\n{output}"
+                    "workerd did not answer GET /health within {STARTUP_TIMEOUT:?}:\n{output}"
                 )));
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -602,20 +607,20 @@ impl Orbit {
         Ok(())
     }
 
-    /// Stops wrangler and starts it again on the same state (new ports).
+    /// Stops workerd and starts it again on the same state (a new port).
     pub fn restart(&mut self) -> Result<()> {
         self.stop();
         self.boot()
     }
 
-    /// Stops wrangler and starts it again on the same state and the same port, as a restarted
+    /// Stops workerd and starts it again on the same state and the same port, as a restarted
     /// server looks to the anchors connected to it.
     pub fn restart_same_port(&mut self) -> Result<()> {
         self.stop();
         self.boot_on(self.port)
     }
 
-    /// Kills wrangler and its workerd with SIGKILL (no grace, as a crash or an OOM kill
+    /// Kills workerd and its node parent with SIGKILL (no grace, as a crash or an OOM kill
     /// would), then starts it again on the same state and the same port.
     pub fn kill_and_restart_same_port(&mut self) -> Result<()> {
         if let Some(mut group) = self.group.take() {
@@ -625,7 +630,7 @@ impl Orbit {
         self.boot_on(self.port)
     }
 
-    /// Starts wrangler on `port`, retrying while the old listener lingers.
+    /// Starts workerd on `port`, retrying while the old listener lingers.
     fn boot_on(&mut self, port: u16) -> Result<()> {
         let mut last_error = None;
         for _attempt in 0..20 {
@@ -639,22 +644,23 @@ impl Orbit {
                 Err(BootError::Fatal(e)) => return Err(e),
             }
         }
-        Err(last_error.unwrap_or_else(|| anyhow!("wrangler did not start on port {port}")))
+        Err(last_error.unwrap_or_else(|| anyhow!("workerd did not start on port {port}")))
     }
 
-    /// Stops wrangler (its whole process group), keeping the state directory.
+    /// Stops workerd (its whole process group), keeping the state directory.
     pub fn stop(&mut self) {
         if let Some(mut group) = self.group.take() {
             group.stop();
         }
     }
 
-    /// Everything wrangler printed since it was last started.
+    /// Everything workerd printed (the Worker's logs, one line per request) since it was last
+    /// started.
     pub fn output(&self) -> String {
         self.group.as_ref().map(Group::output).unwrap_or_default()
     }
 
-    /// The file wrangler's output goes to since it was last started (`None` while stopped).
+    /// The file workerd's output goes to since it was last started (`None` while stopped).
     pub fn log_path(&self) -> Option<&Path> {
         self.group.as_ref().map(|g| g.log.as_path())
     }
@@ -882,10 +888,8 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// Two distinct free TCP ports on 127.0.0.1.
-fn free_ports() -> Result<(u16, u16)> {
-    let a = TcpListener::bind("127.0.0.1:0")?;
-    let b = TcpListener::bind("127.0.0.1:0")?;
-    Ok((a.local_addr()?.port(), b.local_addr()?.port()))
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Whether `GET /health` answers `{"status":"ok",…}` (blocking, so it works without a

@@ -1,7 +1,7 @@
 //! The open-file limit of the test process, which the Orbit it starts inherits.
 //!
-//! A thousand sockets need a thousand descriptors here, and about twice that in workerd
-//! (wrangler's proxy holds both sides of each). Many systems start processes with a soft limit
+//! A thousand sockets need a thousand descriptors here, and as many in workerd (three times
+//! as many under `wrangler dev`, whose proxy holds both sides of each). Many systems start processes with a soft limit
 //! of 1,024, far under their hard limit; raising the soft limit needs no privilege.
 
 use anyhow::{bail, Context, Result};

@@ -74,7 +74,7 @@ fn is_workerd(p: &Proc) -> bool {
 }
 
 /// The workerd processes under the processes whose command line mentions `marker` (the
-/// harness's private state directory appears in wrangler's command line).
+/// harness's private state directory appears in its command line).
 pub fn workerd_under_marker(marker: &str) -> Vec<u32> {
     let procs = all_procs();
     let me = std::process::id();

@@ -17,7 +17,7 @@ use orbit_tests::orbit_protocol::dev::DevSession;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, ensure, Result};
 use orbit_tests::api::{base32_decode, expect_revoked_close, Answer, Client, Web};
 use orbit_tests::orbit_shared::auth::totp::{generate, TotpSecret};
 use orbit_tests::{
@@ -1740,8 +1740,8 @@ async fn user_code_guessing_through_lookup_stops_at_the_limit_and_a_live_code_is
     Ok(())
 }
 
-/// What the edge says about a request, as `wrangler dev` gives it: Miniflare's fixed stand-in for
-/// Cloudflare's `request.cf` (the harness turns off fetching the real one), with an empty AS
+/// What the edge says about a request under Miniflare (the harness, and `wrangler dev`): its
+/// fixed stand-in for Cloudflare's `request.cf` (the harness turns off fetching the real one), with an empty AS
 /// organisation. On Cloudflare these are the requester's own country, city and network.
 const EDGE_COUNTRY: &str = "US";
 const EDGE_CITY: &str = "Austin";
@@ -2245,5 +2245,50 @@ async fn an_endless_chunked_body_is_refused_once_past_the_limit() -> Result<()> 
     let answer = raw_exchange(orbit, head, &body, Duration::from_secs(20)).await?;
     assert!(answer.starts_with("HTTP/1.1 413"), "answer: {answer}");
     assert!(answer.contains("body_too_large"), "answer: {answer}");
+    Ok(())
+}
+
+/// A refusal that comes before the body matters (no token) leaves the body unread. workerd
+/// resets such a connection, so a client that reuses it (every HTTP client pools) would lose
+/// its next request without the Worker ever seeing it. The Worker reads a small announced body
+/// to its end, and the same connection then answers the next request.
+#[tokio::test]
+async fn a_body_refused_unread_does_not_cost_the_client_its_next_request_on_the_connection(
+) -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let orbit = open()?;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", orbit.port())).await?;
+    let body = r#"{"note":"never read by a handler"}"#;
+    let refused = format!(
+        "POST /auth/invites HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         CF-Connecting-IP: 198.51.100.9\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let next = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    let mut answers = String::new();
+    let exchange = async {
+        stream.write_all(refused.as_bytes()).await?;
+        let mut chunk = [0u8; 4096];
+        while !answers.contains("token_missing") {
+            let n = stream.read(&mut chunk).await?;
+            ensure!(n > 0, "the connection closed after the refusal: {answers}");
+            answers.push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+        stream.write_all(next.as_bytes()).await?;
+        while !answers.contains(r#""status":"ok""#) {
+            let n = stream.read(&mut chunk).await?;
+            ensure!(
+                n > 0,
+                "the connection closed before the next answer: {answers}"
+            );
+            answers.push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(20), exchange)
+        .await
+        .map_err(|_| anyhow!("no answers within 20 s"))??;
+    assert!(answers.starts_with("HTTP/1.1 401"), "answers: {answers}");
+    assert!(answers.contains("HTTP/1.1 200"), "answers: {answers}");
     Ok(())
 }

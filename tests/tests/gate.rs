@@ -492,12 +492,12 @@ async fn tokens_in_socket_urls_never_reach_the_log() -> Result<()> {
         .upgrade_status(&Upgrade::client().query_token(&bogus))
         .await?;
     assert_eq!(status, 401);
-    // Wait (bounded) until wrangler has logged both requests.
+    // Wait (bounded) until workerd has logged both requests.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while count(orbit) < before + 2 && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(count(orbit) >= before + 2, "wrangler logged the upgrades");
+    assert!(count(orbit) >= before + 2, "workerd logged the upgrades");
     let log = orbit.output();
     assert!(
         !log.contains(&web.access_token),

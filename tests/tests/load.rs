@@ -172,7 +172,7 @@ async fn a_thousand_idle_subscribed_sockets_of_one_user_each_get_one_broadcast_e
 ) -> Result<()> {
     let _turn = ONE_AT_A_TIME.lock().await;
     let count = usize::try_from(env_u64("ORBIT_LOAD_IDLE_SOCKETS", 1_000)?)?;
-    // This process holds one descriptor per socket, wrangler's proxy two, the runtime one.
+    // This process holds one descriptor per socket, workerd one.
     nofile::raise_to_at_least(3 * count as u64 + 1_024)?;
     let orbit = Orbit::start()?;
     let (web, anchor_id, mut anchor) = user_with_anchor(&orbit, "idle-box").await?;
@@ -399,17 +399,7 @@ async fn fifty_clients_under_a_steady_stream_get_every_frame_once_in_order_and_w
     let orbit = Orbit::start()?;
     let pids = procfs::workerd_under_marker(&orbit.state_dir().display().to_string());
     if pids.is_empty() {
-        bail!("found no workerd process under this Orbit's wrangler");
-    }
-    // wrangler dev runs two workerd: its dev proxy, which owns Orbit's port and which
-    // production does not have, and the runtime that runs the Worker. Only the runtime's
-    // memory is judged; the proxy's is reported.
-    let is_proxy: Vec<bool> = pids
-        .iter()
-        .map(|p| procfs::listening_ports(*p).contains(&orbit.port()))
-        .collect();
-    if is_proxy.iter().all(|p| *p) {
-        bail!("cannot tell workerd's runtime from wrangler's proxy among {pids:?}");
+        bail!("found no workerd process under this Orbit");
     }
     let (web, _, mut anchor) = user_with_anchor(&orbit, "streaming-box").await?;
     let thread = unique("stream");
@@ -475,20 +465,9 @@ async fn fifty_clients_under_a_steady_stream_get_every_frame_once_in_order_and_w
 
     // Each round's peak, for the rounds of the stream.
     let rounds = usize::try_from(secs / ROUND.as_secs())?;
-    let of = |proxy: bool| {
-        let chosen: Vec<usize> = (0..pids.len()).filter(|i| is_proxy[*i] == proxy).collect();
-        move |s: &Sample| {
-            chosen
-                .iter()
-                .map(|i| s.per_process.get(*i).copied().unwrap_or(0))
-                .sum::<u64>()
-        }
-    };
-    let round_peaks = peaks_per_round(&samples, rounds, of(false));
-    let proxy_rounds = peaks_per_round(&samples, rounds, of(true));
+    let round_peaks = peaks_per_round(&samples, rounds, Sample::total);
     let warmup = warmup_rounds(rounds);
     let verdict = rss::judge(&round_peaks, warmup, rss_tolerance_mib * 1024)?;
-    let proxy = rss::judge(&proxy_rounds, warmup, rss_tolerance_mib * 1024)?;
 
     let mut all: Vec<u64> = latencies.into_iter().flatten().collect();
     all.sort_unstable();
@@ -504,12 +483,7 @@ async fn fifty_clients_under_a_steady_stream_get_every_frame_once_in_order_and_w
             let peaks = peaks_per_round(&samples, rounds, |s| {
                 s.per_process.get(i).copied().unwrap_or(0)
             });
-            let what = if is_proxy[i] {
-                "wrangler's dev proxy"
-            } else {
-                "runtime"
-            };
-            format!("  workerd {} ({what}): {}", pids[i], series(&peaks))
+            format!("  workerd {}: {}", pids[i], series(&peaks))
         })
         .collect();
     let wasm_rounds = peaks_per_round(&samples, rounds, |s| s.wasm_kib);
@@ -528,13 +502,11 @@ async fn fifty_clients_under_a_steady_stream_get_every_frame_once_in_order_and_w
          ({:.0}/s), none lost, duplicated or out of order, no error, no close\n\
          send → receipt: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n\
          workerd RSS, MiB ({} processes): idle before {:.1} ({}); last sample of the stream {:.1} ({})\n\
-         peak per {}-s round, both: {}\n{}\n\
+         peak per {}-s round, all: {}\n{}\n\
          the Worker's wasm memory per round: {} (idle before {:.1}): {:+.1} MiB between the halves (tolerance {:.0}): {}\n\
          after the stream: {}\n\
-         verdict, the runtime: peak of rounds {}..{} {:.1}, of rounds {}..{} {:.1}: {:+.1} MiB \
-         (tolerance {:.0}), slope {:+.2} MiB per round: {}\n\
-         wrangler's dev proxy (not judged): {:+.1} MiB between the same halves, slope {:+.2} MiB \
-         per round",
+         verdict, workerd: peak of rounds {}..{} {:.1}, of rounds {}..{} {:.1}: {:+.1} MiB \
+         (tolerance {:.0}), slope {:+.2} MiB per round: {}",
         send_time.as_secs_f64(),
         total as f64 / send_time.as_secs_f64(),
         receive_time.as_secs_f64(),
@@ -570,8 +542,6 @@ async fn fifty_clients_under_a_steady_stream_get_every_frame_once_in_order_and_w
         mib(verdict.tolerance_kib),
         verdict.slope_kib_per_round / 1024.0,
         if verdict.flat { "levelled off" } else { "GROWING" },
-        proxy.growth_kib as f64 / 1024.0,
-        proxy.slope_kib_per_round / 1024.0,
     );
     assert_eq!(deliveries as u64, total * clients as u64);
     assert!(
@@ -582,7 +552,7 @@ async fn fifty_clients_under_a_steady_stream_get_every_frame_once_in_order_and_w
     );
     assert!(
         verdict.flat,
-        "the RSS of workerd's runtime grew by {} KiB between the earlier and the later rounds of the stream, \
+        "the RSS of workerd grew by {} KiB between the earlier and the later rounds of the stream, \
          over the {} KiB tolerance: {verdict:?}; per round: {round_peaks:?}",
         verdict.growth_kib, verdict.tolerance_kib
     );

@@ -1,5 +1,5 @@
 //! SPEC §1 end to end over real sockets: the control frames, presence, and routing rules 1–6
-//! and 8, against the built Worker under `wrangler dev`. Rule 7 (replay) is in `replay.rs`,
+//! and 8, against the built Worker under workerd. Rule 7 (replay) is in `replay.rs`,
 //! the upgrade gate in `gate.rs`.
 //!
 //! Every test makes its own users, so they share one Orbit. Negative assertions ("this socket

@@ -9,8 +9,9 @@
 //!   polls and step-up refusals are all limited per address or account, and challenges are
 //!   deleted once past their retention.
 //!
-//! `wrangler dev` replaces workerd's `request.cf`, so under it `peer` has no address to read and
-//! every request lands in the shared bucket: exactly the fail-closed case the peer test checks.
+//! Miniflare (the harness) replaces workerd's `request.cf`, so under it `peer` has no address
+//! to read and every request lands in the shared bucket: exactly the fail-closed case the peer
+//! test checks.
 //! Each limit here refills slowly (one slot per minutes), so no test depends on how fast the
 //! machine sends its requests.
 
@@ -148,7 +149,7 @@ where
 /// Self-hosted workerd, no proxy: a client that claims a different address in
 /// `CF-Connecting-IP`, `X-Forwarded-For`, `X-Real-IP` and `True-Client-IP` on every sign-in
 /// attempt is still counted as one client (workerd's peer; here the shared bucket, as
-/// `wrangler dev` hides the peer).
+/// Miniflare hides the peer).
 #[tokio::test]
 async fn spoofed_address_headers_cannot_pick_a_fresh_rate_limit_bucket_on_self_hosted_workerd(
 ) -> Result<()> {

@@ -56,7 +56,7 @@ test("the link of anchor login leads through sign-in to the request, which is ap
   await expect(request.getByText(login.userCode, { exact: true }).count()).resolves.toBe(0);
   await request.getByText("e2e-laptop", { exact: true }).waitFor();
   await request.getByText("Linux", { exact: true }).waitFor();
-  // Where it asked from, which the machine cannot choose (wrangler dev's stand-in for
+  // Where it asked from, which the machine cannot choose (Miniflare's stand-in for
   // Cloudflare's view: Austin, US, AS395747; the stack's address).
   await request.getByText(/^Requested just now from Austin, US, on AS395747(, address \S+)?\.$/).waitFor();
   await request.getByText(/Approve only a code that your own terminal shows you right now/).waitFor();

@@ -13,7 +13,7 @@ import type { TestProject } from "vitest/node";
 import type { Stack } from "./stack";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-/** How long the stack may take to come up (wrangler's first start, D1 migrations). */
+/** How long the stack may take to come up (workerd's first start, D1 migrations). */
 const START_TIMEOUT_MS = 180_000;
 /** How long it may take to stop once its stdin is closed, before SIGTERM and then SIGKILL. */
 const STOP_TIMEOUT_MS = 20_000;

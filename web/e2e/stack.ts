@@ -7,7 +7,7 @@ export interface Stack {
   orbit: string;
   /** The same Orbit as `http://127.0.0.1:PORT`, for clients that are not browsers. */
   orbitIp: string;
-  /** wrangler's output (the Worker's own logs): worth showing when a test fails. */
+  /** workerd's output (the Worker's own logs): worth showing when a test fails. */
   orbitLog: string;
   /** Orbit's state directory (D1 and Durable Objects in `state/`). */
   orbitStateDir: string;

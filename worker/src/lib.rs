@@ -38,6 +38,15 @@ struct Health {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    // A second handle on the same JavaScript request, to finish reading its body afterwards
+    // (not `Request.clone()`, which would tee the body).
+    let raw = Clone::clone(req.inner());
+    let response = route(req, env, ctx).await;
+    http::drain_unread_body(raw).await;
+    response
+}
+
+async fn route(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let config = config::Config::from_env(&env);
     let path = req.path();
     match path.as_str() {

@@ -1,7 +1,7 @@
 //! `orbit-stack`: the whole local stack the browser tests (`web/e2e`) drive, started once for
 //! a test run.
 //!
-//! * Orbit: the built Worker and web client under `wrangler dev` ([`Orbit::start_with`]), with
+//! * Orbit: the built Worker and web client under workerd ([`Orbit::start_with`]), with
 //!   fresh state, the development API on, open registration, and passkeys for a browser at
 //!   `http://localhost:PORT` (RP ID `localhost`, that origin allowed; Chromium treats
 //!   `localhost` as a secure context, so WebAuthn works over plain HTTP). Per-address rate
@@ -13,8 +13,8 @@
 //!
 //! When everything is up it prints **one line of JSON** on stdout (see [`Ready`]), then stays
 //! up until its stdin closes or it gets SIGTERM, SIGINT or SIGHUP, and tears everything down:
-//! wrangler's whole process group, the mock, and every directory it made. If it dies without
-//! that, the harness's watchdog still stops wrangler. Diagnostics go to stderr.
+//! workerd's whole process group, the mock, and every directory it made. If it dies without
+//! that, the harness's watchdog still stops workerd. Diagnostics go to stderr.
 //!
 //! It refuses to run outside a private network namespace with only loopback, like the suites
 //! that start codex: run it as `scripts/private-net.sh target/debug/orbit-stack`. Needs the
@@ -45,7 +45,7 @@ struct Ready {
     orbit: String,
     /// The same Orbit as `http://127.0.0.1:PORT`, for clients that are not browsers.
     orbit_ip: String,
-    /// wrangler's output (the Worker's logs): show it when a test fails.
+    /// workerd's output (the Worker's logs): show it when a test fails.
     orbit_log: PathBuf,
     /// Orbit's state directory (D1 and Durable Objects under `state/`).
     orbit_state_dir: PathBuf,
@@ -131,7 +131,7 @@ async fn run() -> Result<()> {
 
     let why = wait_for_the_end().await?;
     eprintln!("orbit-stack: {why}; stopping");
-    // Orbit first (wrangler's process group, then its state directory), then the rest.
+    // Orbit first (workerd's process group, then its state directory), then the rest.
     tokio::task::spawn_blocking(move || drop(orbit)).await?;
     drop(home);
     drop(mock);
