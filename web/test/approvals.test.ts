@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { Prompts } from "../src/lib/state/approvals";
+import { promptThread, Prompts } from "../src/lib/state/approvals";
 import { applyPresence } from "../src/lib/state/anchors";
 import { promptAsker, settledText } from "../src/lib/thread/prompts";
 
@@ -28,6 +28,25 @@ describe("prompts", () => {
     for (const bad of ["Laptop", { name: "Laptop" }, { anchorId: 3, name: "x" }, null]) {
       expect(p.add({ ...approval(9), id: `orbit-srv:bad-${JSON.stringify(bad)}`, origin: bad })?.origin).toBeNull();
     }
+  });
+
+  it("places codex's older approvals, which name the thread conversationId, in their thread", () => {
+    const p = new Prompts();
+    p.add({
+      id: "orbit-srv:20",
+      method: "applyPatchApproval",
+      params: { conversationId: "t2", callId: "c1", fileChanges: {}, reason: null, grantRoot: null },
+    });
+    p.add({
+      id: "orbit-srv:21",
+      method: "execCommandApproval",
+      params: { conversationId: "t2", callId: "c2", command: ["ls"], cwd: "/", reason: null, parsedCmd: [] },
+    });
+    expect(p.open("t2").map((x) => x.id)).toEqual(["orbit-srv:20", "orbit-srv:21"]);
+    // threadId wins where both are given.
+    expect(promptThread({ threadId: "t1", conversationId: "t2" })).toBe("t1");
+    expect(promptThread({ conversationId: "" })).toBeNull();
+    expect(promptThread({})).toBeNull();
   });
 
   it("shows a prompt once however often it is delivered", () => {

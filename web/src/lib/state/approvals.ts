@@ -50,6 +50,19 @@ export function originOf(value: unknown): Origin | null {
   return { anchorId, name: name || anchorId };
 }
 
+/**
+ * The thread a prompt belongs to: `threadId`, or for codex's older approvals
+ * (`applyPatchApproval`, `execCommandApproval`) `conversationId`, its name for the same id.
+ * Without either the prompt has no thread, and no thread view would show it.
+ */
+export function promptThread(params: Record<string, unknown>): string | null {
+  for (const key of ["threadId", "conversationId"]) {
+    const value = params[key];
+    if (typeof value === "string" && value) return value;
+  }
+  return null;
+}
+
 export class Prompts {
   private readonly byId = new Map<string, Prompt>();
 
@@ -58,12 +71,11 @@ export class Prompts {
     if (!PROMPT_METHODS.has(request.method)) return null;
     const existing = this.byId.get(request.id);
     if (existing) return existing;
-    const threadId = typeof request.params.threadId === "string" ? request.params.threadId : null;
     const prompt: Prompt = {
       id: request.id,
       method: request.method,
       params: request.params,
-      threadId,
+      threadId: promptThread(request.params),
       origin: originOf(request.origin),
       answering: undefined,
       settled: null,
