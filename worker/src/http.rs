@@ -7,7 +7,7 @@ use orbit_protocol::ErrorCode;
 use serde::Serialize;
 use worker::{Request, Response, Result};
 
-use crate::auth::routes::MAX_BODY_BYTES;
+use crate::auth::routes::{declared_length, MAX_BODY_BYTES};
 
 /// The status to answer `code` with. Codes without a fixed status are only ever sent with an
 /// explicit one (the passkey ceremonies) or over a socket, so reaching this with one is a bug
@@ -63,12 +63,13 @@ pub async fn drain_unread_body(raw: worker::web_sys::Request) {
     if raw.body_used() || raw.body().is_none() {
         return;
     }
-    let declared = raw
-        .headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let declared = declared_length(
+        raw.headers()
+            .get("Content-Length")
+            .ok()
+            .flatten()
+            .as_deref(),
+    );
     if declared.is_none_or(|n| n > MAX_BODY_BYTES as u64) {
         return;
     }

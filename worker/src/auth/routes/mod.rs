@@ -155,12 +155,15 @@ async fn body<T: DeserializeOwned>(req: &mut Request) -> AuthResult<T> {
     parse_body(&text)
 }
 
-/// Whether a `Content-Length` announces more than [`MAX_BODY_BYTES`]. A missing or unreadable
-/// one announces nothing (the runtime frames the body; the read is bounded anyway).
+/// The length a `Content-Length` announces; a missing or unreadable one announces nothing (the
+/// runtime frames the body then, and every read of it is bounded anyway).
+pub fn declared_length(content_length: Option<&str>) -> Option<u64> {
+    content_length.and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// Whether a `Content-Length` announces more than [`MAX_BODY_BYTES`].
 fn declared_too_large(content_length: Option<&str>) -> bool {
-    content_length
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+    declared_length(content_length).is_some_and(|n| n > MAX_BODY_BYTES as u64)
 }
 
 fn too_large() -> ApiError {
