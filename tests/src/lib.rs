@@ -934,14 +934,23 @@ pub struct Rig {
 }
 
 impl Orbit {
+    /// The anchor of `session` connected and announced (`anchor.hello` under `name`), with
+    /// nothing more from Orbit waiting on its socket.
+    pub async fn online_anchor(&self, session: &Session, name: &str) -> Result<Ws> {
+        let mut anchor = self.anchor(session).await?;
+        anchor
+            .send_control(&anchor_hello(session.anchor()?, name))
+            .await?;
+        anchor.expect_nothing_pending().await?;
+        Ok(anchor)
+    }
+
     /// A fresh user with a client and a connected anchor named `name`.
     pub async fn rig(&self, name: &str) -> Result<Rig> {
         let web = self.new_user().await?;
         let anchor_session = self.pair_anchor(&web.user_id, name).await?;
         let anchor_id = anchor_session.anchor()?.to_string();
-        let mut anchor = self.anchor(&anchor_session).await?;
-        anchor.send_control(&anchor_hello(&anchor_id, name)).await?;
-        anchor.expect_nothing_pending().await?;
+        let anchor = self.online_anchor(&anchor_session, name).await?;
         let (client, _, _) = self.client(&web).await?;
         Ok(Rig {
             web,

@@ -2075,11 +2075,7 @@ async fn revoked_session_stops_relaying_even_when_its_hub_cannot_be_told() -> Re
     let second = Web::from_answer(&login(&api, &account, &account.code(1)).await?.ok("login")?)?;
     let name = unique("box");
     let anchor_session = orbit.pair_anchor(&user, &name).await?;
-    let mut anchor = orbit.anchor(&anchor_session).await?;
-    anchor
-        .send_control(&anchor_hello(anchor_session.anchor()?, &name))
-        .await?;
-    anchor.expect_nothing_pending().await?;
+    let mut anchor = orbit.online_anchor(&anchor_session, &name).await?;
     let thread = unique("thread");
     let (mut kept, _, _) = orbit.client(&account.web.socket_session()).await?;
     let (mut revoked_ws, _, _) = orbit.client(&second.socket_session()).await?;
@@ -2144,11 +2140,7 @@ async fn revoked_anchor_stops_relaying_even_when_its_hub_cannot_be_told() -> Res
     let name = unique("box");
     let anchor_session = orbit.pair_anchor(&user, &name).await?;
     let anchor_id = anchor_session.anchor()?.to_string();
-    let mut anchor = orbit.anchor(&anchor_session).await?;
-    anchor
-        .send_control(&anchor_hello(&anchor_id, &name))
-        .await?;
-    anchor.expect_nothing_pending().await?;
+    let mut anchor = orbit.online_anchor(&anchor_session, &name).await?;
     let thread = unique("thread");
     let (mut client, _, _) = orbit.client(&account.web.socket_session()).await?;
     client.subscribe(&thread, None).await?;

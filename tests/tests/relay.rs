@@ -1231,15 +1231,8 @@ async fn siblings(orbit: &Orbit) -> Result<Siblings> {
         real_session.anchor()?.to_string(),
         rogue_session.anchor()?.to_string(),
     );
-    let mut real = orbit.anchor(&real_session).await?;
-    real.send_control(&anchor_hello(&real_id, "real laptop"))
-        .await?;
-    let mut rogue = orbit.anchor(&rogue_session).await?;
-    rogue
-        .send_control(&anchor_hello(&rogue_id, "real laptop"))
-        .await?;
-    real.expect_nothing_pending().await?;
-    rogue.expect_nothing_pending().await?;
+    let real = orbit.online_anchor(&real_session, "real laptop").await?;
+    let rogue = orbit.online_anchor(&rogue_session, "real laptop").await?;
     let (client, _, _) = orbit.client(&web).await?;
     Ok(Siblings {
         client,
