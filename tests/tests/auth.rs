@@ -84,6 +84,8 @@ struct Account {
     name: String,
     secret: TotpSecret,
     web: Web,
+    /// The code that confirmed enrolment (spent from then on).
+    enrolment_code: String,
 }
 
 impl Account {
@@ -117,10 +119,11 @@ fn secret_of(start: &Value) -> Result<TotpSecret> {
 /// Confirms a started sign-up with the current code.
 async fn finish_sign_up(api: &Client, name: &str, start: &Value) -> Result<Account> {
     let secret = secret_of(start)?;
+    let enrolment_code = generate(&secret, now_secs());
     let body = api
         .post(
             "/auth/totp/enroll/verify",
-            json!({"enrollmentId": start["enrollmentId"], "code": generate(&secret, now_secs())}),
+            json!({"enrollmentId": start["enrollmentId"], "code": enrolment_code}),
             None,
         )
         .await?
@@ -132,6 +135,7 @@ async fn finish_sign_up(api: &Client, name: &str, start: &Value) -> Result<Accou
         name: name.to_string(),
         secret,
         web: Web::from_answer(&body)?,
+        enrolment_code,
     })
 }
 
@@ -707,12 +711,11 @@ async fn replayed_totp_code_is_refused_even_when_raced() -> Result<()> {
     let orbit = open()?;
     let api = Client::new(orbit);
     let account = sign_up(&api).await?;
-    // The enrolment code (this step's) cannot sign in.
-    login(&api, &account, &account.code(0)).await?.refused(
-        401,
-        "code_replayed",
-        "the enrolment code",
-    )?;
+    // The enrolment code cannot sign in (that very code, not this step's: a step may have
+    // begun since).
+    login(&api, &account, &account.enrolment_code)
+        .await?
+        .refused(401, "code_replayed", "the enrolment code")?;
     // Next step's code, twice at once: one session, one replay.
     let code = account.code(1);
     let other = api.elsewhere();
